@@ -1,0 +1,43 @@
+"""``otaudit sim PROTOCOL``: run one simulated device on a loopback address until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+
+import typer
+
+from otaudit.cli.flags import parse_extra_flags
+from otaudit.simulators import REGISTRY, create_simulator
+
+
+def sim(
+    ctx: typer.Context,
+    protocol: str = typer.Argument(..., help=f"one of: {', '.join(REGISTRY)}"),
+    profile: Path | None = typer.Option(None, help="device profile (YAML or folder)"),
+    host: str = typer.Option("127.0.0.1", help="loopback address to bind"),
+    port: int = typer.Option(0, help="port (0 = any free port)"),
+    log: Path | None = typer.Option(None, help="append the request log (JSON lines) here on exit"),
+) -> None:
+    """Run one simulated device. Simulator-specific options follow as --name value."""
+    extra = {k.replace("-", "_"): v for k, v in parse_extra_flags(list(ctx.args)).items()}
+    device = create_simulator(protocol, profile, host=host, port=port, **extra)
+    asyncio.run(_serve(device, log))
+
+
+async def _serve(device, log: Path | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await device.start()
+    typer.echo(f"{device.protocol} simulator listening on {device.host}:{device.port}", err=True)
+    try:
+        await stop.wait()
+    finally:
+        await device.stop()
+        if log:
+            device.log.dump_jsonl(log)

@@ -1,0 +1,127 @@
+"""The observation envelope: what a probe saw on one device, with its evidence.
+
+This is the wire contract between collectors and the server (JSON over MQTT).
+Every fact names the evidence it was read from; a fact that could not be
+collected is listed under ``unknown`` with the reason, never guessed.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION: Literal[1] = 1
+EXCERPT_LIMIT = 2048
+FACT_PATH = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+
+FactValue = str | int | float | bool | None | list[Any] | dict[str, Any]
+
+
+class ProbeStatus(StrEnum):
+    """How a probe run ended."""
+
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    AUTH_FAILED = "auth_failed"
+
+
+class AssetKind(StrEnum):
+    PLC = "plc"
+    SWITCH = "switch"
+    HMI = "hmi"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Evidence(_Strict):
+    """One request sent to the device and an excerpt of what came back."""
+
+    id: Annotated[str, Field(pattern=r"^e[0-9]+$")]
+    request: str
+    excerpt: str = ""
+    encoding: Literal["text", "hex"] = "text"
+    truncated: bool = False
+    at: AwareDatetime
+
+
+class Fact(_Strict):
+    """A typed value read from the device; ``evidence`` lists Evidence ids."""
+
+    value: FactValue
+    evidence: list[str] = Field(default_factory=list)
+
+
+class AssetRef(_Strict):
+    """Who the observation is about, as the inventory describes it."""
+
+    id: str
+    kind: AssetKind
+    zone: str
+    name: str | None = None
+
+
+class Observation(_Strict):
+    """One probe run against one asset endpoint."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    observation_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    collector_id: str
+    site: str
+    asset: AssetRef
+    probe: str
+    probe_version: str
+    endpoint: str
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    status: ProbeStatus
+    reason: str | None = None
+    facts: dict[str, Fact] = Field(default_factory=dict)
+    unknown: dict[str, str] = Field(default_factory=dict)
+    evidence: list[Evidence] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+    @field_validator("facts", "unknown")
+    @classmethod
+    def _fact_paths(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for path in value:
+            if not FACT_PATH.match(path):
+                raise ValueError(f"fact path {path!r} is not 'family.name' in lower snake case")
+        return value
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes | str) -> Observation:
+        return cls.model_validate_json(payload)
+
+    def fact(self, path: str, default: Any = None) -> Any:
+        found = self.facts.get(path)
+        return default if found is None else found.value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def excerpt(raw: bytes | str, limit: int = EXCERPT_LIMIT) -> tuple[str, Literal["text", "hex"], bool]:
+    """Bounded, printable excerpt of a raw reply: text when it is clean UTF-8, else hex."""
+    if isinstance(raw, str):
+        return raw[:limit], "text", len(raw) > limit
+    try:
+        text = raw.decode("utf-8")
+        if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):
+            return text[:limit], "text", len(text) > limit
+    except UnicodeDecodeError:
+        pass
+    cut = raw[: limit // 2]
+    return cut.hex(), "hex", len(raw) > len(cut)

@@ -1,0 +1,44 @@
+"""Probe registry: one line per protocol. Probes are imported only when used.
+
+To add a protocol, create ``probes/<name>/`` (client, pure parse functions, facts,
+a ``Probe`` subclass) and add one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from otaudit.probes.base import Probe
+
+from otaudit.facts import IDENTITY, FactSpec
+
+REGISTRY: dict[str, str] = {
+    "modbus": "otaudit.probes.modbus.probe:ModbusProbe",
+    "s7": "otaudit.probes.s7.probe:S7Probe",
+    "snmp": "otaudit.probes.snmp.probe:SnmpProbe",
+    "ssh": "otaudit.probes.ssh.probe:SshProbe",
+}
+
+
+class UnknownProbe(KeyError):
+    pass
+
+
+def probe_class(name: str) -> type[Probe]:
+    try:
+        module, _, attr = REGISTRY[name].partition(":")
+    except KeyError:
+        raise UnknownProbe(f"unknown protocol {name!r}; known: {', '.join(REGISTRY)}") from None
+    return getattr(importlib.import_module(module), attr)
+
+
+def get_probe(name: str) -> Probe:
+    return probe_class(name)()
+
+
+def fact_catalogue() -> dict[str, FactSpec]:
+    """Every fact path any registered probe can produce (for baseline lint)."""
+    catalogue = dict(IDENTITY)
+    for name in REGISTRY:
+        catalogue.update(probe_class(name).facts)
+    return catalogue

@@ -1,0 +1,162 @@
+"""What every probe is: a read-only reader of one protocol on one endpoint.
+
+A probe's ``collect`` records facts and evidence through ``ProbeContext.recorder``
+and raises a ``ProbeError`` subclass to end the run with a status. It takes no
+overall timeout: ``run_probe`` wraps it in the deadline and turns every exception
+into an observation status, so a misbehaving device fails its run, never the
+collector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from otaudit.facts import FactSpec
+from otaudit.observation import (
+    AssetKind,
+    AssetRef,
+    Evidence,
+    Fact,
+    FactValue,
+    ProbeStatus,
+    excerpt,
+    utcnow,
+)
+from otaudit.secrets import SecretRef, SecretUnavailable
+
+
+class ProbeError(Exception):
+    """Ends a probe run with ``status`` and this message as the reason."""
+
+    status: ClassVar[ProbeStatus] = ProbeStatus.ERROR
+
+
+class ProbeRefused(ProbeError):
+    status = ProbeStatus.REFUSED
+
+
+class ProbeAuthFailed(ProbeError):
+    status = ProbeStatus.AUTH_FAILED
+
+
+class ProbeTimeout(ProbeError):
+    status = ProbeStatus.TIMEOUT
+
+
+class ParseError(ValueError):
+    """A pure parser met bytes it cannot interpret. Parsers raise nothing else."""
+
+
+class ForbiddenOperation(Exception):
+    """A read-only guard refused a request that could change the device."""
+
+
+class ProbeOptions(BaseModel):
+    """Protocol-specific endpoint options (inventory extra fields / CLI flags)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def from_cli(cls, flags: Mapping[str, Any]) -> Self:
+        """Build options from ``--kebab-case value`` CLI flags (override for aliases)."""
+        return cls.model_validate({k.replace("-", "_"): v for k, v in flags.items()})
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    asset: AssetRef
+    host: str
+    port: int
+    options: ProbeOptions
+    credential_checks: bool = False
+
+    @property
+    def endpoint(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass
+class Recorder:
+    """Collects facts, unknowns and evidence during one probe run."""
+
+    facts: dict[str, Fact] = field(default_factory=dict)
+    unknown: dict[str, str] = field(default_factory=dict)
+    evidence: list[Evidence] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def evidence_for(self, request: str, raw: bytes | str) -> str:
+        """Record one request and a bounded excerpt of its raw reply; return its id."""
+        text, encoding, truncated = excerpt(raw)
+        eid = f"e{len(self.evidence) + 1}"
+        self.evidence.append(
+            Evidence(id=eid, request=request, excerpt=text, encoding=encoding,
+                     truncated=truncated, at=utcnow())
+        )
+        return eid
+
+    def fact(self, path: str, value: FactValue, *evidence: str) -> None:
+        self.facts[path] = Fact(value=value, evidence=list(evidence))
+        self.unknown.pop(path, None)
+
+    def unknown_fact(self, path: str, reason: str) -> None:
+        if path not in self.facts:
+            self.unknown[path] = reason
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+
+class ProbeContext:
+    """Per-run services: pacing between requests, secrets, the recorder."""
+
+    def __init__(self, *, timeout: float, min_interval: float = 0.0,
+                 recorder: Recorder | None = None):
+        self.timeout = timeout
+        self.min_interval = min_interval
+        self.recorder = recorder or Recorder()
+        self._last_request = 0.0
+        self._secrets: list[str] = []
+
+    async def pace(self) -> None:
+        """Wait so that requests to the device are at least ``min_interval`` apart."""
+        wait = self._last_request + self.min_interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._last_request = time.monotonic()
+
+    def secret(self, ref: SecretRef) -> SecretStr:
+        """Resolve a secret reference and remember its value for redaction."""
+        try:
+            value = ref.resolve()
+        except SecretUnavailable as exc:
+            raise ProbeError(f"credential {ref.describe()} unavailable: {exc}") from None
+        if value.get_secret_value():
+            self._secrets.append(value.get_secret_value())
+        return value
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
+
+class Probe(ABC):
+    """A read-only reader of one protocol. Subclasses set the class variables."""
+
+    name: ClassVar[str]
+    version: ClassVar[str]
+    default_port: ClassVar[int]
+    default_kind: ClassVar[AssetKind] = AssetKind.PLC
+    Options: ClassVar[type[ProbeOptions]] = ProbeOptions
+    facts: ClassVar[Mapping[str, FactSpec]]
+
+    @abstractmethod
+    async def collect(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+        """Read the device, record facts via ``ctx.recorder``; raise ProbeError to fail."""

@@ -1,0 +1,70 @@
+"""Runs one probe against one target and always returns an Observation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from otaudit.probes.base import ParseError, Probe, ProbeContext, ProbeError, ProbeTarget
+
+from otaudit.observation import Observation, ProbeStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+
+async def run_probe(
+    probe: Probe,
+    target: ProbeTarget,
+    *,
+    collector_id: str,
+    site: str,
+    deadline: float,
+    op_timeout: float | None = None,
+    min_interval: float = 0.0,
+) -> Observation:
+    """Run ``probe`` within ``deadline`` seconds; map every failure to a status."""
+    ctx = ProbeContext(timeout=op_timeout or deadline, min_interval=min_interval)
+    rec = ctx.recorder
+    started = utcnow()
+    status, reason = ProbeStatus.OK, None
+    try:
+        async with asyncio.timeout(deadline):
+            await probe.collect(target, ctx)
+    except ProbeError as exc:
+        status, reason = exc.status, str(exc)
+    except TimeoutError:
+        status, reason = ProbeStatus.TIMEOUT, f"no complete answer within {deadline:g} s"
+    except ConnectionRefusedError:
+        status, reason = ProbeStatus.REFUSED, f"connection refused by {target.endpoint}"
+    except ParseError as exc:
+        status, reason = ProbeStatus.ERROR, f"malformed reply: {exc}"
+    except OSError as exc:
+        status, reason = ProbeStatus.ERROR, f"network error: {exc.strerror or exc}"
+    except Exception as exc:  # a probe bug must fail this run only, never the collector
+        log.exception("probe %s crashed on %s", probe.name, target.endpoint)
+        status, reason = ProbeStatus.ERROR, f"probe failure: {type(exc).__name__}: {exc}"
+    finished = utcnow()
+    missing_reason = reason or "not reported by the device"
+    for path in probe.facts:
+        if path not in rec.facts:
+            rec.unknown_fact(path, rec.unknown.get(path, missing_reason))
+    evidence = [
+        e.model_copy(update={"excerpt": ctx.redact(e.excerpt), "request": ctx.redact(e.request)})
+        for e in rec.evidence
+    ]
+    return Observation(
+        collector_id=collector_id,
+        site=site,
+        asset=target.asset,
+        probe=probe.name,
+        probe_version=probe.version,
+        endpoint=target.endpoint,
+        started_at=started,
+        finished_at=finished,
+        status=status,
+        reason=ctx.redact(reason) if reason else None,
+        facts=rec.facts,
+        unknown={k: ctx.redact(v) for k, v in rec.unknown.items()},
+        evidence=evidence,
+        errors=[ctx.redact(e) for e in rec.errors],
+    )

@@ -1,0 +1,1 @@
+"""The server: stores observations, evaluates baselines, tracks advisories, reports."""

@@ -1,0 +1,100 @@
+"""Database schema and engine (SQLAlchemy 2; SQLite by default, PostgreSQL in production).
+
+Observations are append-only and unique on ``observation_id``, which makes ingest
+idempotent. Findings are the current evaluation per (asset, check); the history of
+what was observed stays in ``observations``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import JSON, DateTime, Index, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class ObservationRow(Base):
+    __tablename__ = "observations"
+
+    observation_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64), index=True)
+    collector_id: Mapped[str] = mapped_column(String(64))
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    asset_kind: Mapped[str] = mapped_column(String(16))
+    zone: Mapped[str] = mapped_column(String(64), index=True)
+    probe: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+
+    __table_args__ = (Index("ix_obs_asset_probe_time", "asset_id", "probe", "finished_at"),)
+
+
+class RejectedMessage(Base):
+    __tablename__ = "rejected_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime]
+    topic: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    payload_excerpt: Mapped[str] = mapped_column(Text)
+
+
+class AssetRow(Base):
+    __tablename__ = "assets"
+
+    asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    zone: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    last_seen: Mapped[datetime]
+
+
+class FindingRow(Base):
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    zone: Mapped[str] = mapped_column(String(64))
+    check_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(24))
+    evaluated_at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]]
+
+    __table_args__ = (sa.UniqueConstraint("asset_id", "check_id", name="uq_finding_asset_check"),)
+
+
+def make_engine(url: str) -> sa.Engine:
+    """Engine for ``url``; SQLite gets WAL and a busy timeout so readers never block ingest."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def init_db(engine: sa.Engine) -> None:
+    """Create every table (idempotent). Imports the modules that add tables."""
+    Base.metadata.create_all(engine)
+
+
+def session_factory(engine: sa.Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
