@@ -26,5 +26,5 @@ def _packages() -> list[str]:
 setup(
     packages=_packages(),
     package_dir=ROOTS,
-    package_data={"": ["*.yaml", "*.yml", "*.json", "*.txt", "*.snmprec", "*.hex", "*.md", "*.ios", "*.raw", "*.service", "*.conf", "*"]},
+    package_data={"": ["*"]},  # profiles, baselines and recordings are data files
 )

@@ -113,7 +113,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def excerpt(raw: bytes | str, limit: int = EXCERPT_LIMIT) -> tuple[str, Literal["text", "hex"], bool]:
+def excerpt(
+    raw: bytes | str, limit: int = EXCERPT_LIMIT
+) -> tuple[str, Literal["text", "hex"], bool]:
     """Bounded, printable excerpt of a raw reply: text when it is clean UTF-8, else hex."""
     if isinstance(raw, str):
         return raw[:limit], "text", len(raw) > limit

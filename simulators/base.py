@@ -8,6 +8,7 @@ probe only read, used one connection at a time and kept its pace.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import json
 import threading
 import time
@@ -78,7 +79,7 @@ class RequestLog:
         """Smallest gap between two consecutive requests (None with fewer than 2)."""
         with self._lock:
             times = sorted(r.at for r in self.records)
-        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         return min(gaps) if gaps else None
 
     def clear(self) -> None:

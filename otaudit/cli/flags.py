@@ -12,7 +12,9 @@ def parse_extra_flags(args: list[str], source: str = "command line") -> dict[str
     while i < len(args):
         token = args[i]
         if not token.startswith("--") or token == "--":
-            raise InputError(source, [f"unexpected argument {token!r} (options look like --name value)"])
+            raise InputError(
+                source, [f"unexpected argument {token!r} (options look like --name value)"]
+            )
         name, eq, value = token[2:].partition("=")
         if eq:
             flags[name] = value
