@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: SecretStr | None = None
     mqtt_password_file: str | None = None
+    mqtt_ca_file: str | None = None
+    mqtt_client_cert: str | None = None
+    mqtt_client_key: str | None = None
     topic_prefix: str = "otaudit/v1"
     collector_id: str = "collector-1"
     database_url: str = "sqlite:///otaudit.db"

@@ -59,6 +59,14 @@ class AssetRow(Base):
     last_seen: Mapped[datetime]
 
 
+class ZoneRow(Base):
+    __tablename__ = "zones"
+
+    zone_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    sl_t: Mapped[dict[str, Any]]
+
+
 class FindingRow(Base):
     __tablename__ = "findings"
 
@@ -93,7 +101,19 @@ def make_engine(url: str) -> sa.Engine:
 
 def init_db(engine: sa.Engine) -> None:
     """Create every table (idempotent). Imports the modules that add tables."""
+    import importlib
+
+    for module in _TABLE_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module.startswith(exc.name):
+                raise
     Base.metadata.create_all(engine)
+
+
+# Modules that declare further tables on Base.
+_TABLE_MODULES = ("otaudit.server.advisories.db",)
 
 
 def session_factory(engine: sa.Engine) -> sessionmaker:

@@ -8,7 +8,10 @@ import sys
 import typer
 
 from otaudit import __version__
+from otaudit.cli import collector as collector_cmd
+from otaudit.cli import demo as demo_cmd
 from otaudit.cli import probe as probe_cmd
+from otaudit.cli import server as server_cmd
 from otaudit.cli import sim as sim_cmd
 from otaudit.errors import InputError
 
@@ -19,6 +22,10 @@ _EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 app.command("probe", context_settings=_EXTRA)(probe_cmd.probe)
 app.command("probes")(probe_cmd.probes)
 app.command("sim", context_settings=_EXTRA)(sim_cmd.sim)
+app.add_typer(collector_cmd.collector_app, name="collector")
+app.add_typer(server_cmd.server_app, name="server")
+app.command("report")(server_cmd.report)
+app.command("demo")(demo_cmd.demo)
 
 
 @app.callback()

@@ -1,0 +1,127 @@
+"""``otaudit demo``: audit the bundled simulated plant end to end and print the report.
+
+Broker (embedded amqtt unless ``--broker``), simulators, server and collector all run
+in this process on loopback; the database is SQLite in the output folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from otaudit.settings import Settings
+
+
+@dataclass
+class PipelineResult:
+    published: int
+    stored: int
+    duplicates: int
+    rejected: int
+    seconds: float
+    report: dict[str, Any]
+
+
+def _bundled_examples() -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("otaudit.baselines").joinpath("examples")))
+
+
+async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
+                       database_url: str | None = None, plant_file: Path | None = None,
+                       settings: Settings | None = None, ingest_timeout: float = 30.0,
+                       use_examples: bool = True) -> PipelineResult:
+    """Simulators → collector → MQTT → server → database → report, once."""
+    from otaudit.broker import embedded_broker
+    from otaudit.collector.once import run_once
+    from otaudit.collector.targets import load_plan
+    from otaudit.server.db import init_db, make_engine, session_factory
+    from otaudit.server.ingest import Ingestor
+    from otaudit.server.listener import ServerStats, serve
+    from otaudit.server.report import build_report
+    from otaudit.server.store import upsert_zones
+    from otaudit.simulators.plant import DEMO_PLANT, start_plant
+
+    started = time.monotonic()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if database_url is None:
+        db_file = out_dir / "otaudit.db"
+        for stale in out_dir.glob("otaudit.db*"):
+            stale.unlink()
+        database_url = f"sqlite:///{db_file}"
+    async with AsyncExitStack() as stack:
+        if broker_url is None:
+            broker = await stack.enter_async_context(embedded_broker())
+            broker_url = broker.url
+        base = settings or Settings()
+        settings = base.model_copy(update={
+            "broker_url": broker_url, "database_url": database_url,
+            "server_client_id": f"otaudit-server-{uuid.uuid4().hex[:8]}",
+            "collector_id": "demo-collector", "probe_timeout": min(base.probe_timeout, 10.0),
+        })
+        plant = await stack.enter_async_context(start_plant(plant_file or DEMO_PLANT))
+        inventory_path = plant.write_inventory(out_dir / "inventory.yaml")
+        inventory, plans = load_plan(inventory_path)
+
+        engine = make_engine(database_url)
+        init_db(engine)
+        with session_factory(engine).begin() as session:
+            upsert_zones(session, inventory)
+        examples = _bundled_examples()
+        ingestor = Ingestor(
+            engine, topic_prefix=settings.topic_prefix,
+            exceptions_file=examples / "exceptions.yaml" if use_examples else None,
+            attestations_file=examples / "attestations.yaml" if use_examples else None,
+        )
+        ready, stop, stats = asyncio.Event(), asyncio.Event(), ServerStats()
+        server = asyncio.create_task(serve(ingestor, settings, broker_url=broker_url,
+                                           ready=ready, stop=stop, stats=stats))
+        try:
+            await asyncio.wait_for(ready.wait(), 10)
+            summary = await run_once(inventory, plans, settings, broker_url=broker_url)
+            deadline = time.monotonic() + ingest_timeout
+            while stats.stored + stats.duplicates < summary.published:
+                if time.monotonic() > deadline or server.done():
+                    raise RuntimeError(
+                        f"server stored {stats.stored} of {summary.published} observations "
+                        f"within {ingest_timeout:g} s")
+                await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await server
+    with session_factory(engine)() as session:
+        report = build_report(session)
+    engine.dispose()
+    return PipelineResult(summary.published, stats.stored, stats.duplicates, stats.rejected,
+                          time.monotonic() - started, report)
+
+
+def demo(
+    out: Path = typer.Option(Path("otaudit-demo"), "--out", help="output folder"),
+    broker: str | None = typer.Option(None, help="use this broker instead of an embedded one"),
+    fmt: str = typer.Option("table", "--format", help="table or json on stdout"),
+) -> None:
+    """Audit the bundled simulated plant end to end; write OUT/report.json."""
+    from otaudit.server.report import render_table
+
+    result = asyncio.run(run_pipeline(out, broker_url=broker))
+    report_path = out / "report.json"
+    report_path.write_text(json.dumps(result.report, indent=2, default=str))
+    if fmt == "json":
+        typer.echo(json.dumps(result.report, indent=2, default=str))
+    else:
+        typer.echo(render_table(result.report))
+    typer.echo(f"{result.published} observations published, {result.stored} stored in "
+               f"{result.seconds:.1f} s; report: {report_path}; inventory: "
+               f"{out / 'inventory.yaml'}; database: {out / 'otaudit.db'}")
+    typer.echo(f"next: otaudit report --db sqlite:///{out / 'otaudit.db'}   "
+               f"otaudit gap --db sqlite:///{out / 'otaudit.db'}")

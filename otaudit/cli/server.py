@@ -1,0 +1,77 @@
+"""``otaudit server run`` and ``otaudit report``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from pathlib import Path
+
+import typer
+
+from otaudit.settings import get_settings
+
+server_app = typer.Typer(no_args_is_help=True, help="Run the server.")
+
+
+@server_app.command("run")
+def run(
+    inventory: Path | None = typer.Option(None, "--inventory", "-i",
+                                          help="inventory whose zones (SL-T) to load"),
+    broker: str | None = typer.Option(None, help="mqtt://host:port (default: settings)"),
+    db: str | None = typer.Option(None, help="database URL (default: settings)"),
+    exceptions: Path | None = typer.Option(None, help="exceptions / compensating controls YAML"),
+    attestations: Path | None = typer.Option(None, help="attestations YAML"),
+) -> None:
+    """Subscribe to observations, store them, evaluate baselines, until SIGTERM/Ctrl-C."""
+    from otaudit.inventory import load_inventory
+    from otaudit.server.db import init_db, make_engine, session_factory
+    from otaudit.server.ingest import Ingestor
+    from otaudit.server.listener import serve
+    from otaudit.server.store import upsert_zones
+
+    settings = get_settings(database_url=db)
+    engine = make_engine(settings.database_url)
+    init_db(engine)
+    if inventory:
+        inv, _ = load_inventory(inventory)
+        with session_factory(engine).begin() as session:
+            upsert_zones(session, inv)
+    ingestor = Ingestor(engine, topic_prefix=settings.topic_prefix,
+                        exceptions_file=exceptions, attestations_file=attestations)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        stats = await serve(ingestor, settings, broker_url=broker, stop=stop)
+        typer.echo(f"stopped: {stats.stored} stored, {stats.duplicates} duplicates, "
+                   f"{stats.rejected} rejected", err=True)
+
+    asyncio.run(main())
+
+
+def report(
+    db: str | None = typer.Option(None, help="database URL (default: settings)"),
+    fmt: str = typer.Option("table", "--format", help="table or json"),
+    zone: str | None = typer.Option(None, help="only this zone"),
+    out: Path | None = typer.Option(None, help="write to this file instead of stdout"),
+) -> None:
+    """Per asset: identity, probe status, findings with evidence, advisories."""
+    from otaudit.server.db import init_db, make_engine, session_factory
+    from otaudit.server.report import build_report, render_table
+
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("--format is table or json")
+    engine = make_engine(get_settings(database_url=db).database_url)
+    init_db(engine)
+    with session_factory(engine)() as session:
+        data = build_report(session, zone=zone)
+    text = json.dumps(data, indent=2, default=str) if fmt == "json" else render_table(data)
+    if out:
+        out.write_text(text)
+    else:
+        typer.echo(text)

@@ -1,0 +1,68 @@
+"""MQTT connection settings and topic names shared by collector and server."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from otaudit.settings import Settings
+
+OBSERVATION_SEGMENT = "obs"
+
+
+def observation_topic(prefix: str, site: str, collector: str, asset: str) -> str:
+    """``otaudit/v1/<site>/<collector>/obs/<asset>``: one topic per asset (QoS 1)."""
+    return f"{prefix}/{site}/{collector}/{OBSERVATION_SEGMENT}/{asset}"
+
+
+def observation_filter(prefix: str) -> str:
+    return f"{prefix}/+/+/{OBSERVATION_SEGMENT}/+"
+
+
+def parse_observation_topic(prefix: str, topic: str) -> tuple[str, str, str] | None:
+    """``(site, collector, asset)`` of an observation topic, or None if it is not one."""
+    if not topic.startswith(prefix + "/"):
+        return None
+    parts = topic[len(prefix) + 1 :].split("/")
+    if len(parts) != 4 or parts[2] != OBSERVATION_SEGMENT or not all(parts):
+        return None
+    return parts[0], parts[1], parts[3]
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
+            raise ValueError(f"broker URL {url!r}: expected mqtt://host[:port] or mqtts://host[:port]")
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(parts.hostname, parts.port or (8883 if tls else 1883), tls)
+
+    def __str__(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def client_kwargs(settings: Settings, url: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``aiomqtt.Client`` from settings (credentials never logged)."""
+    address = BrokerAddress.parse(url or settings.broker_url)
+    kwargs: dict[str, Any] = {"hostname": address.host, "port": address.port, "timeout": 10}
+    if settings.mqtt_username:
+        kwargs["username"] = settings.mqtt_username
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        if settings.mqtt_password_file:
+            password = Path(settings.mqtt_password_file).read_text().rstrip("\r\n")
+        kwargs["password"] = password
+    if address.tls:
+        context = ssl.create_default_context(cafile=settings.mqtt_ca_file)
+        if settings.mqtt_client_cert:
+            context.load_cert_chain(settings.mqtt_client_cert, settings.mqtt_client_key)
+        kwargs["tls_context"] = context
+    return kwargs

@@ -1,0 +1,139 @@
+"""The audit report: per zone SL-T vs SL-A, per asset identity, probe status, findings, patches.
+
+``build_report`` returns plain JSON-ready data (the canonical form); ``render_table``
+turns it into text for a terminal.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from typing import Any
+
+import sqlalchemy as sa
+from otaudit.server import store
+from otaudit.server.db import AssetRow, FindingRow, RejectedMessage
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from otaudit.observation import utcnow
+
+IDENTITY_FIELDS = ("vendor", "product", "model", "order_code", "firmware_version", "serial", "os")
+STATUS_ORDER = ("fail", "capability_gap", "unknown", "compensated", "attested", "pass",
+                "not_applicable")
+
+
+def build_report(session: Session, *, zone: str | None = None) -> dict[str, Any]:
+    from otaudit.server.baseline import evaluate, load_baseline
+
+    now = utcnow()
+    zones = store.load_zones(session)
+    observations = store.latest_observations(session, zone=zone)
+    facts = {a.asset_id: a for a in store.merge_asset_facts(observations)}
+    evaluation = evaluate(load_baseline(), {z: v.sl_t for z, v in zones.items()},
+                          list(facts.values()), now=now)
+    findings: dict[str, list[dict[str, Any]]] = {}
+    query = sa.select(FindingRow).order_by(FindingRow.asset_id, FindingRow.check_id)
+    for row in session.scalars(query):
+        findings.setdefault(row.asset_id, []).append(row.detail)
+    patches = _patch_rows(session)
+    assets = []
+    asset_query = sa.select(AssetRow).order_by(AssetRow.zone, AssetRow.asset_id)
+    if zone:
+        asset_query = asset_query.where(AssetRow.zone == zone)
+    for asset in session.scalars(asset_query):
+        af = facts.get(asset.asset_id)
+        identity = {k: af.facts[f"identity.{k}"].value for k in IDENTITY_FIELDS
+                    if af and f"identity.{k}" in af.facts}
+        probes = [
+            {"probe": o.probe, "status": o.status, "reason": o.payload.get("reason"),
+             "endpoint": o.payload.get("endpoint"), "observation_id": o.observation_id,
+             "finished_at": o.payload.get("finished_at")}
+            for o in observations if o.asset_id == asset.asset_id
+        ]
+        assets.append({
+            "asset_id": asset.asset_id, "name": asset.name, "kind": asset.kind,
+            "zone": asset.zone, "identity": identity, "probes": probes,
+            "findings": findings.get(asset.asset_id, []),
+            "advisories": patches.get(asset.asset_id, []),
+        })
+    totals = Counter(f["status"] for a in assets for f in a["findings"])
+    rejected = session.scalar(sa.select(sa.func.count()).select_from(RejectedMessage))
+    return {
+        "generated_at": now.isoformat(),
+        "zones": [z for z in evaluation.to_dict().get("zones", []) if not zone or
+                  z.get("zone") == zone],
+        "assets": assets,
+        "totals": {"assets": len(assets), "findings": dict(totals),
+                   "rejected_messages": rejected or 0},
+    }
+
+
+def _patch_rows(session: Session) -> dict[str, list[dict[str, Any]]]:
+    try:
+        from otaudit.server.advisories.patch import patch_status_by_asset
+    except ImportError:
+        return {}
+    return patch_status_by_asset(session)
+
+
+def render_table(report: dict[str, Any], width: int = 120) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=False, color_system=None)
+    _zones_table(console, report)
+    for asset in report["assets"]:
+        _asset_block(console, asset)
+    t = report["totals"]
+    counts = ", ".join(f"{s} {t['findings'][s]}" for s in STATUS_ORDER if s in t["findings"])
+    console.print(f"{t['assets']} assets; findings: {counts or 'none'}; "
+                  f"rejected messages: {t['rejected_messages']}")
+    return out.getvalue()
+
+
+def _zones_table(console: Console, report: dict[str, Any]) -> None:
+    if not report["zones"]:
+        return
+    table = Table(title="Zones: target vs achieved security level per FR", title_justify="left")
+    table.add_column("zone")
+    frs = ("IAC", "UC", "SI", "DC", "RDF", "TRE", "RA")
+    for fr in frs:
+        table.add_column(fr, justify="center")
+    for zone in report["zones"]:
+        sl_t, sl_a = zone.get("sl_t", {}), zone.get("sl_a", {})
+        cells = []
+        for fr in frs:
+            mark = "" if sl_a.get(fr, 0) >= sl_t.get(fr, 0) else " !"
+            cells.append(f"{sl_t.get(fr, '-')}/{sl_a.get(fr, '-')}{mark}")
+        table.add_row(zone.get("zone", "?"), *cells)
+    console.print(table)
+    console.print("cells are SL-T/SL-A; '!' marks a gap\n")
+
+
+def _asset_block(console: Console, asset: dict[str, Any]) -> None:
+    ident = asset["identity"]
+    what = " ".join(str(ident[k]) for k in ("vendor", "product", "model", "order_code")
+                    if ident.get(k)) or "identity unknown"
+    fw = ident.get("firmware_version") or ident.get("os") or "?"
+    console.print(f"[{asset['zone']}] {asset['asset_id']} ({asset['kind']}): {what}, "
+                  f"firmware {fw}")
+    for probe in asset["probes"]:
+        reason = f" — {probe['reason']}" if probe.get("reason") else ""
+        console.print(f"    {probe['probe']} {probe['endpoint']}: {probe['status']}{reason}")
+    table = Table(show_header=True, box=None, padding=(0, 1), pad_edge=False)
+    for column in ("status", "check", "requirements", "finding"):
+        table.add_column(column, overflow="fold")
+    rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+    for f in sorted(asset["findings"], key=lambda f: (rank.get(f["status"], 9), f["check_id"])):
+        if f["status"] in ("pass", "not_applicable"):
+            continue
+        table.add_row(f["status"], f["check_id"], ", ".join(f.get("requirements", [])),
+                      f.get("message") or f.get("title", ""))
+    if table.row_count:
+        console.print(table)
+    passed = sum(1 for f in asset["findings"] if f["status"] == "pass")
+    console.print(f"    {passed} checks passed")
+    for adv in asset["advisories"]:
+        console.print(f"    advisory {adv.get('advisory_id')}: {adv.get('status')} "
+                      f"{adv.get('summary', '')}")
+    console.print("")
