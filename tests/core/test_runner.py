@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from otaudit.observation import AssetKind, AssetRef, Observation, ProbeStatus
 from otaudit.probes.base import ProbeTarget
 from otaudit.probes.runner import run_probe
 from support.fake_probe import FakeOptions, FakeProbe
+
+from otaudit.observation import AssetKind, AssetRef, Observation, ProbeStatus
 
 SECRET = "s3cr3t-Pa55"
 
@@ -79,5 +79,5 @@ def test_observation_round_trips_and_rejects_bad_fact_paths() -> None:
     assert Observation.from_json(obs.to_json()) == obs
     data = obs.model_dump(mode="json")
     data["facts"]["Bad Path"] = {"value": 1, "evidence": []}
-    with pytest.raises(ValidationError, match="family.name"):
+    with pytest.raises(ValidationError, match=r"family\.name"):
         Observation.model_validate(data)

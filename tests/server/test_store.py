@@ -1,11 +1,12 @@
-"""Storage: idempotent on observation id; the latest observation per probe wins; SQLite and PostgreSQL."""
+"""Storage: idempotent on observation id; latest observation per probe wins; SQLite + PostgreSQL."""
 
 from __future__ import annotations
 
-from otaudit.observation import utcnow
 from otaudit.server import store
 from otaudit.server.db import ObservationRow, init_db, make_engine, session_factory
 from support.observations import make_observation
+
+from otaudit.observation import utcnow
 
 
 def test_same_observation_twice_is_stored_once(database_url: str) -> None:
