@@ -18,8 +18,10 @@ def observation_topic(prefix: str, site: str, collector: str, asset: str) -> str
     return f"{prefix}/{site}/{collector}/{OBSERVATION_SEGMENT}/{asset}"
 
 
-def observation_filter(prefix: str) -> str:
-    return f"{prefix}/+/+/{OBSERVATION_SEGMENT}/+"
+def observation_filter(prefix: str, shared_group: str | None = None) -> str:
+    """Subscription filter for every observation; ``$share/<group>/…`` splits replicas."""
+    plain = f"{prefix}/+/+/{OBSERVATION_SEGMENT}/+"
+    return f"$share/{shared_group}/{plain}" if shared_group else plain
 
 
 def parse_observation_topic(prefix: str, topic: str) -> tuple[str, str, str] | None:
@@ -52,8 +54,12 @@ class BrokerAddress:
 
 def client_kwargs(settings: Settings, url: str | None = None) -> dict[str, Any]:
     """Keyword arguments for ``aiomqtt.Client`` from settings (credentials never logged)."""
+    import aiomqtt
+
     address = BrokerAddress.parse(url or settings.broker_url)
     kwargs: dict[str, Any] = {"hostname": address.host, "port": address.port, "timeout": 10}
+    kwargs["protocol"] = (aiomqtt.ProtocolVersion.V5 if settings.mqtt_protocol == "5"
+                          else aiomqtt.ProtocolVersion.V311)
     if settings.mqtt_username:
         kwargs["username"] = settings.mqtt_username
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
@@ -66,3 +72,15 @@ def client_kwargs(settings: Settings, url: str | None = None) -> dict[str, Any]:
             context.load_cert_chain(settings.mqtt_client_cert, settings.mqtt_client_key)
         kwargs["tls_context"] = context
     return kwargs
+
+
+def persistent_session_kwargs(settings: Settings) -> dict[str, Any]:
+    """A broker-side session that outlives disconnects (queued QoS 1 messages survive)."""
+    if settings.mqtt_protocol == "5":
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = settings.mqtt_session_expiry
+        return {"clean_start": False, "properties": properties}
+    return {"clean_session": False}

@@ -14,7 +14,12 @@ from dataclasses import dataclass
 import aiomqtt
 from otaudit.server.ingest import Ingestor, IngestResult
 
-from otaudit.mqtt import BrokerAddress, client_kwargs, observation_filter
+from otaudit.mqtt import (
+    BrokerAddress,
+    client_kwargs,
+    observation_filter,
+    persistent_session_kwargs,
+)
 from otaudit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,11 +57,13 @@ async def serve(ingestor: Ingestor, settings: Settings, *, broker_url: str | Non
 
 async def _session(ingestor: Ingestor, settings: Settings, broker_url: str | None,
                    ready: asyncio.Event | None, stop: asyncio.Event, stats: ServerStats) -> None:
-    client = aiomqtt.Client(identifier=settings.server_client_id, clean_session=False,
-                            **client_kwargs(settings, broker_url))
+    client = aiomqtt.Client(identifier=settings.server_client_id,
+                            **client_kwargs(settings, broker_url),
+                            **persistent_session_kwargs(settings))
     client._client.manual_ack_set(True)  # ack after commit (paho feature aiomqtt does not wrap)
     async with client:
-        await client.subscribe(observation_filter(settings.topic_prefix), qos=1)
+        topic = observation_filter(settings.topic_prefix, settings.server_shared_group)
+        await client.subscribe(topic, qos=1)
         if ready:
             ready.set()
         stopper = asyncio.create_task(stop.wait())

@@ -59,10 +59,11 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
             stale.unlink()
         database_url = f"sqlite:///{db_file}"
     async with AsyncExitStack() as stack:
+        base = settings or Settings()
         if broker_url is None:
             broker = await stack.enter_async_context(embedded_broker())
             broker_url = broker.url
-        base = settings or Settings()
+            base = base.model_copy(update={"mqtt_protocol": "3.1.1"})  # amqtt: MQTT 3.1.1 only
         settings = base.model_copy(update={
             "broker_url": broker_url, "database_url": database_url,
             "server_client_id": f"otaudit-server-{uuid.uuid4().hex[:8]}",

@@ -10,6 +10,7 @@ import typer
 from otaudit import __version__
 from otaudit.cli import collector as collector_cmd
 from otaudit.cli import demo as demo_cmd
+from otaudit.cli import keys as keys_cmd
 from otaudit.cli import probe as probe_cmd
 from otaudit.cli import server as server_cmd
 from otaudit.cli import sim as sim_cmd
@@ -24,6 +25,7 @@ app.command("probes")(probe_cmd.probes)
 app.command("sim", context_settings=_EXTRA)(sim_cmd.sim)
 app.add_typer(collector_cmd.collector_app, name="collector")
 app.add_typer(server_cmd.server_app, name="server")
+app.add_typer(keys_cmd.keys_app, name="keys")
 app.command("report")(server_cmd.report)
 app.command("demo")(demo_cmd.demo)
 
@@ -44,3 +46,7 @@ def main() -> None:
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Simulated Modbus/TCP devices (pymodbus server) built from YAML profiles."""
