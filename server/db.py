@@ -99,8 +99,8 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-def init_db(engine: sa.Engine) -> None:
-    """Create every table (idempotent). Imports the modules that add tables."""
+def import_table_modules() -> None:
+    """Import the modules that declare further tables on ``Base``."""
     import importlib
 
     for module in _TABLE_MODULES:
@@ -109,7 +109,30 @@ def init_db(engine: sa.Engine) -> None:
         except ModuleNotFoundError as exc:
             if not exc.name or not module.startswith(exc.name):
                 raise
-    Base.metadata.create_all(engine)
+
+
+def alembic_config(engine: sa.Engine | None = None) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "otaudit.server:migrations")
+    if engine is not None:
+        config.set_main_option("sqlalchemy.url",
+                               engine.url.render_as_string(hide_password=False))
+    return config
+
+
+def init_db(engine: sa.Engine) -> None:
+    """Bring the schema to the newest migration (idempotent; creates a new database)."""
+    from alembic import command
+
+    import_table_modules()
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        # Tables of modules still without a migration (tests/test_migrations.py fails then).
+        Base.metadata.create_all(connection)
 
 
 # Modules that declare further tables on Base.

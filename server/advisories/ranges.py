@@ -1,0 +1,312 @@
+"""Version expressions of CSAF product-tree leaves → ``VersionSpec`` (intervals, exacts, all).
+
+A tolerant front end for what CISA's files really contain (see shared/advisories/csaf/README):
+``vers:all/*``, the invalid ``vers:all/<V3.1.4`` and ``vers:all/>=V3.0.1<V3.0.3``, bare
+comparators (``< V4.5.0``, ``<= 6.0``), prose (``All versions >= V2.0 and < V2.5``), pipes
+meaning AND (``>= 1.0 | <= 1.32``), OR (``28.011 | 28.012``), disjoint intervals, per-train
+upper bounds (``< 19.0.1 | < 18.0.1``) or a lost word (``< 15.1 | 7`` = ``< 15.1 Update 7``),
+hyphen ranges, ``X and earlier``, wildcards (``V3.X.16``), and article numbers in the version
+slot. Anything else is kept verbatim as ``unparsed`` (the matcher answers ``needs_review``);
+text around a comparator that restricts it (``NMC2 <= 6.9.6``) becomes a condition.
+
+``notes`` name the data-quality problems worked around, counted by the importer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from otaudit.server.advisories.versions import parse_version
+
+SpecKind = Literal["all", "range", "unparsed", "none"]
+
+_VERS = re.compile(r"^vers:([A-Za-z0-9.+\-]*)/(.*)$", re.I | re.S)
+_ALL = re.compile(r"^(?:all(?:\s+(?:firmware|software|product))?(?:\s+versions?)?|\*|any"
+                  r"|all\s+versions?\s+and\s+(?:all\s+)?(?:variants|models))\.?$", re.I)
+_ALL_PREFIX = re.compile(r"^all\s+(?:(?:firmware|software)\s+)?versions?\b[\s:,]*", re.I)
+_CMP = re.compile(r"(<=|>=|=<|=>|==|!=|<|>|=)")
+_CMP_SPLIT = re.compile(r"(<=|>=|=<|=>|==|!=|<|>|=)\s*")
+_EARLIER = re.compile(r"^(?P<v>.+?)\s+(?:and|or)\s+(?:earlier|prior|older|lower|below)"
+                      r"(?:\s+versions?)?$", re.I)
+_LATER = re.compile(r"^(?P<v>.+?)\s+(?:and|or)\s+(?:later|newer|higher|above)"
+                    r"(?:\s+versions?)?$", re.I)
+_PRIOR_TO = re.compile(r"^(?:versions?\s+)?(?:prior\s+to|before|older\s+than|below|earlier\s+than)"
+                       r"\s+(?P<v>.+)$", re.I)
+_UP_TO = re.compile(r"^(?:versions?\s+)?(?:up\s+to(?:\s+and\s+including)?|through)\s+(?P<v>.+)$",
+                    re.I)
+_SPAN = re.compile(r"^(?P<a>\S+(?:\s+(?:SP|Update|Upd)\s*\d+)*)\s*(?:-|–|to|through)\s*"
+                   r"(?P<b>\S+(?:\s+(?:SP|Update|Upd)\s*\d+)*)$", re.I)
+_LIST_SEP = re.compile(r"\s*(?:,|\band\b|\bor\b)\s*", re.I)
+_PIPE_WORD = re.compile(r"^(?:SP|Update|Upd|HF|UC|CU|Hotfix|Patch)\s*\d+[a-z]?$", re.I)
+_ARTICLE = re.compile(r"^(?:\d{7}|\d{4}-[A-Z0-9]{4,}|6[A-Z]{2}\d{4}-\d[A-Z0-9]{4}-\d[A-Z0-9]{3})$")
+_OPS = {"=<": "<=", "=>": ">=", "==": "="}
+
+
+@dataclass
+class Bound:
+    version: str
+    inclusive: bool
+
+
+@dataclass
+class Interval:
+    lo: Bound | None = None
+    hi: Bound | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.lo:
+            parts.append(f"{'>=' if self.lo.inclusive else '>'} {self.lo.version}")
+        if self.hi:
+            parts.append(f"{'<=' if self.hi.inclusive else '<'} {self.hi.version}")
+        return " and ".join(parts) or "all versions"
+
+
+@dataclass
+class VersionSpec:
+    """Which versions a leaf names: ``kind`` all / range / unparsed / none (identity only)."""
+
+    kind: SpecKind
+    raw: str
+    intervals: list[Interval] = field(default_factory=list)
+    exact: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    reading: str | None = None  # how an ambiguous expression was read
+    article_numbers: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.kind == "all":
+            return "all versions"
+        if self.kind == "none":
+            return "no version given"
+        if self.kind == "unparsed":
+            return f"unparsed {self.raw!r}"
+        parts = [i.describe() for i in self.intervals] + [f"= {v}" for v in self.exact]
+        return " or ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VersionSpec:
+        data = dict(data)
+        data["intervals"] = [
+            Interval(lo=Bound(**i["lo"]) if i.get("lo") else None,
+                     hi=Bound(**i["hi"]) if i.get("hi") else None)
+            for i in data.get("intervals", [])
+        ]
+        return cls(**data)
+
+
+def parse_expression(raw: str | None, category: str = "product_version_range") -> VersionSpec:
+    """Parse one leaf name; never raises."""
+    if raw is None or not str(raw).strip():
+        return VersionSpec("none", raw or "")
+    text = " ".join(str(raw).split())
+    notes: list[str] = []
+    vers = _VERS.match(text)
+    if vers:
+        scheme, rest = vers.group(1).lower(), vers.group(2).strip()
+        if rest == "*":
+            return VersionSpec("all", raw, notes=["vers_all"] if scheme == "all" else [])
+        notes.append("invalid_vers" if scheme in ("all", "none") or not scheme else "vers")
+        if re.search(r"\d[<>]", rest):
+            notes.append("vers_missing_pipe")
+        text = rest
+    text = " ".join(text.replace("_", " ").split())
+    if _ALL.match(text):
+        return VersionSpec("all", raw, notes=[*notes, "prose_all"])
+    if _ARTICLE.match(text) and category == "product_version":
+        return VersionSpec("all", raw, notes=[*notes, "article_number_in_version"],
+                           article_numbers=[text])
+    prefix = _ALL_PREFIX.match(text)
+    if prefix:
+        notes.append("prose_range")
+        text = text[prefix.end():].strip()
+        if not text:
+            return VersionSpec("all", raw, notes=notes)
+    try:
+        spec = _parse_body(text, category, notes)
+    except _Unparsed as exc:
+        return VersionSpec("unparsed", raw, notes=[*notes, "unparsed"],
+                           conditions=[str(exc)] if str(exc) else [])
+    spec.raw = raw
+    if category == "product_version" and spec.intervals:
+        spec.notes.append("range_in_product_version")
+    if any(_is_wild(v) for v in _versions_of(spec)):
+        spec.notes.append("wildcard")
+    return spec
+
+
+class _Unparsed(Exception):
+    pass
+
+
+def _parse_body(text: str, category: str, notes: list[str]) -> VersionSpec:
+    conditions: list[str] = []
+    reading: str | None = None
+    for pattern, op in ((_EARLIER, "<="), (_LATER, ">="), (_PRIOR_TO, "<"), (_UP_TO, "<=")):
+        m = pattern.match(text)
+        if m and _CMP.search(m.group("v")) is None:
+            notes.append("prose_range")
+            text = f"{op} {m.group('v')}"
+            break
+    if re.search(r"\s+and\s+(?=[<>=])", text, re.I):
+        notes.append("prose_range")
+        text = re.sub(r"\s+and\s+(?=[<>=])", " | ", text, flags=re.I)
+    if _CMP.search(text) is None:
+        span = _SPAN.match(text)
+        if span and _ok(span.group("a")) and _ok(span.group("b")):
+            notes.append("hyphen_range")
+            return VersionSpec("range", text, intervals=[
+                Interval(Bound(span.group("a"), True), Bound(span.group("b"), True))], notes=notes)
+        if "|" not in text and _LIST_SEP.search(text):
+            items = [i for i in _LIST_SEP.split(text) if i]
+            if len(items) > 1 and all(_ok(i) for i in items):
+                notes.append("prose_list")
+                return VersionSpec("range", text, exact=items, notes=notes)
+    parts = [p.strip() for p in text.split("|") if p.strip()]
+    if len(parts) > 1:
+        notes.append("pipe")
+    terms: list[tuple[str, str]] = []
+    for part in parts:
+        pieces = _CMP_SPLIT.split(part)
+        head = pieces[0].strip()
+        if len(pieces) == 1:
+            terms.append(("", head))
+            continue
+        if head:
+            conditions.append(head)
+        for i in range(1, len(pieces), 2):
+            op = _OPS.get(pieces[i], pieces[i])
+            value = pieces[i + 1].strip() if i + 1 < len(pieces) else ""
+            if not value:
+                raise _Unparsed(f"comparator {op!r} without a version")
+            terms.append((op, value))
+    terms, reading = _join_lost_words(terms, notes)
+    checked: list[tuple[str, str]] = []
+    for op, value in terms:
+        if _ok(value):
+            checked.append((op, value))
+            continue
+        several = [v for v in re.split(r"[\s,]+", value) if v]
+        if op in ("<", "<=") and len(several) > 1 and all(_ok(v) for v in several):
+            notes.append("joined_trains")  # "<v36.011_v35.013_v34.014"
+            checked += [(op, v) for v in several]
+            continue
+        raise _Unparsed("")
+    terms = checked
+    spec = _build(terms, notes)
+    spec.conditions, spec.reading = conditions, reading or spec.reading
+    if conditions:
+        notes.append("conditional")
+    return spec
+
+
+def _join_lost_words(terms: list[tuple[str, str]],
+                     notes: list[str]) -> tuple[list[tuple[str, str]], str | None]:
+    """``< 15.1 | 7`` → ``< 15.1 Update 7``; ``< 4.8 | SP5`` → ``< 4.8 SP5``."""
+    out: list[tuple[str, str]] = []
+    reading = None
+    for op, value in terms:
+        prev = out[-1] if out else None
+        if prev and prev[0] in ("<", "<=") and op == "":
+            word = None
+            if _PIPE_WORD.match(value):
+                word = value
+            elif re.fullmatch(r"\d{1,2}", value):
+                bound = parse_version(prev[1])
+                small = parse_version(value)
+                if bound and small and small.key < bound.key:
+                    word = f"Update {value}"
+            if word:
+                joined = f"{prev[1]} {word}"
+                out[-1] = (prev[0], joined)
+                notes.append("pipe_word")
+                reading = (f"the pipe in {prev[0]} {prev[1]} | {value} was read as a lost word: "
+                           f"{prev[0]} {joined}")
+                continue
+        out.append((op, value))
+    return out, reading
+
+
+def _build(terms: list[tuple[str, str]], notes: list[str]) -> VersionSpec:
+    intervals: list[Interval] = []
+    exact: list[str] = []
+    excluded: list[str] = []
+    lower: Bound | None = None
+    uppers_without_lower: list[Bound] = []
+    for op, value in terms:
+        if op in ("", "="):
+            exact.append(value)
+        elif op == "!=":
+            excluded.append(value)
+        elif op in (">", ">="):
+            if lower is not None:
+                intervals.append(Interval(lower, None))
+            lower = Bound(value, op == ">=")
+        else:
+            hi = Bound(value, op == "<=")
+            if lower is not None:
+                intervals.append(Interval(lower, hi))
+                lower = None
+            else:
+                uppers_without_lower.append(hi)
+    if lower is not None:
+        intervals.append(Interval(lower, None))
+    if len(uppers_without_lower) > 1:
+        notes.append("pipe_trains")
+        intervals += _train_intervals(uppers_without_lower)
+    else:
+        intervals += [Interval(None, hi) for hi in uppers_without_lower]
+    if "vers" in notes:  # canonical vers: pipes are separators, nothing to report
+        pass
+    elif len(intervals) == 1 and intervals[0].lo and intervals[0].hi and "pipe" in notes:
+        notes.append("pipe_and")
+    elif len(intervals) > 1 and "pipe_trains" not in notes:
+        notes.append("pipe_intervals")
+    if len(exact) > 1 and not intervals:
+        notes.append("pipe_or" if "pipe" in notes else "prose_list")
+    if not intervals and not exact:
+        raise _Unparsed("")
+    if any(op for op, _ in terms) and not {"vers", "invalid_vers", "prose_range"} & set(notes):
+        notes.append("bare_comparator")
+    spec = VersionSpec("range", "", intervals=intervals, exact=exact, excluded=excluded,
+                       notes=notes)
+    if "pipe_trains" in notes:
+        spec.reading = ("several upper bounds without lower bounds were read as one bound per "
+                        "release train: " + "; ".join(i.describe() for i in intervals))
+    return spec
+
+
+def _train_intervals(uppers: list[Bound]) -> list[Interval]:
+    """One interval per major train: ``< 19.0.1 | < 18.0.1`` → [18, 18.0.1) ∪ [19, 19.0.1)."""
+    parsed = sorted(((parse_version(b.version), b) for b in uppers),
+                    key=lambda vb: vb[0].key if vb[0] else ())
+    out: list[Interval] = []
+    for i, (ver, bound) in enumerate(parsed):
+        if i == 0 or ver is None or ver.train is not None:
+            out.append(Interval(None, bound))
+        else:
+            out.append(Interval(Bound(str(ver.key[0][0]), True), bound))
+    return out
+
+
+def _ok(value: str) -> bool:
+    return parse_version(value) is not None
+
+
+def _is_wild(value: str) -> bool:
+    ver = parse_version(value)
+    return bool(ver and ver.wild)
+
+
+def _versions_of(spec: VersionSpec) -> list[str]:
+    out = list(spec.exact)
+    for i in spec.intervals:
+        out += [b.version for b in (i.lo, i.hi) if b]
+    return out

@@ -1,0 +1,238 @@
+"""Zone results: requirement status per level, achieved SL per FR, coverage, gaps, NIS2.
+
+Status of requirement R in zone Z at level n (R selected at n):
+
+1. From checks (controls file): the worst per-asset result of R's checks at level n's
+   thresholds, after compensations — ``fail`` > ``capability_gap`` > ``unknown`` >
+   ``compensated`` > ``pass`` > ``not_applicable``. No relevant asset in the zone:
+   ``not_applicable``. No checks at all: nothing (needs an attestation).
+2. Attestations for (R, Z) valid at ``now`` and claimed up to at least n: they never hide
+   an automatic ``fail``/``capability_gap`` nor replace a ``pass``; otherwise ``not_met`` /
+   ``partially_met`` → ``fail``, ``compensated`` → ``compensated``, ``met`` → ``attested``,
+   ``not_applicable`` → ``not_applicable``. Expired ones are ignored (noted).
+3. Nothing decided it: ``unknown``.
+
+R is *met* at n when its status is ``pass``, ``compensated``, ``attested`` or
+``not_applicable`` and, for an RE, its SR is met at n. SL-A of an FR is the highest n such
+that every requirement of the FR selected at levels 1..n is met at that level.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from otaudit.server.baseline.evaluator import (
+    BAD,
+    STATUS_OF_RANK,
+    Compensations,
+    ZoneFold,
+    apply_compensations,
+    make_finding,
+)
+from otaudit.server.baseline.format import LEVELS
+from otaudit.server.baseline.loader import Baseline, Requirement
+from otaudit.server.baseline.model import (
+    FR_ORDER,
+    AssetFacts,
+    Coverage,
+    Finding,
+    Nis2View,
+    RequirementGap,
+    RequirementResult,
+    ZoneResult,
+)
+from otaudit.server.baseline.waivers import Attestation
+
+MET = frozenset({"pass", "compensated", "attested", "not_applicable"})
+
+
+def requirement_status(auto: str | None, attestations: Sequence[Attestation], level: int,
+                       now: dt.datetime) -> tuple[str, str, list[str], list[str]]:
+    """(status, decided_by, attestation ids used, notes) for one requirement at one level."""
+    notes: list[str] = []
+    valid: list[Attestation] = []
+    for att in attestations:
+        if att.expired(now):
+            notes.append(f"attestation {att.key} expired on {att.valid_until.isoformat()} "
+                         "and no longer counts")
+        elif att.covers_level(level):
+            valid.append(att)
+    ids = [a.key for a in valid]
+    if auto in BAD:
+        return auto, "checks", [], notes
+    if auto == "pass":
+        return "pass", "checks", [], notes
+    if auto == "compensated":
+        return "compensated", "compensation", [], notes
+    states = {a.status for a in valid}
+    if states & {"not_met", "partially_met"}:
+        return "fail", "attestation", ids, notes
+    if "compensated" in states:
+        return "compensated", "attestation", ids, notes
+    if "met" in states:
+        return "attested", "attestation", ids, notes
+    if "not_applicable" in states:
+        return "not_applicable", "attestation", ids, notes
+    if auto is None:
+        return "unknown", "none", [], notes
+    return auto, "checks", [], notes
+
+
+def achieved_levels(requirements: Mapping[str, Requirement],
+                    met: Mapping[tuple[str, int], bool]) -> dict[str, int]:
+    """SL-A per FR: highest n with every requirement selected at 1..n met at its level."""
+    out = {}
+    for fr in FR_ORDER:
+        achieved = 0
+        for n in LEVELS:
+            if all(met[(r.id, n)] for r in requirements.values()
+                   if r.fr == fr and r.applies_at(n)):
+                achieved = n
+            else:
+                break
+        out[fr] = achieved
+    return out
+
+
+def _bucket(status: str, decided_by: str) -> str:
+    if status in ("not_applicable", "unknown", "compensated"):
+        return status
+    return "attested" if decided_by == "attestation" else "automatic"
+
+
+def zone_results(baseline: Baseline, zone_levels: Mapping[str, Mapping[str, int]],
+                 assets: Sequence[AssetFacts], findings: Sequence[Finding], fold: ZoneFold,
+                 attestations: Sequence[Attestation], comps: Compensations,
+                 now: dt.datetime) -> list[ZoneResult]:
+    by_req: dict[str, list[Attestation]] = defaultdict(list)
+    for att in attestations:
+        by_req[att.requirement].append(att)
+    findings_by_zone: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        findings_by_zone[f.zone].append(f)
+    assets_by_zone = Counter(a.zone for a in assets)
+    return [
+        _zone(baseline, zid, dict(zone_levels[zid]), assets_by_zone.get(zid, 0),
+              findings_by_zone.get(zid, []), fold, by_req, comps, now)
+        for zid in sorted(zone_levels)
+    ]
+
+
+def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
+          findings: Sequence[Finding], fold: ZoneFold, by_req: Mapping[str, list[Attestation]],
+          comps: Compensations, now: dt.datetime) -> ZoneResult:
+    reqs = baseline.requirements
+    status: dict[tuple[str, int], str] = {}
+    decided: dict[tuple[str, int], str] = {}
+    used: dict[str, list[str]] = {}
+    notes: dict[str, list[str]] = {}
+    for rid, req in reqs.items():
+        has_checks = bool(baseline.checks_for(rid))
+        atts = [a for a in by_req.get(rid, ()) if a.scope.zone in (None, zid)]
+        for n in req.sl:
+            rank = fold.rank.get((zid, rid, n))
+            auto = (STATUS_OF_RANK[rank] if rank is not None else "not_applicable"
+                    ) if has_checks else None
+            st, by, ids, extra = requirement_status(auto, atts, n, now)
+            status[(rid, n)], decided[(rid, n)] = st, by
+            used.setdefault(rid, [])
+            used[rid] += [i for i in ids if i not in used[rid]]
+            notes.setdefault(rid, [])
+            notes[rid] += [x for x in extra if x not in notes[rid]]
+    met: dict[tuple[str, int], bool] = {}
+    for rid, req in reqs.items():  # catalogue order: an SR comes before its REs
+        for n in LEVELS:
+            own = status.get((rid, n)) in MET
+            met[(rid, n)] = own and (req.parent is None or met[(req.parent, n)])
+    sl_a = achieved_levels(reqs, met)
+
+    coverage = {n: Coverage() for n in LEVELS}
+    by_fr = {fr: {n: Coverage() for n in LEVELS} for fr in FR_ORDER}
+    results: list[RequirementResult] = []
+    failing: list[RequirementGap] = []
+    for rid, req in reqs.items():
+        for n in req.sl:
+            bucket = _bucket(status[(rid, n)], decided[(rid, n)])
+            for cov in (coverage[n], by_fr[req.fr][n]):
+                cov.total += 1
+                setattr(cov, bucket, getattr(cov, bucket) + 1)
+                cov.satisfied += met[(rid, n)]
+        target = sl_t.get(req.fr, 0)
+        in_target = req.applies_at(target)
+        st = status[(rid, target)] if in_target else "not_evaluated"
+        results.append(RequirementResult(
+            id=rid, title=req.title, fr=req.fr, sl=list(req.sl), parent=req.parent,
+            target=target, in_target=in_target, status=st,
+            satisfied=in_target and met[(rid, target)],
+            levels={n: status[(rid, n)] for n in req.sl},
+            decided_by=decided[(rid, target)] if in_target else "",
+            checks=baseline.checks_for(rid), attestations=used.get(rid, []),
+            notes=notes.get(rid, []),
+        ))
+        if in_target and not met[(rid, target)]:
+            parent_unmet = req.parent is not None and not met[(req.parent, target)]
+            if parent_unmet and st in MET:
+                continue  # the SR is listed; this RE only fails through it
+            failing.append(RequirementGap(
+                id=rid, title=req.title, fr=req.fr, level=target, status=st,
+                parent_unmet=parent_unmet, notes=notes.get(rid, []),
+                findings=_gap_findings(fold, zid, rid, target, findings, comps),
+            ))
+    return ZoneResult(
+        zone=zid, sl_t={fr: sl_t.get(fr, 0) for fr in FR_ORDER}, sl_a=sl_a,
+        gap={fr: max(0, sl_t.get(fr, 0) - sl_a[fr]) for fr in FR_ORDER},
+        assets=n_assets, findings=dict(sorted(Counter(f.status for f in findings).items())),
+        coverage=coverage, coverage_by_fr=by_fr, requirements=results, failing=failing,
+        nis2=_nis2(baseline, results, findings),
+    )
+
+
+def _gap_findings(fold: ZoneFold, zid: str, rid: str, level: int,
+                  findings: Sequence[Finding], comps: Compensations) -> list[Finding]:
+    reported = {(f.asset_id, f.check_id): f for f in findings}
+    out = []
+    for asset, cc, result, status in fold.bad.get((zid, rid, level), []):
+        main = reported.get((asset.asset_id, cc.check.id))
+        if main is not None and main.level == level and main.status == status:
+            out.append(main)
+            continue
+        finding = make_finding(cc, asset, zid, level, result, True)
+        out.append(apply_compensations(finding, comps, requirement=rid))
+    return sorted(out, key=lambda f: (f.asset_id, f.check_id))
+
+
+def _nis2(baseline: Baseline, results: Sequence[RequirementResult],
+          findings: Sequence[Finding]) -> list[Nis2View]:
+    by_id = {r.id: r for r in results}
+    views = []
+    for point in baseline.nis2.values():
+        view = Nis2View(point=point.id, subject=point.subject)
+        for rid in point.evidenced_by:
+            r = by_id.get(rid)
+            if r is None or not r.in_target:
+                continue
+            view.requirements_in_target += 1
+            if r.satisfied:
+                view.requirements_met += 1
+            elif r.status == "unknown":
+                view.requirements_unknown += 1
+                view.requirements_unmet.append(rid)
+            else:
+                view.requirements_unmet.append(rid)
+        counts: Counter[str] = Counter()
+        failing: set[str] = set()
+        for f in findings:
+            if point.id in f.references.get("nis2", ()) and f.status != "pass":
+                counts[f.status] += 1
+                if f.status in BAD:
+                    failing.add(f.check_id)
+        view.findings = dict(sorted(counts.items()))
+        view.failing_checks = sorted(failing)
+        views.append(view)
+    return views
+
+
+__all__: list[Any] = ["achieved_levels", "requirement_status", "zone_results"]
