@@ -1,0 +1,1 @@
+"""Siemens S7 probe (S7comm over ISO-on-TCP, read-only SZL reads)."""

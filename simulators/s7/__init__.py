@@ -1,0 +1,1 @@
+"""Simulated Siemens S7 CPUs."""
