@@ -47,7 +47,16 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        stats = await serve(ingestor, settings, broker_url=broker, stop=stop)
+        ready = asyncio.Event()
+
+        async def announce() -> None:
+            await ready.wait()
+            typer.echo(f"server: subscribed at {settings.broker_url} as "
+                       f"{settings.server_client_id}; storing in {engine.url.drivername}", err=True)
+
+        announcer = asyncio.create_task(announce())
+        stats = await serve(ingestor, settings, broker_url=broker, stop=stop, ready=ready)
+        announcer.cancel()
         typer.echo(f"stopped: {stats.stored} stored, {stats.duplicates} duplicates, "
                    f"{stats.rejected} rejected", err=True)
 

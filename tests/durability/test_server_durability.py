@@ -54,6 +54,15 @@ def start_server(broker_url: str, database_url: str, client_id: str, log: Path) 
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
+async def wait_for_subscription(log: Path, times: int = 1, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text().count("server: subscribed") >= times:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("server did not subscribe: " + log.read_text()[-2000:])
+
+
 async def wait_for_count(url: str, count: int, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -76,7 +85,7 @@ async def test_server_killed_during_ingest_loses_and_duplicates_nothing(
     observations = [make_observation(asset=f"plc-{i % 40}", minutes=i) for i in range(total)]
     log = tmp_path / "server.log"
     server = start_server(broker.url, database_url, client_id, log)
-    await asyncio.sleep(1.5)  # subscribed (persistent session created)
+    await wait_for_subscription(log)  # the persistent session exists from here on
     await publish(broker.url, observations[:250])
     first = await wait_for_count(database_url, 20, 20)
     server.send_signal(signal.SIGKILL)

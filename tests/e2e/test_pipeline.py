@@ -36,12 +36,12 @@ def findings_by_asset(database_url: str) -> dict[str, dict[str, str]]:
 
 def assert_modbus_expectations(found: dict[str, dict[str, str]]) -> None:
     """The Modbus PLCs have no authentication (a capability gap, compensated in cell-1 by the
-    example conduit firewall) and the gateway's firmware could not be read."""
+    example conduit firewall) and the gateway's identity and firmware could not be read."""
     for plc in ("plc-m340", "plc-m221"):
         statuses = found[plc]
         assert statuses.get("OTA-MB-001") in ("capability_gap", "compensated"), statuses
-        assert statuses.get("OTA-MB-002") == "pass", statuses
-    assert found["gw-modbus"].get("OTA-MB-002") == "fail", found["gw-modbus"]
+        assert statuses.get("OTA-MB-003") == "pass", statuses
+    assert found["gw-modbus"].get("OTA-MB-003") == "capability_gap", found["gw-modbus"]
 
 
 async def test_demo_plant_on_mosquitto_with_sqlite(tmp_path: Path, mosquitto_url: str) -> None:
@@ -55,6 +55,9 @@ async def test_demo_plant_on_mosquitto_with_sqlite(tmp_path: Path, mosquitto_url
     assert m340["identity"]["vendor"] == "Schneider Electric"
     assert m340["probes"][0]["status"] == "ok"
     assert assets["gw-modbus"]["probes"][0]["status"] == "error"
+    gap = next(f for f in assets["gw-modbus"]["findings"] if f["check_id"] == "OTA-MB-003")
+    assert gap["evidence"] and gap["evidence"][0]["observation_id"]
+    assert gap["evidence"][0]["fact"] == "modbus.device_id_supported"
 
 
 async def test_demo_plant_on_mosquitto_with_postgres(tmp_path: Path, mosquitto_url: str,
