@@ -136,7 +136,7 @@ def init_db(engine: sa.Engine) -> None:
 
 
 # Modules that declare further tables on Base.
-_TABLE_MODULES = ("otaudit.server.advisories.db",)
+_TABLE_MODULES = ("otaudit.server.advisories.db", "otaudit.server.signing_state")
 
 
 def session_factory(engine: sa.Engine) -> sessionmaker:

@@ -10,12 +10,12 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from otaudit.server import signing_state, store
-from otaudit.server.db import session_factory
 from pydantic import ValidationError
 
 from otaudit.mqtt import parse_observation_topic
 from otaudit.observation import Observation, utcnow
+from otaudit.server import signing_state, store
+from otaudit.server.db import session_factory
 from otaudit.signing import VerifiedEnvelope, Verifier, looks_signed
 
 log = logging.getLogger(__name__)

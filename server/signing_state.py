@@ -26,11 +26,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from otaudit.server.db import Base, ObservationRow
 from sqlalchemy import BigInteger, String
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from otaudit.server.db import Base, ObservationRow
 from otaudit.signing import SignatureRejected, VerifiedEnvelope
 
 

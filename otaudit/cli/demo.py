@@ -39,8 +39,12 @@ def _bundled_examples() -> Path:
 async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
                        database_url: str | None = None, plant_file: Path | None = None,
                        settings: Settings | None = None, ingest_timeout: float = 30.0,
-                       use_examples: bool = True) -> PipelineResult:
-    """Simulators → collector → MQTT → server → database → report, once."""
+                       use_examples: bool = True, sign: bool = True) -> PipelineResult:
+    """Simulators → collector → MQTT → server → database → report, once.
+
+    With ``sign`` the collector signs every envelope with a fresh Ed25519 key and the
+    server accepts only envelopes signed by it.
+    """
     from otaudit.broker import embedded_broker
     from otaudit.collector.once import run_once
     from otaudit.collector.targets import load_plan
@@ -49,6 +53,7 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
     from otaudit.server.listener import ServerStats, serve
     from otaudit.server.report import build_report
     from otaudit.server.store import upsert_zones
+    from otaudit.signing import verifier_from_settings, write_key_pair
     from otaudit.simulators.plant import DEMO_PLANT, start_plant
 
     started = time.monotonic()
@@ -64,10 +69,17 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
             broker = await stack.enter_async_context(embedded_broker())
             broker_url = broker.url
             base = base.model_copy(update={"mqtt_protocol": "3.1.1"})  # amqtt: MQTT 3.1.1 only
+        collector_id = "demo-collector"
+        keys = out_dir / "keys"
+        if sign:  # a fresh key pair per run: the collector signs, the server verifies
+            write_key_pair(keys, collector_id, force=True)
         settings = base.model_copy(update={
             "broker_url": broker_url, "database_url": database_url,
             "server_client_id": f"otaudit-server-{uuid.uuid4().hex[:8]}",
-            "collector_id": "demo-collector", "probe_timeout": min(base.probe_timeout, 10.0),
+            "collector_id": collector_id, "probe_timeout": min(base.probe_timeout, 10.0),
+            "state_dir": out_dir / "state",
+            **({"signing_key_file": str(keys / f"{collector_id}.key"),
+                "trusted_keys_dir": str(keys)} if sign else {}),
         })
         plant = await stack.enter_async_context(start_plant(plant_file or DEMO_PLANT))
         inventory_path = plant.write_inventory(out_dir / "inventory.yaml")
@@ -77,11 +89,12 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
         init_db(engine)
         with session_factory(engine).begin() as session:
             upsert_zones(session, inventory)
-        examples = _bundled_examples()
+        examples = _bundled_examples() if use_examples else None
         ingestor = Ingestor(
             engine, topic_prefix=settings.topic_prefix,
-            exceptions_file=examples / "exceptions.yaml" if use_examples else None,
-            attestations_file=examples / "attestations.yaml" if use_examples else None,
+            verifier=verifier_from_settings(settings),
+            exceptions_file=examples / "exceptions.yaml" if examples else None,
+            attestations_file=examples / "attestations.yaml" if examples else None,
         )
         ready, stop, stats = asyncio.Event(), asyncio.Event(), ServerStats()
         server = asyncio.create_task(serve(ingestor, settings, broker_url=broker_url,

@@ -8,6 +8,8 @@ import sys
 import typer
 
 from otaudit import __version__
+from otaudit.cli import advisories as advisories_cmd
+from otaudit.cli import baseline as baseline_cmd
 from otaudit.cli import collector as collector_cmd
 from otaudit.cli import demo as demo_cmd
 from otaudit.cli import keys as keys_cmd
@@ -25,9 +27,13 @@ app.command("probes")(probe_cmd.probes)
 app.command("sim", context_settings=_EXTRA)(sim_cmd.sim)
 app.add_typer(collector_cmd.collector_app, name="collector")
 app.add_typer(server_cmd.server_app, name="server")
+app.add_typer(advisories_cmd.advisories_app, name="advisories")
+app.add_typer(advisories_cmd.patch_app, name="patch")
 app.add_typer(keys_cmd.keys_app, name="keys")
 app.command("report")(server_cmd.report)
 app.command("demo")(demo_cmd.demo)
+app.add_typer(baseline_cmd.baseline_app, name="baseline")
+app.command("gap")(baseline_cmd.gap)
 
 
 @app.callback()

@@ -38,7 +38,17 @@ def run(
         inv, _ = load_inventory(inventory)
         with session_factory(engine).begin() as session:
             upsert_zones(session, inv)
-    ingestor = Ingestor(engine, topic_prefix=settings.topic_prefix,
+    from otaudit.signing import SigningKeyError, verifier_from_settings
+
+    try:
+        verifier = verifier_from_settings(settings)
+    except SigningKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if verifier is None:
+        typer.echo("warning: no trusted collector keys configured (OTAUDIT_TRUSTED_KEYS_DIR): "
+                   "accepting unsigned observations", err=True)
+    ingestor = Ingestor(engine, topic_prefix=settings.topic_prefix, verifier=verifier,
                         exceptions_file=exceptions, attestations_file=attestations)
 
     async def main() -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from otaudit.server.db import FindingRow, ObservationRow, RejectedMessage, make_engine
 
 from otaudit.cli.demo import run_pipeline
+from otaudit.server.db import FindingRow, ObservationRow, RejectedMessage, make_engine
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +50,11 @@ async def test_demo_plant_on_mosquitto_with_sqlite(tmp_path: Path, mosquitto_url
     found = findings_by_asset(f"sqlite:///{tmp_path / 'otaudit.db'}")
     assert found["_counts"]["observations"] == str(result.published)
     assert_modbus_expectations(found)
+    engine = make_engine(f"sqlite:///{tmp_path / 'otaudit.db'}")
+    with engine.connect() as conn:  # every stored envelope was signed and verified
+        signed = conn.execute(sa.text("SELECT count(*) FROM collector_sequences")).scalar_one()
+    engine.dispose()
+    assert signed == result.stored
     assets = {a["asset_id"]: a for a in result.report["assets"]}
     m340 = assets["plc-m340"]
     assert m340["identity"]["vendor"] == "Schneider Electric"

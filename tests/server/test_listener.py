@@ -22,7 +22,7 @@ async def run_server_while(settings: Settings, engine: sa.Engine, publish) -> Se
     task = asyncio.create_task(serve(ingestor, settings, ready=ready, stop=stop, stats=stats))
     await asyncio.wait_for(ready.wait(), 10)
     expected = await publish()
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         while stats.stored + stats.duplicates + stats.rejected < expected:
             await asyncio.sleep(0.02)
     stop.set()
