@@ -1,0 +1,1 @@
+"""SSH probe: transport audit without login, then allowlisted read-only commands."""

@@ -1,0 +1,88 @@
+"""Facts the SSH probe can produce (paths documented in docs/facts.md)."""
+
+from __future__ import annotations
+
+from otaudit.facts import IDENTITY, FactSpec
+
+_IDENTITY = ("identity.vendor", "identity.product", "identity.model",
+             "identity.firmware_version", "identity.hardware_version", "identity.serial",
+             "identity.name", "identity.os")
+
+TRANSPORT: dict[str, FactSpec] = {
+    "ssh.banner": FactSpec("str", "Server identification string"),
+    "ssh.protocol_version": FactSpec("str", "Protocol version of the identification (2.0, 1.99)"),
+    "ssh.kex_algorithms": FactSpec("list", "Key exchange algorithms offered (KEXINIT)"),
+    "ssh.host_key_algorithms": FactSpec("list", "Host key algorithms offered (KEXINIT)"),
+    "ssh.ciphers": FactSpec("list", "Ciphers offered, server to client (KEXINIT)"),
+    "ssh.macs": FactSpec("list", "MACs offered, server to client (KEXINIT)"),
+    "ssh.weak_kex": FactSpec("list", "Offered kex algorithms on the weak list"),
+    "ssh.weak_host_key_algorithms": FactSpec("list", "Offered host key algs on the weak list"),
+    "ssh.weak_ciphers": FactSpec("list", "Offered ciphers on the weak list"),
+    "ssh.weak_macs": FactSpec("list", "Offered MACs on the weak list"),
+    "ssh.auth_methods": FactSpec("list", "Authentication methods offered"),
+    "ssh.password_auth_offered": FactSpec("bool", "password or keyboard-interactive offered"),
+    "ssh.host_key_fingerprint": FactSpec("str", "SHA256 fingerprint of the host key"),
+    "ssh.host_key_changed": FactSpec("bool", "Host key differs from the pinned one"),
+    "ssh.legacy_algorithms_used": FactSpec("bool", "Login needed the legacy algorithm set"),
+}
+
+HOST: dict[str, FactSpec] = {
+    "os.name": FactSpec("str", "OS name (/etc/os-release NAME)"),
+    "os.version": FactSpec("str", "OS version (/etc/os-release VERSION_ID)"),
+    "os.kernel": FactSpec("str", "Kernel release (uname -r)"),
+    "sshd.permit_root_login": FactSpec(
+        "enum", "sshd PermitRootLogin",
+        ("yes", "no", "prohibit-password", "forced-commands-only")),
+    "sshd.password_authentication": FactSpec("bool", "sshd PasswordAuthentication"),
+    "sshd.permit_empty_passwords": FactSpec("bool", "sshd PermitEmptyPasswords"),
+    "sshd.pubkey_authentication": FactSpec("bool", "sshd PubkeyAuthentication"),
+    "sshd.kbd_interactive_authentication": FactSpec("bool", "sshd KbdInteractiveAuthentication"),
+    "sshd.x11_forwarding": FactSpec("bool", "sshd X11Forwarding"),
+    "sshd.max_auth_tries": FactSpec("int", "sshd MaxAuthTries"),
+    "sshd.client_alive_interval": FactSpec("int", "sshd ClientAliveInterval (s)"),
+    "sshd.login_grace_time": FactSpec("int", "sshd LoginGraceTime (s)"),
+    "sshd.log_level": FactSpec("str", "sshd LogLevel"),
+    "sshd.ciphers": FactSpec("list", "sshd Ciphers (effective)"),
+    "sshd.macs": FactSpec("list", "sshd MACs (effective)"),
+    "sshd.kex_algorithms": FactSpec("list", "sshd KexAlgorithms (effective)"),
+    "pwpol.min_length": FactSpec("int", "pwquality/cracklib minimum password length"),
+    "pwpol.max_days": FactSpec("int", "login.defs PASS_MAX_DAYS"),
+    "pwpol.min_days": FactSpec("int", "login.defs PASS_MIN_DAYS"),
+    "pwpol.lockout_configured": FactSpec("bool", "pam_faillock/pam_tally2 in the auth stack"),
+    "pwpol.lockout_deny": FactSpec("int", "Failed attempts before lockout"),
+    "pwpol.lockout_unlock_time": FactSpec("int", "Lockout duration in seconds (0 = never)"),
+    "pwpol.hash_method": FactSpec("str", "Hash method of new passwords"),
+    "logging.remote_targets": FactSpec("list", "Remote log targets {host, port, protocol, tls}"),
+    "logging.remote_enabled": FactSpec("bool", "At least one remote log target"),
+    "logging.remote_tls": FactSpec("bool", "Every remote log target uses TLS"),
+    "logging.auditd_active": FactSpec("bool", "auditd running"),
+    "logging.audit_rules": FactSpec("int", "Number of loaded audit rules"),
+    "time.ntp_sources": FactSpec("list", "Configured time sources"),
+    "time.synchronized": FactSpec("bool", "System clock synchronised"),
+    "services.listening": FactSpec("list", "Listening sockets {proto, address, port, process}"),
+    "services.enabled": FactSpec("list", "Enabled service units"),
+    "software.packages": FactSpec("list", "Installed packages {name, version}"),
+}
+
+SWITCH: dict[str, FactSpec] = {
+    "mgmt.telnet_enabled": FactSpec("bool", "Telnet management access enabled"),
+    "mgmt.http_enabled": FactSpec("bool", "HTTP management server enabled"),
+    "mgmt.https_enabled": FactSpec("bool", "HTTPS management server enabled"),
+    "mgmt.ssh_v2_only": FactSpec("bool", "SSH restricted to protocol version 2"),
+    "aaa.new_model": FactSpec("bool", "Central AAA (RADIUS/TACACS+) used for login"),
+    "aaa.servers": FactSpec("list", "AAA servers {protocol, host}"),
+    "auth.enable_secret_type": FactSpec(
+        "enum", "Enable secret/password type", ("0", "5", "7", "8", "9", "plain", "none")),
+    "auth.password_encryption": FactSpec("bool", "service password-encryption"),
+    "auth.local_users": FactSpec("list", "Local users {name, privilege, secret_type}"),
+    "logging.hosts": FactSpec("list", "Syslog target hosts"),
+    "time.ntp_servers": FactSpec("list", "NTP/SNTP servers"),
+    "snmp.communities": FactSpec("list", "SNMP communities {name_hash, access, acl, default}"),
+    "mgmt.banner_configured": FactSpec("bool", "Login/motd banner configured"),
+    "interfaces.unused_up": FactSpec("int", "Ports not shut down without description/VLAN use"),
+}
+
+FACTS: dict[str, FactSpec] = {
+    **{path: IDENTITY[path] for path in _IDENTITY}, **TRANSPORT, **HOST, **SWITCH,
+}
+LOGIN_FACTS = tuple(p for p in FACTS if p not in TRANSPORT)

@@ -1,0 +1,1 @@
+"""Pure parsers, one per command output. They raise only ``ParseError``."""

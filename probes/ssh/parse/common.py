@@ -1,0 +1,123 @@
+"""Helpers shared by the output parsers."""
+
+from __future__ import annotations
+
+import re
+
+from otaudit.probes.base import ParseError
+
+_ALLOWED_CONTROL = {"\t", "\n", "\r"}
+
+
+def decode_text(raw: bytes | str, what: str = "output") -> str:
+    """UTF-8 text of a command output; binary garbage raises ``ParseError``."""
+    if isinstance(raw, str):
+        text = raw
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ParseError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    for i, char in enumerate(text):
+        if (ord(char) < 32 or 0x7F <= ord(char) < 0xA0) and char not in _ALLOWED_CONTROL:
+            raise ParseError(f"{what} contains control character 0x{ord(char):02x} at {i}")
+    return text
+
+
+def config_lines(text: str, comment: str = "#") -> list[str]:
+    """Non-empty lines with whole-line comments removed, stripped."""
+    lines = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith(comment):
+            lines.append(stripped)
+    return lines
+
+
+def to_int(value: str, what: str) -> int:
+    """Integer from a config value; ``ParseError`` when it is not one."""
+    if not re.fullmatch(r"[+-]?\d{1,12}", value.strip()):
+        raise ParseError(f"{what}: {value[:40]!r} is not an integer")
+    return int(value.strip())
+
+
+def yes_no(value: str, what: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("yes", "true", "on", "1"):
+        return True
+    if lowered in ("no", "false", "off", "0"):
+        return False
+    raise ParseError(f"{what}: {value[:40]!r} is neither yes nor no")
+
+
+class Unknown:
+    """A fact the output does not settle, with the reason (recorded as unknown)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Unknown({self.reason!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unknown) and other.reason == self.reason
+
+    def __hash__(self) -> int:
+        return hash(self.reason)
+
+
+DEFAULT_COMMUNITIES = frozenset({
+    "public", "private", "community", "cisco", "admin", "manager", "secret", "snmp",
+    "snmpd", "read", "write", "monitor", "default", "system", "all", "ILMI", "netman",
+    "security", "switch", "router", "tivoli", "openview", "root",
+})
+_SECRET_WORDS = {"password", "secret", "key", "key-string", "community", "md5", "sha",
+                 "auth-key", "priv-key", "passphrase"}
+
+
+def community_ref(name: str) -> dict[str, object]:
+    """An SNMP community as stored in facts: SHA-256 prefix and well-known flag, never the name."""
+    import hashlib
+
+    return {"name_hash": hashlib.sha256(name.encode()).hexdigest()[:12],
+            "default": name in DEFAULT_COMMUNITIES}
+
+
+def redact_secrets(text: str) -> str:
+    """Config text with everything after a secret keyword replaced (for evidence excerpts)."""
+    out = []
+    for raw in text.splitlines(keepends=True):
+        line = (raw.splitlines() or [""])[0]
+        ending = raw[len(line):]
+        host = re.match(r"(\s*snmp-server host \S+)", line)
+        if host:  # the community follows the host and options: drop everything after the host
+            out.append(f"{host[1]} <removed>{ending}")
+            continue
+        words = line.split(" ")
+        for i, word in enumerate(words):
+            if word.lower() in _SECRET_WORDS and i + 1 < len(words):
+                keep = i + 1
+                if words[keep].isdigit() and len(words[keep]) == 1 and keep + 1 < len(words):
+                    keep += 1
+                line = " ".join([*words[:keep], "<removed>"])
+                break
+        out.append(line + ending)
+    return "".join(out)
+
+
+def parser(func):
+    """Decorator: a slip on malformed input (IndexError, KeyError, ValueError) → ParseError."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ParseError:
+            raise
+        except (IndexError, KeyError, ValueError) as exc:
+            raise ParseError(f"{func.__name__}: malformed input ({type(exc).__name__})") from None
+
+    return wrapper

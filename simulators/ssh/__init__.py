@@ -1,0 +1,1 @@
+"""Simulated SSH devices: Linux HMI hosts, switch CLIs and a legacy-crypto device."""
