@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import uuid
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,19 @@ class PipelineResult:
     rejected: int
     seconds: float
     report: dict[str, Any]
+
+
+@contextmanager
+def _env(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
 
 
 def _bundled_examples() -> Path:
@@ -82,6 +97,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
                 "trusted_keys_dir": str(keys)} if sign else {}),
         })
         plant = await stack.enter_async_context(start_plant(plant_file or DEMO_PLANT))
+        # SSH host keys are pinned per run folder, not in the user's own known-hosts store.
+        stack.enter_context(_env("OTAUDIT_SSH_KNOWN_HOSTS", str(out_dir / "known_hosts")))
         inventory_path = plant.write_inventory(out_dir / "inventory.yaml")
         inventory, plans = load_plan(inventory_path)
 
