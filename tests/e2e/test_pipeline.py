@@ -72,7 +72,17 @@ async def test_demo_plant_on_mosquitto_with_postgres(tmp_path: Path, mosquitto_u
     assert_modbus_expectations(findings_by_asset(postgres_url))
 
 
-async def test_demo_plant_with_embedded_broker(tmp_path: Path) -> None:
-    result = await run_pipeline(tmp_path)
-    assert result.published == result.stored > 0
+def test_demo_command_with_embedded_broker(tmp_path: Path) -> None:
+    """`otaudit demo` (the README's main job) needs no broker and writes its report."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from otaudit.cli.main import app
+
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "SL-T/SL-A" in result.output and "observations published" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert {a["zone"] for a in report["assets"]} == {"cell-1", "control"}
     assert_modbus_expectations(findings_by_asset(f"sqlite:///{tmp_path / 'otaudit.db'}"))
