@@ -1,0 +1,334 @@
+"""Thin read-only SNMP client on pysnmp's asyncio hlapi: GET, bounded walks, v3 discovery.
+
+Only GET, GETNEXT and GETBULK are ever sent (no SET exists here). Every request is
+preceded by ``pace()``. pysnmp drops replies it cannot decode or that answer another
+request id, which then look like a timeout; the transport counts every datagram that
+arrives so a timeout can say whether the agent sent junk instead of nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+    UsmUserData,
+    bulk_cmd,
+    get_cmd,
+    next_cmd,
+    usm3DESEDEPrivProtocol,
+    usmAesCfb128Protocol,
+    usmAesCfb192Protocol,
+    usmAesCfb256Protocol,
+    usmDESPrivProtocol,
+    usmHMAC128SHA224AuthProtocol,
+    usmHMAC192SHA256AuthProtocol,
+    usmHMAC256SHA384AuthProtocol,
+    usmHMAC384SHA512AuthProtocol,
+    usmHMACMD5AuthProtocol,
+    usmHMACSHAAuthProtocol,
+)
+from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD, VB_PROCESSOR
+from pysnmp.proto import errind
+from pysnmp.proto.api import v2c
+
+from otaudit.probes.snmp.parse import (
+    Oid,
+    Val,
+    build_v3_discovery,
+    check_get_reply,
+    oid_str,
+    parse_oid,
+)
+
+Version = Literal["v1", "v2c", "v3"]
+AUTH_PROTOCOLS = {"MD5": usmHMACMD5AuthProtocol, "SHA": usmHMACSHAAuthProtocol,
+                  "SHA-224": usmHMAC128SHA224AuthProtocol,
+                  "SHA-256": usmHMAC192SHA256AuthProtocol,
+                  "SHA-384": usmHMAC256SHA384AuthProtocol,
+                  "SHA-512": usmHMAC384SHA512AuthProtocol}
+PRIV_PROTOCOLS = {"DES": usmDESPrivProtocol, "3DES": usm3DESEDEPrivProtocol,
+                  "AES-128": usmAesCfb128Protocol, "AES-192": usmAesCfb192Protocol,
+                  "AES-256": usmAesCfb256Protocol}
+ERROR_STATUS = {1: "tooBig", 2: "noSuchName", 3: "badValue", 4: "readOnly", 5: "genErr",
+                6: "noAccess", 7: "wrongType", 8: "wrongLength", 9: "wrongEncoding",
+                10: "wrongValue", 11: "noCreation", 12: "inconsistentValue",
+                13: "resourceUnavailable", 14: "commitFailed", 15: "undoFailed",
+                16: "authorizationError", 17: "notWritable", 18: "inconsistentName"}
+AUTH_ERRORS = {  # USM report -> what it means for the configured v3 user
+    errind.WrongDigest: "wrong authentication key (WrongDigest)",
+    errind.UnknownUserName: "user unknown to the agent (UnknownUserName)",
+    errind.UnsupportedSecurityLevel: "security level not allowed for this user "
+                                "(UnsupportedSecurityLevel)",
+    errind.DecryptionError: "wrong privacy key or protocol (DecryptionError)",
+    errind.UnknownEngineID: "engine ID not accepted (UnknownEngineID)",
+    errind.NotInTimeWindow: "message outside the time window (NotInTimeWindow)",
+}
+_PRIMITIVES: list[tuple[Any, str]] = [
+    (v2c.Integer, "Integer"), (v2c.OctetString, "OctetString"), (v2c.Null, "Null"),
+    (v2c.ObjectIdentifier, "ObjectIdentifier"), (v2c.IpAddress, "IpAddress"),
+    (v2c.Counter32, "Counter32"), (v2c.Gauge32, "Gauge32"), (v2c.TimeTicks, "TimeTicks"),
+    (v2c.Opaque, "Opaque"), (v2c.Counter64, "Counter64"),
+    (v2c.NoSuchObject, "noSuchObject"), (v2c.NoSuchInstance, "noSuchInstance"),
+    (v2c.EndOfMibView, "endOfMibView"),
+]
+
+
+class SnmpError(Exception):
+    """A request did not produce a usable answer."""
+
+
+class NoAnswer(SnmpError):
+    def __init__(self, waited: float, stray: int) -> None:
+        self.waited, self.stray = waited, stray
+        junk = f"; {stray} datagram(s) arrived but none was a valid answer" if stray else ""
+        super().__init__(f"no answer within {waited:g} s{junk}")
+
+
+class AuthError(SnmpError):
+    """The agent rejected the v3 credential (a USM report)."""
+
+
+class AgentError(SnmpError):
+    def __init__(self, status: int, index: int) -> None:
+        self.status, self.index = status, index
+        self.name = ERROR_STATUS.get(status, f"error {status}")
+        super().__init__(f"agent answered {self.name} (index {index})")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """How to ask: version plus community or v3 user. ``repr`` shows no secret."""
+
+    version: Version
+    community: str | None = None
+    user: str | None = None
+    auth_key: str | None = None
+    priv_key: str | None = None
+    auth_protocol: str = "SHA"
+    priv_protocol: str = "AES-128"
+
+    def __repr__(self) -> str:
+        return f"Credential({self.describe()})"
+
+    @property
+    def security_level(self) -> str:
+        if self.version != "v3":
+            return "noAuthNoPriv"
+        if self.auth_key and self.priv_key:
+            return "authPriv"
+        return "authNoPriv" if self.auth_key else "noAuthNoPriv"
+
+    def describe(self) -> str:
+        if self.version != "v3":
+            return f"{self.version} with the configured community"
+        return f"v3 user {self.user!r} ({self.security_level})"
+
+    def auth_data(self) -> CommunityData | UsmUserData:
+        if self.version != "v3":
+            return CommunityData(self.community, mpModel=0 if self.version == "v1" else 1)
+        return UsmUserData(
+            self.user, self.auth_key, self.priv_key,
+            authProtocol=AUTH_PROTOCOLS[self.auth_protocol] if self.auth_key else None,
+            privProtocol=PRIV_PROTOCOLS[self.priv_protocol] if self.priv_key else None)
+
+
+def to_val(value: Any) -> Val:
+    """pysnmp value -> ``Val`` (type name + plain Python value)."""
+    for cls, name in _PRIMITIVES:
+        if value.tagSet == cls.tagSet:
+            if name in ("OctetString", "Opaque"):
+                return Val(name, bytes(value))
+            if name == "ObjectIdentifier":
+                return Val(name, oid_str(value))
+            if name == "IpAddress":
+                return Val(name, ".".join(str(b) for b in bytes(value)))
+            if name in ("Null", "noSuchObject", "noSuchInstance", "endOfMibView"):
+                return Val(name)
+            return Val(name, int(value))
+    return Val(f"unknown({value.tagSet})")
+
+
+@dataclass
+class WalkResult:
+    rows: list[tuple[Oid, Val]]
+    stop: Literal["end", "bound", "time", "non_increasing"]
+    requests: int
+
+
+class _DatagramCounter:
+    def __init__(self) -> None:
+        self.count = 0
+        self.socket_open = asyncio.Event()
+
+
+def _counting_target(base: type, counter: _DatagramCounter) -> type:
+    proto = base.PROTO_TRANSPORT
+
+    class CountingTransport(proto):  # type: ignore[misc, valid-type]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            counter.socket_open.set()
+
+        def datagram_received(self, datagram: bytes, address: Any) -> None:
+            counter.count += 1
+            super().datagram_received(datagram, address)
+
+    class CountingTarget(base):  # type: ignore[misc, valid-type]
+        PROTO_TRANSPORT = CountingTransport
+
+    return CountingTarget
+
+
+class SnmpSession:
+    """One SNMP engine and one UDP socket towards one agent, used sequentially."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, retries: int,
+                 pace: Callable[[], Awaitable[None]], max_repetitions: int = 25,
+                 quick_timeout: float = 1.0) -> None:
+        self.host, self.port = host, port
+        self.timeout, self.retries = timeout, retries
+        self.quick_timeout = min(quick_timeout, timeout)
+        self.pace = pace
+        self.max_repetitions = max_repetitions
+        self.requests = 0
+        self._counter = _DatagramCounter()
+        self._engine: SnmpEngine | None = None
+        self._target: Any = None
+        self._quick: Any = None
+
+    async def __aenter__(self) -> SnmpSession:
+        base = Udp6TransportTarget if ":" in self.host else UdpTransportTarget
+        target_cls = _counting_target(base, self._counter)
+        self._engine = SnmpEngine()
+        self._target = await target_cls.create((self.host, self.port), timeout=self.timeout,
+                                               retries=self.retries)
+        self._quick = await target_cls.create((self.host, self.port),
+                                              timeout=self.quick_timeout, retries=0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = None
+
+    @property
+    def waited(self) -> float:
+        return self.timeout * (self.retries + 1)
+
+    async def _request(self, call: Callable[..., Awaitable[Any]], credential: Credential,
+                       *args: Any, quick: bool = False) -> list[tuple[Oid, Val]]:
+        assert self._engine is not None, "use 'async with SnmpSession(...)'"
+        target = self._quick if quick else self._target  # quick: one try, no retry
+        auth = credential.auth_data()
+        # Set up target, socket and (v3) localised keys before pacing, so that the paced
+        # moment is the moment the request leaves. pysnmp's own retransmissions and its
+        # SNMPv3 engine-discovery exchange belong to the same paced request.
+        LCD.configure(self._engine, auth, target, b"")
+        VB_PROCESSOR.make_varbinds(self._engine.cache,
+                                   tuple(a for a in args if isinstance(a, ObjectType)))
+        await asyncio.wait_for(self._counter.socket_open.wait(), self.timeout)
+        await self.pace()
+        self.requests += 1
+        before = self._counter.count
+        indication, status, index, varbinds = await call(
+            self._engine, auth, target, ContextData(), *args, lookupMib=False)
+        if indication is not None:
+            if isinstance(indication, errind.RequestTimedOut):
+                waited = self.quick_timeout if quick else self.waited
+                raise NoAnswer(waited, self._counter.count - before)
+            for kind, meaning in AUTH_ERRORS.items():
+                if isinstance(indication, kind):
+                    raise AuthError(meaning)
+            raise SnmpError(f"{type(indication).__name__}: {indication}")
+        if status:
+            raise AgentError(int(status), int(index))
+        return [(tuple(oid), to_val(value)) for oid, value in varbinds]
+
+    async def get(self, credential: Credential, oids: list[str], *, quick: bool = False
+                  ) -> list[tuple[Oid, Val]]:
+        """GET ``oids``. SNMPv1 ``noSuchName`` for one OID becomes ``noSuchObject`` there.
+
+        Raises ParseError when the reply does not carry exactly the requested OIDs.
+        """
+        binds = [ObjectType(ObjectIdentity(o)) for o in oids]
+        try:
+            varbinds = await self._request(get_cmd, credential, *binds, quick=quick)
+            check_get_reply(oids, varbinds)  # ParseError: a malformed answer
+            return varbinds
+        except AgentError as exc:
+            if credential.version != "v1" or exc.status != 2 or not 1 <= exc.index <= len(oids):
+                raise
+            missing = exc.index - 1  # v1 fails the whole PDU: ask again without that OID
+        rest = oids[:missing] + oids[missing + 1:]
+        values = await self.get(credential, rest, quick=quick) if rest else []
+        values.insert(missing, (parse_oid(oids[missing]), Val("noSuchObject")))
+        return values
+
+    async def walk(self, credential: Credential, root: str, *, max_oids: int,
+                   deadline: float) -> WalkResult:
+        """All OIDs under ``root`` (GETBULK; GETNEXT over v1), bounded in count and time."""
+        start, prefix = time.monotonic(), parse_oid(root)
+        current, rows, requests = prefix, [], 0
+        while True:
+            if time.monotonic() - start > deadline:
+                return WalkResult(rows, "time", requests)
+            requests += 1
+            binds = ObjectType(ObjectIdentity(oid_str(current)))
+            if credential.version == "v1":
+                try:
+                    got = await self._request(next_cmd, credential, binds)
+                except AgentError as exc:
+                    if exc.status == 2:  # noSuchName: end of the MIB view
+                        return WalkResult(rows, "end", requests)
+                    raise
+            else:
+                repetitions = max(1, min(self.max_repetitions, max_oids - len(rows)))
+                got = await self._request(bulk_cmd, credential, 0, repetitions, binds)
+            if not got:
+                return WalkResult(rows, "end", requests)
+            for oid, val in got:
+                if val.type == "endOfMibView" or oid[: len(prefix)] != prefix:
+                    return WalkResult(rows, "end", requests)
+                if oid <= current:
+                    return WalkResult(rows, "non_increasing", requests)
+                rows.append((oid, val))
+                current = oid
+                if len(rows) >= max_oids:
+                    return WalkResult(rows, "bound", requests)
+
+    async def discover_engine(self) -> tuple[bytes, int] | None:
+        """One unauthenticated SNMPv3 discovery (one try, quick timeout): (reply, msg_id)."""
+        msg_id = random.randint(1, 2**31 - 1)
+        datagram = build_v3_discovery(msg_id, random.randint(1, 2**31 - 1))
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[bytes] = loop.create_future()
+
+        class Once(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                if not reply.done():
+                    reply.set_result(data)
+
+        transport, _ = await loop.create_datagram_endpoint(
+            Once, remote_addr=(self.host, self.port))
+        try:
+            await self.pace()
+            self.requests += 1
+            transport.sendto(datagram)
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(reply, self.quick_timeout), msg_id
+            return None
+        finally:
+            transport.close()

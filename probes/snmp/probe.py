@@ -1,0 +1,476 @@
+"""SNMP probe: system group, ENTITY-MIB, IF-MIB, vendor identity and SNMP posture.
+
+Order of a run, and what each step concludes from what:
+
+1. GET the system group with the configured credential. Silence is ambiguous (wrong
+   community and dead host look the same), so an unauthenticated SNMPv3 engine
+   discovery follows: a Report proves the agent is up, hence "credential rejected or
+   version disabled" (auth_failed); junk datagrams mean a broken agent (error);
+   nothing at all means "cannot tell which" (timeout).
+2. The other versions the configured credentials allow (v1 and v2c with the
+   community, v3 with the user) get one GET each; the agent is known to be up, so
+   silence now means "this version does not answer this credential".
+3. SNMPv3 engine discovery: any v3 agent must answer it, with no credential at all.
+4. Bounded walks of ENTITY-MIB and IF-MIB, vendor OIDs from vendors.yaml, identity.
+5. Only for assets with ``credential_checks: true``: well-known communities.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otaudit.observation import AssetKind
+from otaudit.probes.base import (
+    ParseError,
+    Probe,
+    ProbeAuthFailed,
+    ProbeContext,
+    ProbeError,
+    ProbeTarget,
+    ProbeTimeout,
+    Recorder,
+)
+from otaudit.probes.snmp import identity as vendor_identity
+from otaudit.probes.snmp.client import (
+    AgentError,
+    AuthError,
+    Credential,
+    NoAnswer,
+    SnmpError,
+    SnmpSession,
+    WalkResult,
+)
+from otaudit.probes.snmp.facts import FACTS
+from otaudit.probes.snmp.options import SnmpOptions
+from otaudit.probes.snmp.parse import (
+    ENT_PHYSICAL_ENTRY,
+    IF_ADMIN,
+    IF_DESCR,
+    IF_NAME,
+    IF_OPER,
+    MAX_TEXT,
+    SYS_DESCR,
+    SYSTEM_OIDS,
+    EngineReport,
+    Val,
+    decode_text,
+    int_of,
+    interfaces_up_unused,
+    oid_of,
+    parse_entities,
+    parse_interfaces,
+    parse_v3_report,
+    render_varbinds,
+    text_of,
+)
+
+SYSTEM_FACTS = ("sys_descr", "sys_object_id", "sys_uptime", "sys_contact", "sys_name",
+                "sys_location")
+VERSIONS = ("v1", "v2c", "v3")
+MAX_WALK_SECONDS = 30.0
+
+
+class SnmpProbe(Probe):
+    name = "snmp"
+    version = "0.1.0"
+    default_port = 161
+    default_kind = AssetKind.SWITCH
+    Options = SnmpOptions
+    facts = FACTS
+
+    async def collect(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+        options = target.options
+        if not isinstance(options, SnmpOptions):
+            raise ProbeError(f"snmp probe got {type(options).__name__} options")
+        credentials = _credentials(options, ctx)
+        timeout = min(options.request_timeout, ctx.timeout)
+        async with SnmpSession(target.host, target.port, timeout=timeout,
+                               retries=options.retries, pace=ctx.pace,
+                               max_repetitions=options.max_repetitions) as session:
+            audit = _Audit(session, ctx.recorder, options, credentials, target,
+                           walk_seconds=min(ctx.timeout, MAX_WALK_SECONDS))
+            try:
+                await audit.run()
+            finally:
+                _redact_facts(ctx)
+
+
+def _redact_facts(ctx: ProbeContext) -> None:
+    """A device may echo a credential (e.g. the community in sysContact): mask it in facts.
+
+    The runner redacts evidence, reasons and errors; facts are the probe's job. The list
+    of accepted well-known communities stays as is, even when the configured community
+    is one of them ("public" is no secret, and accepting it is the finding).
+    """
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return ctx.redact(value)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        return value
+
+    rec = ctx.recorder
+    for path, fact in list(rec.facts.items()):
+        if path == "snmp.default_communities_accepted":
+            continue  # well-known strings from vendors.yaml, public by definition
+        cleaned = clean(fact.value)
+        if cleaned != fact.value:
+            rec.fact(path, cleaned, *fact.evidence)
+
+
+def _credentials(options: SnmpOptions, ctx: ProbeContext) -> dict[str, Credential]:
+    """The configured credentials per version (secrets resolved through ``ctx``)."""
+    creds: dict[str, Credential] = {}
+    if options.community is not None:
+        community = ctx.secret(options.community).get_secret_value()
+        creds["v1"] = Credential("v1", community=community)
+        creds["v2c"] = Credential("v2c", community=community)
+    if options.v3_user:
+        auth = ctx.secret(options.v3_auth_key).get_secret_value() \
+            if options.v3_auth_key else None
+        priv = ctx.secret(options.v3_priv_key).get_secret_value() \
+            if options.v3_priv_key else None
+        creds["v3"] = Credential("v3", user=options.v3_user, auth_key=auth, priv_key=priv,
+                                 auth_protocol=options.v3_auth_protocol,
+                                 priv_protocol=options.v3_priv_protocol)
+    return creds
+
+
+class _Audit:
+    def __init__(self, session: SnmpSession, rec: Recorder, options: SnmpOptions,
+                 creds: dict[str, Credential], target: ProbeTarget, walk_seconds: float
+                 ) -> None:
+        self.session, self.rec, self.options, self.creds = session, rec, options, creds
+        self.target, self.walk_seconds = target, walk_seconds
+        self.primary = creds[options.version]
+        self.answered: dict[str, str] = {}  # version -> evidence id of an answer
+        self.silent: dict[str, str] = {}    # version -> evidence id of a request left unanswered
+        self.v3_report: tuple[EngineReport, str] | None = None
+        self.v3_discovery_silent: str | None = None
+        self.discovered = False
+        self.system_eid = ""
+        self.entities_eid = ""
+
+    # --- 1. system group ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        system = await self._system_group()
+        for version in VERSIONS:
+            if version in self.creds and version != self.primary.version:
+                await self._try_version(self.creds[version])
+        await self._discover()
+        self._conclude_versions()
+        entities = await self._entities()
+        await self._interfaces()
+        await self._identity(system, entities)
+        if self.target.credential_checks:
+            await self._default_communities()
+        else:
+            self.rec.unknown_fact("snmp.default_communities_accepted",
+                                  "not checked: the asset does not opt in "
+                                  "(credential_checks: false)")
+
+    def _request_name(self, credential: Credential, what: str) -> str:
+        return f"snmp {credential.version} {what} [{credential.describe()}]"
+
+    async def _system_group(self) -> dict[str, Val]:
+        primary = self.primary
+        try:
+            varbinds = await self.session.get(primary, list(SYSTEM_OIDS))
+        except NoAnswer as exc:
+            raise await self._no_answer(exc) from None
+        except AuthError as exc:
+            self._rejected(primary, exc, "GET system group")
+            raise ProbeAuthFailed(f"{primary.describe()} rejected: {exc}") from None
+        except AgentError as exc:
+            eid = self.rec.evidence_for(self._request_name(primary, "GET system group"),
+                                        str(exc))
+            self.answered[primary.version] = eid
+            if exc.name in ("authorizationError", "noAccess"):
+                raise ProbeAuthFailed(f"{primary.describe()}: {exc} — the credential is "
+                                      "known but not allowed to read") from None
+            raise ProbeError(f"GET of the system group: {exc}") from None
+        eid = self.rec.evidence_for(self._request_name(primary, "GET system group"),
+                                    render_varbinds(varbinds))
+        self.system_eid = eid
+        self._answered(primary, eid)
+        values = {name: val for name, (_, val) in zip(SYSTEM_FACTS, varbinds, strict=True)}
+        for name, val in values.items():
+            if val.is_exception:
+                self.rec.unknown_fact(f"snmp.{name}", f"agent answered {val.type}")
+                continue
+            if name == "sys_uptime":
+                self.rec.fact("snmp.sys_uptime", int_of(val, "sysUpTime.0"), eid)
+            elif name == "sys_object_id":
+                self.rec.fact("snmp.sys_object_id", oid_of(val, "sysObjectID.0"), eid)
+            else:
+                text = text_of(val, f"{name}.0")
+                raw = val.value if isinstance(val.value, bytes) else b""
+                if not decode_text(raw)[1]:
+                    self.rec.error(f"{name}.0 is not valid UTF-8; read as Latin-1")
+                if len(raw) > MAX_TEXT:
+                    self.rec.error(f"{name}.0 is {len(raw)} bytes long; kept the first "
+                                   f"{MAX_TEXT} characters")
+                self.rec.fact(f"snmp.{name}", text, eid)
+        if values["sys_name"].type == "OctetString" and text_of(values["sys_name"], "sysName"):
+            self.rec.fact("identity.name", text_of(values["sys_name"], "sysName"), eid)
+        return values
+
+    async def _no_answer(self, exc: NoAnswer) -> ProbeError:
+        primary = self.primary
+        report = await self._discover()
+        what = primary.describe()
+        if report is not None:
+            self._conclude_versions()
+            engine = report.engine_id.hex()
+            if primary.version == "v3":
+                return ProbeTimeout(f"no answer to {what} within {exc.waited:g} s although "
+                                    f"the agent answered an SNMPv3 engine discovery "
+                                    f"(engine {engine})")
+            self.rec.unknown_fact(f"snmp.{primary.version}_enabled",
+                                  "cannot tell: community wrong or version disabled")
+            return ProbeAuthFailed(
+                f"no answer to {primary.version} with the configured community within "
+                f"{exc.waited:g} s, but the agent answered an SNMPv3 engine discovery "
+                f"(engine {engine}): the community is wrong or {primary.version} is "
+                "disabled")
+        if exc.stray:
+            return ProbeError(
+                f"{exc.stray} datagram(s) came back from {self.target.endpoint} within "
+                f"{exc.waited:g} s but none was a valid SNMP answer to our request "
+                "(malformed reply or wrong request id)")
+        if primary.version == "v3":
+            return ProbeTimeout(
+                f"no SNMP answer to {what} within {exc.waited:g} s and none to an "
+                "SNMPv3 engine discovery: host down, SNMP off or filtered — cannot tell "
+                "which")
+        return ProbeTimeout(
+            f"no SNMP answer with the configured {primary.version} credential within "
+            f"{exc.waited:g} s: wrong community or host down — cannot tell which "
+            "(an SNMPv3 engine discovery got no answer either)")
+
+    # --- 2./3. versions -------------------------------------------------------------------
+
+    def _answered(self, credential: Credential, eid: str) -> None:
+        self.answered[credential.version] = eid
+        if credential.version == "v3":
+            self.rec.fact("snmp.v3_security_level", credential.security_level, eid)
+            if credential.auth_key:
+                self.rec.fact("snmp.v3_auth_protocol", credential.auth_protocol, eid)
+            else:
+                self.rec.unknown_fact("snmp.v3_auth_protocol", "the v3 user has no auth key")
+            if credential.priv_key:
+                self.rec.fact("snmp.v3_priv_protocol", credential.priv_protocol, eid)
+            else:
+                self.rec.unknown_fact("snmp.v3_priv_protocol", "the v3 user has no priv key")
+
+    def _rejected(self, credential: Credential, exc: SnmpError, what: str) -> str:
+        eid = self.rec.evidence_for(self._request_name(credential, what), f"rejected: {exc}")
+        self.rec.error(f"{credential.describe()}: {exc}")
+        if credential.version == "v3":  # a USM report is an answer from a v3 engine
+            self.rec.fact("snmp.v3_enabled", True, eid)
+        return eid
+
+    async def _try_version(self, credential: Credential) -> None:
+        what = "GET sysDescr.0"
+        try:
+            varbinds = await self.session.get(credential, [SYS_DESCR], quick=True)
+        except NoAnswer as exc:
+            self.silent[credential.version] = self.rec.evidence_for(
+                self._request_name(credential, what), f"(no answer within {exc.waited:g} s)")
+        except AuthError as exc:
+            self._rejected(credential, exc, what)
+            for name in ("v3_security_level", "v3_auth_protocol", "v3_priv_protocol"):
+                self.rec.unknown_fact(f"snmp.{name}", f"{credential.describe()}: {exc}")
+        except AgentError as exc:
+            eid = self.rec.evidence_for(self._request_name(credential, what), str(exc))
+            self.rec.error(f"{credential.describe()}: {exc}")
+            self._answered(credential, eid)
+        else:
+            self._answered(credential, self.rec.evidence_for(
+                self._request_name(credential, what), render_varbinds(varbinds)))
+
+    async def _discover(self) -> EngineReport | None:
+        """One SNMPv3 engine discovery per run (later calls return the first result)."""
+        if self.discovered:
+            return self.v3_report[0] if self.v3_report else None
+        self.discovered = True
+        request = "snmp v3 engine discovery (no credential)"
+        got = await self.session.discover_engine()
+        if got is None:
+            self.v3_discovery_silent = self.rec.evidence_for(
+                request, f"(no answer within {self.session.quick_timeout:g} s)")
+            self.rec.unknown_fact("snmp.engine_id", "no answer to an SNMPv3 engine discovery")
+            return None
+        datagram, msg_id = got
+        eid = self.rec.evidence_for(request, datagram)
+        try:
+            report = parse_v3_report(datagram, msg_id)
+        except ParseError as exc:
+            self.rec.error(f"SNMPv3 engine discovery: {exc}")
+            return None
+        self.v3_report = (report, eid)
+        self.rec.fact("snmp.engine_id", report.engine_id.hex(), eid)
+        return report
+
+    def _conclude_versions(self) -> None:
+        rec = self.rec
+        answering = [v for v in VERSIONS if v in self.answered]
+        if answering or self.silent:
+            rec.fact("snmp.versions_answering", answering,
+                     *[self.answered[v] for v in answering], *self.silent.values())
+        for version in ("v1", "v2c"):
+            if version in self.answered:
+                rec.fact(f"snmp.{version}_enabled", True, self.answered[version])
+            elif version in self.silent:
+                rec.fact(f"snmp.{version}_enabled", False, self.silent[version])
+            elif version not in self.creds:
+                rec.unknown_fact(f"snmp.{version}_enabled",
+                                 "not tested: no community configured")
+        if "v3" in self.answered:
+            rec.fact("snmp.v3_enabled", True, self.answered["v3"])
+        elif self.v3_report is not None:
+            rec.fact("snmp.v3_enabled", True, self.v3_report[1])
+        elif self.v3_discovery_silent is not None and self.answered:
+            rec.fact("snmp.v3_enabled", False, self.v3_discovery_silent,
+                     *self.silent.values())
+        if "v3" not in self.creds:
+            for name in ("v3_security_level", "v3_auth_protocol", "v3_priv_protocol"):
+                rec.unknown_fact(f"snmp.{name}", "not tested: no v3 user configured")
+
+    # --- 4. tables and identity -----------------------------------------------------------
+
+    async def _walk(self, root: str, what: str) -> tuple[WalkResult, str]:
+        primary = self.primary
+        try:
+            result = await self.session.walk(primary, root, max_oids=self.options.max_oids,
+                                             deadline=self.walk_seconds)
+        except NoAnswer as exc:
+            raise ProbeTimeout(f"walk of {what}: the agent stopped answering ({exc})") \
+                from None
+        except SnmpError as exc:
+            raise ProbeError(f"walk of {what}: {exc}") from None
+        kind = "GETNEXT" if primary.version == "v1" else "GETBULK"
+        eid = self.rec.evidence_for(
+            self._request_name(primary, f"{kind} walk {root} ({what}): {result.requests} "
+                                        f"request(s), {len(result.rows)} OID(s)"),
+            render_varbinds(result.rows))
+        n = len(result.rows)
+        if result.stop == "non_increasing":
+            raise ProbeError(f"walk of {what}: the agent returned a non-increasing OID after "
+                             f"{n} OID(s) (looping table); walk stopped")
+        if result.stop == "bound":
+            raise ProbeError(f"walk of {what}: more than {self.options.max_oids} OIDs "
+                             "(max_oids); walk stopped — endless table?")
+        if result.stop == "time":
+            raise ProbeTimeout(f"walk of {what}: not finished within {self.walk_seconds:g} s "
+                               f"({n} OIDs read)")
+        return result, eid
+
+    async def _entities(self) -> list[dict[str, Any]]:
+        result, eid = await self._walk(ENT_PHYSICAL_ENTRY, "ENTITY-MIB entPhysicalTable")
+        entities = parse_entities(result.rows)
+        self.rec.fact("snmp.entities", entities, eid)
+        self.entities_eid = eid
+        return entities
+
+    async def _interfaces(self) -> None:
+        columns, eids = {}, []
+        for root, what in ((IF_DESCR, "ifDescr"), (IF_NAME, "ifName"),
+                           (IF_ADMIN, "ifAdminStatus"), (IF_OPER, "ifOperStatus")):
+            result, eid = await self._walk(root, f"IF-MIB {what}")
+            columns[what] = result.rows
+            eids.append(eid)
+        interfaces = parse_interfaces(columns["ifDescr"], columns["ifName"],
+                                      columns["ifAdminStatus"], columns["ifOperStatus"])
+        self.rec.fact("snmp.interfaces", interfaces, *eids)
+        self.rec.fact("snmp.interfaces_up_unused", interfaces_up_unused(interfaces), *eids)
+
+    async def _identity(self, system: dict[str, Val], entities: list[dict[str, Any]]) -> None:
+        table = vendor_identity.load_vendors()
+        descr_val, oid_val = system["sys_descr"], system["sys_object_id"]
+        sys_descr = text_of(descr_val, "sysDescr") if descr_val.type == "OctetString" else ""
+        object_id = oid_of(oid_val, "sysObjectID") if oid_val.type == "ObjectIdentifier" else ""
+        rule = table.match(sys_descr, object_id)
+        sources: list[tuple[str, dict[str, str]]] = []
+        eids = {"sysDescr": self.system_eid, "entity": self.entities_eid}
+        chassis = vendor_identity.chassis(entities)
+        if chassis:
+            firmware_columns = rule.entity_firmware if rule else ("firmware_rev", "software_rev")
+            sources.append(("entity", vendor_identity.fields_from_entity(chassis,
+                                                                          firmware_columns)))
+        if rule and rule.oids:
+            oid_fields, eids["oid"] = await self._vendor_oids(rule)
+            sources.append(("oid", oid_fields))
+        descr_fields = {}
+        if rule:
+            if rule.vendor:
+                descr_fields["vendor"] = rule.vendor
+            if rule.sys_descr:
+                descr_fields.update(vendor_identity.fields_from_text(
+                    rule.sys_descr, sys_descr, rule.templates))
+        sources.append(("sysDescr", descr_fields))
+        if chassis and chassis.get("mfg") and not (rule and rule.vendor):
+            vendor = table.manufacturer(chassis["mfg"])
+            if vendor:
+                sources.append(("entity", {"vendor": vendor}))
+        for name, (value, source) in vendor_identity.merge(*sources).items():
+            self.rec.fact(f"identity.{name}", value, eids[source])
+        reason = (f"not in sysDescr/ENTITY-MIB for vendor rule {rule.id!r}" if rule else
+                  "sysDescr/sysObjectID match no vendor rule (probes/snmp/vendors.yaml) "
+                  "and ENTITY-MIB has no chassis entry")
+        for name in vendor_identity.FIELDS:
+            self.rec.unknown_fact(f"identity.{name}", reason)
+
+    async def _vendor_oids(self, rule: vendor_identity.VendorRule) -> tuple[dict[str, str], str]:
+        oids = [o.oid for o in rule.oids]
+        try:
+            varbinds = await self.session.get(self.primary, oids)
+        except SnmpError as exc:
+            eid = self.rec.evidence_for(self._request_name(self.primary, "GET vendor OIDs"),
+                                        str(exc))
+            self.rec.error(f"vendor OIDs of {rule.id}: {exc}")
+            return {}, eid
+        eid = self.rec.evidence_for(
+            self._request_name(self.primary, f"GET vendor OIDs ({rule.id})"),
+            render_varbinds(varbinds))
+        fields: dict[str, str] = {}
+        for oid_rule, (_, val) in zip(rule.oids, varbinds, strict=True):
+            if val.type == "OctetString":
+                fields.update(vendor_identity.fields_from_text(
+                    oid_rule.pattern, text_of(val, oid_rule.name)))
+        return fields, eid
+
+    # --- 5. default communities -----------------------------------------------------------
+
+    async def _default_communities(self) -> None:
+        version = "v2c"
+        if self.answered.get("v1") and "v2c" in self.silent:
+            version = "v1"  # the agent talks v1 only
+        configured = self.creds.get(version)
+        accepted, eids = [], []
+        for name in vendor_identity.load_vendors().default_communities:
+            if configured and configured.community == name and version in self.answered:
+                accepted.append(name)  # the configured community itself is a default
+                eids.append(self.answered[version])
+                continue
+            credential = Credential(version, community=name)
+            request = f"snmp {version} GET sysDescr.0 [well-known community {name!r}]"
+            try:
+                varbinds = await self.session.get(credential, [SYS_DESCR], quick=True)
+            except NoAnswer as exc:
+                eids.append(self.rec.evidence_for(request,
+                                                  f"(no answer within {exc.waited:g} s)"))
+                continue
+            except AgentError as exc:
+                eid = self.rec.evidence_for(request, str(exc))
+            else:
+                eid = self.rec.evidence_for(request, render_varbinds(varbinds))
+            accepted.append(name)
+            eids.append(eid)
+            enabled = self.rec.facts.get(f"snmp.{version}_enabled")
+            if enabled is None or enabled.value is not True:
+                self.rec.fact(f"snmp.{version}_enabled", True, eid)
+        self.rec.fact("snmp.default_communities_accepted", accepted, *eids)

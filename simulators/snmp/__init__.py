@@ -1,0 +1,1 @@
+"""Simulated SNMP agent (pysnmp command responder) serving profiles or device recordings."""
