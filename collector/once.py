@@ -1,28 +1,92 @@
-"""``collector run --once``: audit every asset, publish, wait for every acknowledgement."""
+"""``collector run --once``: audit every asset once, through the outbox, and drain it.
+
+Observations go to the durable outbox first, and a forwarder publishes them while the
+audit goes on. The run succeeds only when the outbox is empty at the end (older entries
+of an earlier run included). When the broker stays unreachable (``once_connect_attempts``
+failures in a row once the audit is over) it raises ``BrokerUnavailable``; whatever was
+not acknowledged stays in the outbox for the next run. It never touches the daemon's
+status topic.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
 from collections.abc import Callable
 
-from otaudit.collector.publisher import connect_publisher
-from otaudit.collector.run import RunSummary, audit_assets
+from otaudit.collector.forwarder import BrokerUnavailable, Forwarder
+from otaudit.collector.outbox import Backpressure, Entry, Outbox
+from otaudit.collector.publisher import ObservationStore, load_signer
+from otaudit.collector.run import AuditControl, RunSummary, audit_assets
 from otaudit.collector.targets import AssetPlan
-
 from otaudit.inventory import Inventory
 from otaudit.observation import Observation
 from otaudit.settings import Settings
 
+log = logging.getLogger(__name__)
+LOCK_TIMEOUT = 60.0  # a --once run waits this long for another one on the same outbox
+
 
 async def run_once(inventory: Inventory, plans: list[AssetPlan], settings: Settings, *,
                    broker_url: str | None = None,
-                   progress: Callable[[Observation], None] | None = None) -> RunSummary:
-    """Connect to the broker first (fail fast), then audit and publish as results arrive.
-
-    Raises ``BrokerUnavailable`` when the broker cannot be reached or a publish fails.
-    """
+                   progress: Callable[[Observation], None] | None = None,
+                   on_published: Callable[[Entry], None] | None = None,
+                   outbox: Outbox | None = None) -> RunSummary:
+    """Audit, store, publish; return once every entry of the outbox is acknowledged."""
     collector = inventory.collector or settings.collector_id
-    async with connect_publisher(settings, inventory.site, collector, broker_url) as publisher:
-        summary = await audit_assets(plans, publisher.publish, settings=settings,
-                                     site=inventory.site, collector=collector, progress=progress)
-        summary.published = publisher.published
+    signer = load_signer(settings, collector)
+    own = outbox is None
+    if outbox is None:
+        outbox = await asyncio.to_thread(Outbox.open, settings, collector,
+                                         lock_timeout=LOCK_TIMEOUT)
+    try:
+        return await _run(inventory, plans, settings, outbox, collector, signer, broker_url,
+                          progress, on_published)
+    finally:
+        if own:
+            outbox.close()
+
+
+async def _run(inventory: Inventory, plans: list[AssetPlan], settings: Settings,
+               outbox: Outbox, collector: str, signer: object | None, broker_url: str | None,
+               progress: Callable[[Observation], None] | None,
+               on_published: Callable[[Entry], None] | None) -> RunSummary:
+    store = ObservationStore(outbox, settings, inventory.site, collector, signer)
+    forwarder = Forwarder(outbox, settings, broker_url=broker_url,
+                          client_id=f"otaudit-collector-{collector}-once-{os.getpid()}",
+                          on_published=on_published)
+    control = AuditControl()
+
+    def give_up() -> bool:
+        """A full outbox and no broker: stop auditing (the entries stay for the next run)."""
+        if forwarder.failures < settings.once_connect_attempts:
+            return False
+        log.error("outbox full and the broker unreachable: auditing stops")
+        control.stopping.set()
+        return True
+
+    control.backpressure = Backpressure(outbox, give_up=give_up)
+    forwarding = asyncio.create_task(forwarder.run(), name="forwarder")
+    try:
+        summary = await audit_assets(plans, store, settings=settings, site=inventory.site,
+                                     collector=collector, progress=progress, control=control)
+    except BaseException:
+        forwarding.cancel()
+        with contextlib.suppress(asyncio.CancelledError, BrokerUnavailable):
+            await forwarding
+        raise
+    forwarder.finish(max_failures=settings.once_connect_attempts)
+    try:
+        await forwarding
+    except BrokerUnavailable as exc:
+        raise BrokerUnavailable(f"{exc}; {outbox.entries} observation(s) stay in the outbox "
+                                f"{outbox.path} for the next run") from None
+    summary.published = forwarder.published
+    if outbox.entries:  # defensive: finish() returns only on an empty outbox
+        raise BrokerUnavailable(f"{outbox.entries} observation(s) left in the outbox "
+                                f"{outbox.path}")
+    if summary.skipped:
+        log.warning("%d probe run(s) were not started", summary.skipped)
     return summary

@@ -1,62 +1,60 @@
-"""Publishes observations over MQTT with QoS 1 and waits for every acknowledgement."""
+"""What goes into the outbox for an observation: its topic and its payload (signed or not).
+
+The payload is built once, when the observation enters the outbox, so a re-send after a
+broker outage is byte-identical (a signed envelope keeps its seq and signature).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable
 
-import aiomqtt
-
-from otaudit.mqtt import BrokerAddress, client_kwargs, observation_topic
+from otaudit.collector.forwarder import BrokerUnavailable
+from otaudit.collector.outbox import Outbox
+from otaudit.mqtt import observation_topic
 from otaudit.observation import Observation
 from otaudit.settings import Settings
 
-log = logging.getLogger(__name__)
-logging.getLogger("aiomqtt").setLevel(logging.ERROR)  # "N pending publish calls" noise
+__all__ = ["BrokerUnavailable", "ObservationStore", "SigningUnavailable", "load_signer"]
 
 
-class BrokerUnavailable(Exception):
-    """The broker could not be reached or dropped the connection."""
+class SigningUnavailable(Exception):
+    """A signing key is configured but cannot be used: never publish unsigned then."""
 
 
-class Publisher:
-    """One MQTT connection; ``publish`` returns once the broker has acknowledged (PUBACK)."""
-
-    def __init__(self, client: aiomqtt.Client, settings: Settings, site: str, collector: str):
-        self._client = client
-        self._settings = settings
-        self._site = site
-        self._collector = collector
-        self._window = asyncio.Semaphore(10)  # pending publishes (see protocol-stack §5)
-        self.published = 0
-
-    def topic_for(self, obs: Observation) -> str:
-        return observation_topic(self._settings.topic_prefix, self._site, self._collector,
-                                 obs.asset.id)
-
-    async def publish(self, obs: Observation) -> None:
-        async with self._window:
-            try:
-                await self._client.publish(self.topic_for(obs), obs.to_json(), qos=1, timeout=30)
-            except aiomqtt.MqttError as exc:
-                raise BrokerUnavailable(f"publish of {obs.observation_id} failed: {exc}") from exc
-        self.published += 1
-
-
-@asynccontextmanager
-async def connect_publisher(settings: Settings, site: str, collector: str,
-                            broker_url: str | None = None) -> AsyncIterator[Publisher]:
-    address = BrokerAddress.parse(broker_url or settings.broker_url)
-    client = aiomqtt.Client(identifier=f"otaudit-collector-{collector}",
-                            **client_kwargs(settings, broker_url))
+def load_signer(settings: Settings, collector: str) -> object | None:
+    """``otaudit.signing.Signer`` when ``OTAUDIT_SIGNING_KEY_FILE`` is set, else None."""
+    if not getattr(settings, "signing_key_file", None):
+        return None
     try:
-        await client.__aenter__()
-    except aiomqtt.MqttError as exc:
-        raise BrokerUnavailable(f"cannot reach MQTT broker at {address}: {exc}") from None
+        from otaudit.signing import SigningKeyError, signer_from_settings
+    except ImportError as exc:
+        raise SigningUnavailable(f"a signing key is configured but signing is unavailable: "
+                                 f"{exc}") from None
     try:
-        yield Publisher(client, settings, site, collector)
-    finally:
-        with suppress(aiomqtt.MqttError):
-            await client.__aexit__(None, None, None)
+        return signer_from_settings(settings, collector)
+    except (SigningKeyError, ValueError) as exc:
+        raise SigningUnavailable(str(exc)) from None
+
+
+class ObservationStore:
+    """The sink the audit writes to: observation → outbox entry (durable on return)."""
+
+    def __init__(self, outbox: Outbox, settings: Settings, site: str, collector: str,
+                 signer: object | None = None) -> None:
+        self.outbox = outbox
+        self.prefix = settings.topic_prefix
+        self.site = site
+        self.collector = collector
+        self.signer = signer
+        self.stored = 0
+
+    def payload(self, obs: Observation) -> bytes | Callable[[int], bytes]:
+        if self.signer is None:
+            return obs.to_json()
+        sign = self.signer.sign  # type: ignore[attr-defined]
+        return lambda seq: sign(obs, seq)
+
+    async def __call__(self, obs: Observation) -> None:
+        topic = observation_topic(self.prefix, self.site, self.collector, obs.asset.id)
+        await self.outbox.put(str(obs.observation_id), topic, self.payload(obs))
+        self.stored += 1

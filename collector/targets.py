@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from otaudit.probes import UnknownProbe, probe_class
-from otaudit.probes.base import Probe, ProbeTarget
 from pydantic import ValidationError
 
 from otaudit.errors import InputError, pydantic_problems
 from otaudit.inventory import Asset, Inventory, load_inventory
 from otaudit.observation import AssetRef
+from otaudit.probes import UnknownProbe, probe_class
+from otaudit.probes.base import Probe, ProbeTarget
 from otaudit.yamlio import YamlDoc
 
 

@@ -4,17 +4,53 @@ Endpoints carry the host and port every protocol shares; the protocol-specific
 options (unit id, rack/slot, SNMP credentials, SSH personality, ...) are extra
 fields that the collector validates against each probe's own options model.
 Credentials appear only as secret references (``{env: VAR}`` / ``{file: PATH}``).
+
+Schedules (used by the collector daemon, ``otaudit collector run`` without ``--once``)
+say when the assets are audited::
+
+    schedules:
+      - id: plcs
+        interval: 15m                  # or: cron: "0 */6 * * *" (5 fields, with tz:)
+        jitter: 30s                    # each run starts at a random delay in [0, jitter)
+        maintenance_windows:           # optional: audit only inside one of these
+          - {days: mon-fri, start: "22:00", end: "04:00", tz: Europe/Berlin}
+          - {days: [sat, sun], start: "00:00", end: "00:00"}   # start == end: whole day
+        retries: 2                     # optional (default: settings): transient failures
+        retry_backoff: 10s             # optional (default: settings): doubled per retry
+    assets:
+      - {id: plc-17, schedule: plcs, ...}
+
+- ``interval`` runs first when the collector starts, then every interval from then on;
+  ``cron`` runs at the expression's times in ``tz`` (default UTC). Exactly one of the two.
+- Durations are seconds or ``<n><unit>`` with ``ms s m h d w`` (``1h30m``, ``45s``).
+- ``jitter`` must be shorter than the interval; it spreads the load of several collectors
+  (Telegraf's ``collection_jitter``) and never moves the schedule's base times.
+- A maintenance window opens on each of its ``days`` at ``start`` (wall-clock time in
+  ``tz``, default UTC) and closes at ``end``; an ``end`` at or before ``start`` means the
+  next day (``mon-fri 22:00-04:00`` includes Friday night, not Sunday night). ``days`` is
+  a list or comma list of names (``mon``..``sun``), cron numbers (0 or 7 = Sunday) and
+  ranges (``mon-fri``, ``1-5``, ``fri-mon``); absent or ``*`` means every day. Quote
+  times: unquoted ``22:00`` is a YAML 1.1 base-60 number (accepted, but ambiguous).
+- A run due outside every window is deferred to the next window opening (plus jitter);
+  a run still going when a window closes probes no further device.
+- A run due while the previous run of the same schedule is still going is skipped.
+- An asset without ``schedule`` uses the schedule with id ``default``: the inventory's
+  if it defines one, else the settings' (``OTAUDIT_SCHEDULE_INTERVAL``,
+  ``OTAUDIT_SCHEDULE_JITTER``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -31,6 +67,102 @@ _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 SecurityLevel = Annotated[int, Field(ge=0, le=4)]
+DEFAULT_SCHEDULE = "default"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def parse_duration(value: Any) -> Any:
+    """Seconds from a number or a string like ``90``, ``45s``, ``15m``, ``1h30m``, ``2d``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string like '15m'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    compact = text.replace(" ", "")
+    parts = _DURATION_PART.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"{value!r} is not a duration (examples: 30s, 15m, 1h30m, 2d)")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+"""Seconds; accepts ``45``, ``"45s"``, ``"15m"``, ``"1h30m"``, ``"2d"``."""
+
+
+def _time_of_day(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1440:
+        return dt.time(value // 60, value % 60)  # unquoted 22:00 is YAML 1.1 base 60: 1320
+    if isinstance(value, str):
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if not match or int(match[1]) > 24 or int(match[2]) > 59:
+            raise ValueError(f"{value!r} is not a time of day HH:MM")
+        hours, minutes = int(match[1]), int(match[2])
+        if hours == 24:
+            if minutes:
+                raise ValueError(f"{value!r} is not a time of day HH:MM")
+            return dt.time(0, 0)
+        return dt.time(hours, minutes)
+    return value
+
+
+def _zone_name(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (IANA name like Europe/Berlin)"
+                             ) from None
+    return value
+
+
+def _day(token: str) -> int:
+    token = token.strip().lower()
+    for names in (_DAY_NAMES, _FULL_DAY_NAMES):
+        if token in names:
+            return names.index(token)
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return (int(token) - 1) % 7  # cron: 0 and 7 are Sunday, 1 is Monday
+    raise ValueError(f"{token!r} is not a day (mon..sun, or cron 0-7)")
+
+
+def _day_set(value: Any) -> Any:
+    if value is None:
+        return frozenset(range(7))
+    items = [value] if isinstance(value, str | int) else value
+    if not isinstance(items, list | tuple | set | frozenset):
+        return value
+    days: set[int] = set()
+    for item in items:
+        for part in str(item).split(","):
+            part = part.strip()
+            if part == "*":
+                days.update(range(7))
+            elif "-" in part:
+                first, last = (_day(p) for p in part.split("-", 1))
+                days.update((first + i) % 7 for i in range((last - first) % 7 + 1))
+            elif part:
+                days.add(_day(part))
+    if not days:
+        raise ValueError("no days given")
+    return frozenset(days)
+
+
+TimeOfDay = Annotated[dt.time, BeforeValidator(_time_of_day)]
+ZoneName = Annotated[str, BeforeValidator(_zone_name)]
+Weekdays = Annotated[frozenset[Annotated[int, Field(ge=0, le=6)]], BeforeValidator(_day_set)]
+"""Python weekdays, Monday = 0; parsed from names, cron numbers and ranges."""
 
 
 class _Strict(BaseModel):
@@ -95,6 +227,52 @@ class Endpoint(BaseModel):
         return dict(self.model_extra or {})
 
 
+class MaintenanceWindow(_Strict):
+    """Audit only from ``start`` to ``end`` (local time in ``tz``) on ``days``."""
+
+    days: Weekdays = Field(default_factory=lambda: frozenset(range(7)))
+    start: TimeOfDay
+    end: TimeOfDay
+    tz: ZoneName = "UTC"
+
+
+class Schedule(_Strict):
+    """When a group of assets is audited (see the module docstring)."""
+
+    id: Identifier
+    interval: Duration | None = None
+    cron: str | None = None
+    tz: ZoneName = "UTC"
+    jitter: Duration = 0.0
+    maintenance_windows: list[MaintenanceWindow] = Field(default_factory=list)
+    retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    retry_backoff: Duration | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        from croniter import croniter
+
+        value = " ".join(value.split())
+        if not (value.startswith("@") or len(value.split()) == 5) or not croniter.is_valid(
+                value):
+            raise ValueError(f"{value!r} is not a 5-field cron expression (min hour dom mon dow)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Schedule:
+        if (self.interval is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'interval' and 'cron'")
+        if self.interval is not None:
+            if self.interval < 1:
+                raise ValueError("interval must be at least 1s")
+            if self.jitter >= self.interval:
+                raise ValueError("jitter must be shorter than the interval")
+        return self
+
+
 class Asset(_Strict):
     id: Identifier
     name: str | None = None
@@ -105,12 +283,14 @@ class Asset(_Strict):
     endpoints: dict[str, Endpoint] = Field(min_length=1)
     credential_checks: bool = False
     tags: list[str] = Field(default_factory=list)
+    schedule: Identifier | None = None
 
 
 class Inventory(_Strict):
     site: Identifier
     collector: Identifier | None = None
     zones: list[Zone] = Field(min_length=1)
+    schedules: list[Schedule] = Field(default_factory=list)
     assets: list[Asset] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -119,8 +299,13 @@ class Inventory(_Strict):
         problems = []
         for dup in sorted({z for z in zone_ids if zone_ids.count(z) > 1}):
             problems.append(f"duplicate zone id {dup!r}")
+        schedule_ids = [s.id for s in self.schedules]
+        for dup in sorted({s for s in schedule_ids if schedule_ids.count(s) > 1}):
+            problems.append(f"duplicate schedule id {dup!r}")
         seen: set[str] = set()
         for asset in self.assets:
+            if asset.schedule not in (None, DEFAULT_SCHEDULE, *schedule_ids):
+                problems.append(f"asset {asset.id!r} names unknown schedule {asset.schedule!r}")
             if asset.id in seen:
                 problems.append(f"duplicate asset id {asset.id!r}")
             seen.add(asset.id)
@@ -135,6 +320,10 @@ class Inventory(_Strict):
 
     def asset(self, asset_id: str) -> Asset:
         return next(a for a in self.assets if a.id == asset_id)
+
+    def schedule_of(self, asset: Asset) -> str:
+        """The id of the schedule that audits ``asset`` (``default`` when it names none)."""
+        return asset.schedule or DEFAULT_SCHEDULE
 
 
 def _locate_problems(exc: ValidationError, doc: YamlDoc) -> list[str]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from otaudit.inventory import Duration
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,23 @@ class Settings(BaseSettings):
     probe_timeout: float = 10.0
     concurrency: int = 32
     min_request_interval: float = 0.05
+
+    # Collector daemon and store-and-forward (durations: seconds or "15m", "1h", ...).
+    state_dir: Path | None = None  # outbox; default $STATE_DIRECTORY, ~/.local/state/otaudit
+    outbox_max_entries: int = Field(100_000, ge=1)  # full outbox: auditing pauses
+    outbox_max_bytes: int = Field(256 * 2**20, ge=1)
+    schedule_interval: Duration = 6 * 3600.0  # the "default" schedule, unless the inventory
+    schedule_jitter: Duration = 60.0  # defines one (capped at half the interval)
+    device_min_interval: Duration = 1.0  # between two probe runs on one device
+    retries: int = Field(2, ge=0, le=10)  # after a timeout or network error
+    retry_backoff: Duration = 5.0  # doubled per retry, at most retry_backoff_max
+    retry_backoff_max: Duration = 300.0
+    reconnect_min_delay: Duration = 0.5  # broker reconnect backoff, doubled up to the max
+    reconnect_max_delay: Duration = 30.0
+    once_connect_attempts: int = Field(3, ge=1)  # --once gives up after this many failures
+    heartbeat_interval: Duration = 60.0  # status topic refresh
+    inventory_poll_interval: Duration = 5.0  # reload on file change (0: only on SIGHUP)
+    shutdown_grace: Duration = 5.0  # SIGTERM: time to publish what is in the outbox
     # Signed envelopes (otaudit/signing.py): collector private key (mode 0600), server's folder
     # of enrolled <collector>.pub keys; require_signatures defaults to true once a folder is set.
     signing_key_file: str | None = None

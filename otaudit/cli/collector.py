@@ -1,44 +1,147 @@
-"""``otaudit collector run``: audit the inventory and publish observations over MQTT."""
+"""``otaudit collector run``: audit the inventory and publish observations over MQTT.
+
+Without ``--once`` it is the daemon (schedules from the inventory; SIGTERM drains and
+exits 0, SIGHUP reloads the inventory). Exit codes: 2 bad input, 3 state directory or
+signing key unusable, 4 broker unreachable with observations left in the outbox.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from otaudit.settings import get_settings
+from otaudit.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from otaudit.collector.run import RunSummary
 
 collector_app = typer.Typer(no_args_is_help=True, help="Run the collector.")
 
+EXIT_STATE = 3
 EXIT_BROKER = 4
+log = logging.getLogger("otaudit.collector")
 
 
 @collector_app.command("run")
 def run(
     inventory: Path = typer.Option(..., "--inventory", "-i", help="inventory YAML"),
-    once: bool = typer.Option(False, "--once", help="audit every asset once, then exit"),
+    once: bool = typer.Option(False, "--once", help="audit every asset once, publish, exit"),
     broker: str | None = typer.Option(None, help="mqtt://host:port (default: settings)"),
     collector_id: str | None = typer.Option(None, help="collector id (default: settings)"),
+    state_dir: Path | None = typer.Option(None, "--state-dir",
+                                          help="outbox folder (default: settings)"),
+    progress: bool | None = typer.Option(None, "--progress/--no-progress",
+                                         help="progress bar (default: on a terminal)"),
 ) -> None:
-    """Audit the inventory's assets and publish each observation (QoS 1)."""
-    from otaudit.collector.publisher import BrokerUnavailable
-    from otaudit.collector.targets import load_plan
+    """Audit the inventory's assets; every observation goes through the durable outbox.
 
-    settings = get_settings(collector_id=collector_id)
-    inv, plans = load_plan(inventory)
-    if not once:
-        typer.echo("error: only --once is available in this version", err=True)
-        raise typer.Exit(2)
-    from otaudit.collector.once import run_once
+    Without --once: audit on the inventory's schedules until SIGTERM (drains in-flight
+    probes, exits 0); SIGHUP or a changed file reloads the inventory.
+    """
+    from otaudit.collector.outbox import OutboxError
+    from otaudit.collector.publisher import BrokerUnavailable, SigningUnavailable
 
+    settings = get_settings(collector_id=collector_id, state_dir=state_dir)
     try:
-        summary = asyncio.run(run_once(inv, plans, settings, broker_url=broker))
-    except* BrokerUnavailable as group:
-        for exc in group.exceptions:
-            typer.echo(f"error: {exc}", err=True)
+        if once:
+            _once(inventory, settings, broker,
+                  sys.stderr.isatty() if progress is None else progress)
+        else:
+            _daemon(inventory, settings, broker)
+    except (OutboxError, SigningUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_STATE) from None
+    except BrokerUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
         typer.echo("error: not every observation was acknowledged by the broker", err=True)
         raise typer.Exit(EXIT_BROKER) from None
+
+
+def _once(inventory: Path, settings: Settings, broker: str | None, show_progress: bool) -> None:
+    from otaudit.collector.once import LOCK_TIMEOUT, run_once
+    from otaudit.collector.outbox import Outbox
+    from otaudit.collector.targets import load_plan
+
+    inv, plans = load_plan(inventory)
+    collector = inv.collector or settings.collector_id
+    outbox = Outbox.open(settings, collector, lock_timeout=LOCK_TIMEOUT)
+    try:
+        waiting = outbox.entries
+        if waiting:
+            typer.echo(f"{waiting} observation(s) of an earlier run wait in the outbox "
+                       f"{outbox.path}; publishing them too", err=True)
+        jobs = sum(len(p.jobs) for p in plans)
+        if show_progress:
+            summary = _with_progress(
+                lambda **hooks: run_once(inv, plans, settings, broker_url=broker, outbox=outbox,
+                                         **hooks), audited=jobs, published=jobs + waiting)
+        else:
+            summary = asyncio.run(run_once(inv, plans, settings, broker_url=broker,
+                                           outbox=outbox))
+    finally:
+        outbox.close()
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
     typer.echo(f"audited {len(plans)} assets: {summary.observations} observations ({statuses}); "
                f"{summary.published} published and acknowledged")
+
+
+def _with_progress(start: Callable[..., Coroutine[Any, Any, RunSummary]], *, audited: int,
+                   published: int) -> RunSummary:
+    """Run ``start(progress=, on_published=)`` with a progress bar on stderr."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        audit_bar = bar.add_task("audited", total=audited)
+        publish_bar = bar.add_task("published", total=published)
+        return asyncio.run(start(progress=lambda _obs: bar.advance(audit_bar),
+                                 on_published=lambda _entry: bar.advance(publish_bar)))
+
+
+def _daemon(inventory: Path, settings: Settings, broker: str | None) -> None:
+    from otaudit.collector.daemon import CollectorDaemon
+
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)  # a service says what it does (journald)
+    daemon = CollectorDaemon(inventory, settings, broker_url=broker)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        received = 0
+
+        def on_stop(name: str) -> None:
+            nonlocal received
+            received += 1
+            if received == 1:
+                log.info("%s: finishing the probe runs in flight, then exiting", name)
+                daemon.stop()
+            else:
+                log.warning("%s again: exiting now", name)
+                assert task is not None
+                task.cancel()
+
+        loop.add_signal_handler(signal.SIGTERM, on_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, on_stop, "SIGINT")
+        loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
+        await daemon.run()
+
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:
+        raise typer.Exit(1) from None

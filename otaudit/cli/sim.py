@@ -15,13 +15,21 @@ from otaudit.simulators import REGISTRY, create_simulator
 
 def sim(
     ctx: typer.Context,
-    protocol: str = typer.Argument(..., help=f"one of: {', '.join(REGISTRY)}"),
+    protocol: str = typer.Argument(..., help=f"one of: {', '.join(REGISTRY)}, or plant"),
     profile: Path | None = typer.Option(None, help="device profile (YAML or folder)"),
     host: str = typer.Option("127.0.0.1", help="loopback address to bind"),
     port: int = typer.Option(0, help="port (0 = any free port)"),
     log: Path | None = typer.Option(None, help="append the request log (JSON lines) here on exit"),
 ) -> None:
-    """Run one simulated device. Simulator-specific options follow as --name value."""
+    """Run one simulated device. Simulator-specific options follow as --name value.
+
+    ``otaudit sim plant --devices N [--seed S] [--out DIR]`` runs a plant of N devices.
+    """
+    if protocol == "plant":
+        from otaudit.cli.plant import plant
+
+        plant(parse_extra_flags(list(ctx.args)))
+        return
     extra = {k.replace("-", "_"): v for k, v in parse_extra_flags(list(ctx.args)).items()}
     device = create_simulator(protocol, profile, host=host, port=port, **extra)
     asyncio.run(_serve(device, log))

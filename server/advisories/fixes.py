@@ -42,20 +42,35 @@ class FixText:
     start: int
 
 
-def fix_versions(text: str, own_tokens: Iterable[str] = ()) -> list[str]:
-    """Version strings that ``text`` presents as fixes (empty when it names none)."""
+def fix_candidates(text: str) -> list[tuple[str, str | None]]:
+    """(version, the software name written right before it or None) the text presents as fixes."""
     if not text or not _INTENT.search(text):
         return []
     clean = _URL.sub(" ", text)
-    own = {t.lower() for t in own_tokens}
-    out: list[str] = []
+    out: list[tuple[str, str | None]] = []
     for m in _VER.finditer(clean):
         before = clean[max(0, m.start() - 30):m.start()]
         foreign = _FOREIGN.search(before)
-        if foreign and not _is_own(foreign.group(0), own):
-            continue
         value = " ".join(m.group("v").split()).rstrip(".,;")
         if re.fullmatch(r"\d{1,2}\.\d", value) and re.search(r"\b(?:cvss|v3)\b", before, re.I):
+            continue
+        item = (value, foreign.group(0) if foreign else None)
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def fix_versions(text: str, own_tokens: Iterable[str] = (),
+                 candidates: list[tuple[str, str | None]] | None = None) -> list[str]:
+    """Version strings that ``text`` presents as fixes of the product named by ``own_tokens``.
+
+    A version written right after another software's name ("TIA Portal V17") is skipped unless
+    that name is the product's own.
+    """
+    own = {t.lower() for t in own_tokens}
+    out: list[str] = []
+    for value, foreign in candidates if candidates is not None else fix_candidates(text):
+        if foreign and not _is_own(foreign, own):
             continue
         if value not in out:
             out.append(value)
@@ -75,24 +90,33 @@ class Mentions:
         phrases: dict[str, set[str]] = {}
         for pid, variants in names.items():
             for variant in variants:
-                core = _core(variant)
+                core = " ".join(_core(variant).lower().split())
                 if len(core) >= 3:
-                    phrases.setdefault(core.lower(), set()).add(pid)
-        self._phrases = phrases
-        ordered = sorted(phrases, key=len, reverse=True)
-        self._regex = (re.compile(
-            r"(?<![\w-])(" + "|".join(_phrase_pattern(p) for p in ordered) + r")(?![\w-])",
-            re.I) if ordered else None)
+                    phrases.setdefault(core, set()).add(pid)
+        self._phrases = sorted(phrases.items(), key=lambda kv: len(kv[0]), reverse=True)
 
     def __call__(self, text: str) -> set[str]:
         """Product ids named in ``text`` (empty: the text names none of them)."""
-        if not self._regex or not text:
+        if not self._phrases or not text:
             return set()
+        low = " ".join(text.lower().split())
+        taken: list[tuple[int, int]] = []
         found: set[str] = set()
-        for m in self._regex.finditer(text):
-            key = " ".join(m.group(1).lower().split())
-            found |= self._phrases.get(key, set())
+        for phrase, pids in self._phrases:
+            start = low.find(phrase)
+            while start >= 0:
+                end = start + len(phrase)
+                bounded = (start == 0 or not _WORD(low[start - 1])) and \
+                    (end == len(low) or not _WORD(low[end]))
+                if bounded and not any(a < end and start < b for a, b in taken):
+                    taken.append((start, end))
+                    found |= pids
+                start = low.find(phrase, start + 1)
         return found
+
+
+def _WORD(char: str) -> bool:
+    return char.isalnum() or char in "-_"
 
 
 def _core(name: str) -> str:
@@ -105,5 +129,3 @@ def _core(name: str) -> str:
     return " ".join(core.split())
 
 
-def _phrase_pattern(phrase: str) -> str:
-    return r"\s+".join(re.escape(w) for w in phrase.split())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import cached_property
 
 _VENDOR_ALIASES: tuple[tuple[str, str], ...] = (
     (r"siemens", "siemens"),
@@ -45,6 +46,7 @@ NOISE = frozenset({
     "the", "of", "for", "with", "device", "devices", "plc", "plcs", "module", "modules",
     "firmware", "references", "reference", "switch", "switches", "type", "model", "models",
     "in", "on", "a", "an", "to", "by", "versions", "version", "affected", "running",
+    "industrial", "ethernet",
 })
 _VENDOR_WORDS = frozenset({
     "siemens", "schneider", "electric", "rockwell", "automation", "allen", "bradley",
@@ -58,6 +60,8 @@ _NAME_EARLIER = re.compile(
     r"(?<![\w-])(?:V|v|version\s+)(\d+(?:\.\d+)*(?:\s*(?:SP|Update|Upd)\s*\d+)*)\s+"
     r"(?:and|or)\s+(?:earlier|prior|older|lower)\b", re.I)
 _NAME_VERSION = re.compile(r"(?<![\w-])(?:V|v|version\s+)(\d+(?:\.\d+)*)(?:\s+SP\s*\d+)?\s*$", re.I)
+_NOISY_PARENS = re.compile(r"incl|includ|variant|part\s*num|siplus|former|e\.g\.|only|see|"
+                           r"mlfb|\bnet\b|all\b", re.I)
 _GLOB_TOKEN = re.compile(r"^[a-z]*\d+x{2,}[a-z]*$")
 _SCALANCE_MODEL = re.compile(r"\bX([A-Z]{0,2})-?(\d)(\d{2})\b", re.I)
 
@@ -76,6 +80,11 @@ ORDER_FAMILIES: tuple[tuple[str, frozenset[str]], ...] = tuple(
         ("5069-L3", "compactlogix 5380"), ("5069-L4", "compactlogix 5480"),
         ("1769-L3", "compactlogix 5370"), ("1769-L1", "compactlogix 5370"),
     ))
+
+
+# Model-number tokens that name a whole family: sharing one of them is not fuzzy evidence.
+FAMILY_TOKENS = frozenset(t for _, toks in ORDER_FAMILIES for t in toks
+                          if any(c.isdigit() for c in t)) | {"s7200", "s71500", "s71200"}
 
 
 def normalise_vendor(raw: str | None) -> frozenset[str]:
@@ -147,9 +156,14 @@ class ProductName:
     order_patterns: tuple[str, ...] = ()
     name_filter: NameFilter | None = None
 
-    @property
+    @cached_property
     def significant(self) -> frozenset[str]:
         return frozenset(t for t in self.tokens if any(c.isdigit() for c in t))
+
+    @cached_property
+    def weak(self) -> bool:
+        """Too little to identify a product by name ("Series B")."""
+        return not self.significant and not any(len(t) >= 4 for t in self.tokens)
 
     def index_token(self) -> str:
         """The token a device must hold for this product to be a candidate."""
@@ -181,15 +195,19 @@ def product_name(name: str, extra_text: str = "", model_numbers: list[str] | Non
     if earlier:
         name_filter = NameFilter("<=", earlier.group(1), "v" + earlier.group(1).replace(".", ""))
         body = body[:earlier.start()] + body[earlier.end():]
+    kept: list[str] = []
     for group in _PARENS.finditer(body):
         inner = group.group(1) or ""
         for glob in _PART_GLOB.findall(inner.upper()):
             patterns.add(glob.replace(" ", ""))
-        if not _MLFB.search(inner) and "*" not in inner and " " not in inner.strip():
-            code = inner.strip().upper()
-            if _PART_CODE.match(code):
-                patterns.add(code + "*")
-    body = _PARENS.sub(" ", body)
+        code = inner.strip().upper()
+        if not _MLFB.search(inner) and "*" not in inner and " " not in code \
+                and _PART_CODE.match(code):
+            patterns.add(code + "*")
+        elif group.group(1) is not None and not _NOISY_PARENS.search(inner) \
+                and not _MLFB.search(inner) and "*" not in inner:
+            kept.append(inner)  # "(TIA Portal)" is identity, "(incl. SIPLUS variants)" is not
+    body = _PARENS.sub(" ", body) + " " + " ".join(kept)
     body = _MLFB.sub(" ", body)
     if name_filter is None:
         trailing = _NAME_VERSION.search(body)
@@ -216,6 +234,7 @@ class DeviceName:
     tokens: frozenset[str]
     family: frozenset[str] = field(default_factory=frozenset)
     order_codes: tuple[str, ...] = ()
+    product_tokens: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def all_tokens(self) -> frozenset[str]:
@@ -238,7 +257,8 @@ def device_name(product: str | None, model: str | None, order_code: str | None) 
         for letters, series, _ in _SCALANCE_MODEL.findall(text):
             irt = "irt" if re.search(r"\bIRT\b", text, re.I) else ""
             family.add(f"x{letters.lower()}{series}00{irt}")
-    return DeviceName(frozenset(own), frozenset(family - own), tuple(codes))
+    return DeviceName(frozenset(own), frozenset(family - own), tuple(codes),
+                      frozenset(tokens(product)))
 
 
 def glob_matches(glob: str, device_tokens: frozenset[str]) -> bool:

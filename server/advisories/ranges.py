@@ -15,7 +15,7 @@ text around a comparator that restricts it (``NMC2 <= 6.9.6``) becomes a conditi
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from otaudit.server.advisories.versions import parse_version
@@ -89,7 +89,14 @@ class VersionSpec:
         return " or ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        def bound(b: Bound | None) -> dict[str, Any] | None:
+            return {"version": b.version, "inclusive": b.inclusive} if b else None
+
+        return {"kind": self.kind, "raw": self.raw,
+                "intervals": [{"lo": bound(i.lo), "hi": bound(i.hi)} for i in self.intervals],
+                "exact": self.exact, "excluded": self.excluded, "conditions": self.conditions,
+                "notes": self.notes, "reading": self.reading,
+                "article_numbers": self.article_numbers}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VersionSpec:
@@ -310,3 +317,74 @@ def _versions_of(spec: VersionSpec) -> list[str]:
     for i in spec.intervals:
         out += [b.version for b in (i.lo, i.hi) if b]
     return out
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an installed version lies relative to a spec.
+
+    ``where``: ``in`` (affected set), ``above`` (newer than everything the spec names),
+    ``outside`` (older, or between intervals), ``unknown`` (unparsed or incomparable).
+    """
+
+    where: Literal["in", "above", "outside", "unknown"]
+    detail: str
+    exact_hit: bool = False
+    exact_only: bool = False
+
+
+def position(spec: VersionSpec, installed: Any, scheme: str = "generic") -> Position:
+    """Evaluate ``spec`` for an installed ``versions.Version``."""
+    from otaudit.server.advisories.versions import Incomparable, compare
+
+    shown = installed.raw
+    if spec.kind in ("all", "none"):
+        return Position("in", f"{shown} is covered by {spec.describe()}")
+    if spec.kind == "unparsed":
+        return Position("unknown", f"the expression {spec.raw!r} could not be parsed")
+    unknown: list[str] = []
+
+    def cmp(text: str) -> int | None:
+        bound = parse_version(text, scheme)
+        if bound is None:
+            unknown.append(f"{text!r} is not a version")
+            return None
+        try:
+            return compare(installed, bound.resolved(installed))
+        except Incomparable as exc:
+            unknown.append(str(exc))
+            return None
+
+    for text in spec.excluded:
+        if cmp(text) == 0:
+            return Position("outside", f"{shown} is excluded (!= {text})")
+    for text in spec.exact:
+        if cmp(text) == 0:
+            return Position("in", f"{shown} = {text}", exact_hit=True)
+    above = bool(spec.intervals or spec.exact)
+    for interval in spec.intervals:
+        lo_ok = True
+        if interval.lo:
+            c = cmp(interval.lo.version)
+            lo_ok = None if c is None else (c >= 0 if interval.lo.inclusive else c > 0)
+        hi_ok = True
+        if interval.hi:
+            c = cmp(interval.hi.version)
+            hi_ok = None if c is None else (c <= 0 if interval.hi.inclusive else c < 0)
+            if hi_ok is not False:
+                above = False
+        else:
+            above = False
+        if lo_ok is True and hi_ok is True:
+            return Position("in", f"{shown} is {interval.describe()}")
+    for text in spec.exact:
+        c = cmp(text)
+        if c is None or c < 0:
+            above = False
+    if unknown:
+        return Position("unknown", "; ".join(dict.fromkeys(unknown)))
+    exact_only = bool(spec.exact) and not spec.intervals
+    if above:
+        return Position("above", f"{shown} is newer than {spec.describe()}",
+                        exact_only=exact_only)
+    return Position("outside", f"{shown} is not {spec.describe()}", exact_only=exact_only)

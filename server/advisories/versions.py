@@ -72,7 +72,9 @@ class Version:
         key = list(self.key)
         for pos in self.wild:
             key[pos] = other.key[pos] if other.key[pos] != WILD else ZERO
-        return Version(self.raw, tuple(key), self.train, ())
+        values = iter(str(key[pos][0]) + key[pos][1] for pos in self.wild)
+        raw = re.sub(r"(?<![A-Za-z])[xX*]+(?![A-Za-z])", lambda _: next(values, "0"), self.raw)
+        return Version(raw, tuple(key), self.train, ())
 
 
 def compare(a: Version, b: Version) -> int:

@@ -60,6 +60,20 @@ class Incomparable(Exception):
     """The actual value cannot be handled by the operator (→ unknown)."""
 
 
+def _category(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str | tuple):  # tuples are parsed versions
+        return "text"
+    return "none" if v is None else type(v).__name__
+
+
+def _what(a: Any) -> str:
+    return "no value reported" if a is None else f"{a!r} is a {_category(a)}"
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equality that does not confuse booleans with 0/1."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -67,8 +81,22 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _equal(a: Any, b: Any) -> bool:
+    """``eq``: a value of another kind than expected is not comparable (→ unknown)."""
+    if _category(a) != _category(b):
+        raise Incomparable(f"{_what(a)}, expected a {_category(b)}")
+    return _same(a, b)
+
+
 def _member(a: Any, items: list[Any]) -> bool:
     return any(_same(a, x) for x in items)
+
+
+def _in(a: Any, items: list[Any]) -> bool:
+    """``in``: a value of a kind none of the items has is not comparable (→ unknown)."""
+    if items and all(_category(a) != _category(x) for x in items):
+        raise Incomparable(f"{_what(a)}, expected one of {items!r}")
+    return _member(a, items)
 
 
 def _as_list(a: Any) -> list[Any]:
@@ -105,10 +133,10 @@ def _regex(a: Any, pattern: re.Pattern[str]) -> bool:
 
 
 OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": _same,
-    "ne": lambda a, b: not _same(a, b),
-    "in": lambda a, b: _member(a, b),
-    "not_in": lambda a, b: not _member(a, b),
+    "eq": _equal,
+    "ne": lambda a, b: not _equal(a, b),
+    "in": _in,
+    "not_in": lambda a, b: not _in(a, b),
     "lt": _ordered(lambda a, b: a < b),
     "le": _ordered(lambda a, b: a <= b),
     "gt": _ordered(lambda a, b: a > b),
@@ -242,6 +270,7 @@ def _compile_leaf(leaf: Leaf, params: Mapping[str, Any]) -> Evaluator:
     fn = OPERATORS.get(op)
     path = leaf.fact
     key = leaf.key
+    shown_op = f"{leaf.as_} {op}" if leaf.as_ else op  # e.g. "length ge" in the evidence
 
     def get(ctx: Any) -> Any:
         if path is not None:
@@ -264,26 +293,46 @@ def _compile_leaf(leaf: Leaf, params: Mapping[str, Any]) -> Evaluator:
         else:
             try:
                 if op in ITEM_OPS:
-                    result = _items(op, _as_list(actual), operand)
+                    result, note = _items(op, _as_list(actual), operand)
                 else:
                     result = fn(transform(actual), operand)  # type: ignore[misc]
             except Incomparable as exc:
                 result, note = None, str(exc)
-        if trace is not None and path is not None:
-            trace.append(Trace(path, op, shown, actual is not _MISSING,
+        if trace is not None:
+            name = path if path is not None else f"item.{key}" if key else "item"
+            trace.append(Trace(name, shown_op, shown, actual is not _MISSING,
                                None if actual is _MISSING else actual, result, note))
         return result
 
     return run
 
 
-def _items(op: str, items: list[Any], where: Evaluator) -> Tri:
-    results = [where(item, None) for item in items]
+def _items(op: str, items: list[Any], where: Evaluator) -> tuple[Tri, str]:
+    """Quantify ``where`` over the items; the note says why an item stayed unknown."""
+    results = []
+    note = ""
+    for index, item in enumerate(items):
+        inner: list[Trace] = []
+        results.append(where(item, inner))
+        if results[-1] is None and not note:
+            why = next((t for t in inner if t.result is None), None)
+            detail = (f"{why.fact} {why.note}" if why and why.present else
+                      f"{why.fact} missing" if why else "not comparable")
+            note = f"item {index} ({_brief(item)}): {detail}"
     if op == "any_item":
-        return _kleene_any(results)
+        return _kleene_any(results), note
     if op == "all_items":
-        return _kleene_all(results)
-    return _kleene_none(results)
+        return _kleene_all(results), note
+    return _kleene_none(results), note
+
+
+def _brief(item: Any) -> str:
+    if isinstance(item, dict):
+        for key in ("name", "host", "id"):
+            if key in item:
+                return f"{key}={item[key]}"
+    text = str(item)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def fact_paths(node: Any) -> list[tuple[str, Leaf]]:

@@ -22,10 +22,12 @@ keeping ``original_status``.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from otaudit.server.baseline.conditions import (
     Evaluator,
@@ -48,6 +50,34 @@ RANK = {"not_applicable": 0, "pass": 1, "compensated": 2, "unknown": 3,
         "capability_gap": 4, "fail": 5}
 STATUS_OF_RANK = {v: k for k, v in RANK.items()}
 _TRI = {True: "true", False: "false", None: "unknown"}
+M = TypeVar("M")
+
+
+def build(cls: type[M], values: dict[str, Any]) -> M:
+    """Instantiate a pydantic model from values that are already valid, without validation.
+
+    Leaner than ``model_construct`` (which is the main cost with thousands of findings):
+    ``values`` must hold every field of the model (a test checks the callers do).
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Evaluation allocates many small objects and creates no cycles: pause the cyclic GC
+    (whose full collections would otherwise rescan every asset and finding)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -72,6 +102,10 @@ class CompiledCheck:
     variants: list[Variant]
     variant_of: dict[int, int]
     references: dict[str, list[str]]
+    rationale: str = ""
+    remediation: str = ""
+    # (requirement, its FR, ((level, variant index), ...)) for folding into zone statuses
+    plan: tuple[tuple[str, str, tuple[tuple[int, int], ...]], ...] = ()
 
 
 @dataclass(slots=True)
@@ -113,6 +147,11 @@ def compile_check(check: Check, baseline: Baseline) -> CompiledCheck:
         probes=tuple(check.applies_to.probes) if check.applies_to.probes else None,
         requirements=reqs, frs=frs, variants=variants, variant_of=variant_of,
         references={k: list(v) for k, v in check.references.items() if k != "iec62443-3-3"},
+        rationale=" ".join(check.rationale.split()),
+        remediation=" ".join(check.remediation.split()),
+        plan=tuple((r, baseline.requirements[r].fr,
+                    tuple((n, variant_of[n]) for n in baseline.requirements[r].sl))
+                   for r in reqs if r in baseline.requirements),
     )
 
 
@@ -168,14 +207,15 @@ def _probe_hint(cc: CompiledCheck, asset: AssetFacts) -> str:
     return ", ".join(bad)
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A fact value as a short readable text (true/false/none, lists in brackets)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "none"
     if isinstance(value, list):
-        return "[" + ", ".join(_text(v) if not isinstance(v, dict) else
-                               "{" + ", ".join(f"{k}: {_text(x)}" for k, x in v.items()) + "}"
+        return "[" + ", ".join(value_text(v) if not isinstance(v, dict) else
+                               "{" + ", ".join(f"{k}: {value_text(x)}" for k, x in v.items()) + "}"
                                for v in value) + "]"
     return str(value)
 
@@ -185,13 +225,13 @@ def render_message(template: str, cc: CompiledCheck, asset: AssetFacts, zone: st
     def sub(match: Any) -> str:
         name = match.group(1)
         if name.startswith("$"):
-            return _text(variant.params.get(name[1:], match.group(0)))
+            return value_text(variant.params.get(name[1:], match.group(0)))
         builtin = {"level": level, "asset": asset.asset_id, "zone": zone, "kind": asset.kind,
                    "expected": variant.expected}
         if name in builtin:
-            return _text(builtin[name])
+            return value_text(builtin[name])
         rec = asset.facts.get(name)
-        return "?" if rec is None else _text(rec.value)
+        return "?" if rec is None else value_text(rec.value)
     return PLACEHOLDER.sub(sub, template)
 
 
@@ -202,15 +242,15 @@ def make_finding(cc: CompiledCheck, asset: AssetFacts, zone: str, level: int, re
     actual: dict[str, Any] = {}
     for t in result.trace:
         rec = asset.facts.get(t.fact)
-        evidence.append(EvidenceItem.model_construct(
-            fact=t.fact, value=t.actual, op=t.op, expected=t.expected, result=_TRI[t.result],
-            present=t.present, note=t.note or ("" if t.present else
-                                               asset.unknown.get(t.fact, "not collected")),
-            observation_id=rec.observation_id if rec else None,
-            probe=rec.probe if rec else None,
-            collected_at=rec.collected_at if rec else None,
-            evidence_ids=list(rec.evidence) if rec else [],
-        ))
+        evidence.append(build(EvidenceItem, {
+            "fact": t.fact, "value": t.actual,
+            "observation_id": rec.observation_id if rec else None,
+            "probe": rec.probe if rec else None,
+            "op": t.op, "expected": t.expected, "result": _TRI[t.result], "present": t.present,
+            "note": t.note or ("" if t.present else asset.unknown.get(t.fact, "not collected")),
+            "collected_at": rec.collected_at if rec else None,
+            "evidence_ids": list(rec.evidence) if rec else [],
+        }))
         if t.present:
             actual[t.fact] = t.actual
     status = result.status
@@ -221,14 +261,15 @@ def make_finding(cc: CompiledCheck, asset: AssetFacts, zone: str, level: int, re
                    if check.pass_message else f"{check.title}: ok")
     else:
         message = result.reason
-    return Finding.model_construct(
-        asset_id=asset.asset_id, zone=zone, check_id=check.id, title=check.title,
-        status=status, severity=check.severity, requirements=list(cc.requirements),
-        references=cc.references, message=message, expected=result.variant.expected,
-        actual=actual, evidence=evidence, rationale=check.rationale.strip(),
-        remediation=check.remediation.strip(), exception=None, level=level,
-        required=required, original_status=None, reason=result.reason, on_fail=check.on_fail,
-    )
+    return build(Finding, {
+        "asset_id": asset.asset_id, "zone": zone, "check_id": check.id, "title": check.title,
+        "status": status, "severity": check.severity, "requirements": list(cc.requirements),
+        "references": {k: list(v) for k, v in cc.references.items()}, "message": message,
+        "expected": result.variant.expected, "actual": actual, "evidence": evidence,
+        "rationale": cc.rationale, "remediation": cc.remediation, "exception": None,
+        "level": level, "required": required, "original_status": None,
+        "reason": result.reason, "on_fail": check.on_fail,
+    })
 
 
 @dataclass
@@ -241,11 +282,24 @@ class Compensations:
     _cache: dict[tuple[Any, ...], list[tuple[dict[str, Any], bool, str]]] = field(
         default_factory=dict)
 
+    _candidates: dict[tuple[str, str], bool] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self.attestations = [a for a in self.attestations if a.status == "compensated"]
 
     def __bool__(self) -> bool:
         return bool(self.exceptions or self.attestations)
+
+    def may_cover(self, zone: str, check_id: str) -> bool:
+        """Cheap pre-filter: could any record cover this check in this zone?"""
+        key = (zone, check_id)
+        found = self._candidates.get(key)
+        if found is None:
+            scopes = [e.scope for e in self.exceptions] + [a.scope for a in self.attestations]
+            found = self._candidates[key] = any(
+                sc.zone in (None, zone) and (sc.checks is None or check_id in sc.checks)
+                for sc in scopes)
+        return found
 
     def matches(self, asset_id: str, zone: str, check_id: str, check_reqs: Sequence[str],
                 requirement: str | None, level: int) -> list[tuple[dict[str, Any], bool, str]]:
@@ -278,6 +332,8 @@ class Compensations:
 
     def compensates(self, asset_id: str, zone: str, check_id: str, check_reqs: Sequence[str],
                     requirement: str | None, level: int) -> bool:
+        if not self.may_cover(zone, check_id):
+            return False
         return any(valid and kind == "compensating_control" for _, valid, kind in
                    self.matches(asset_id, zone, check_id, check_reqs, requirement, level))
 
@@ -285,7 +341,8 @@ class Compensations:
 def apply_compensations(finding: Finding, comps: Compensations,
                         requirement: str | None = None) -> Finding:
     """Mark a ``fail``/``capability_gap`` finding compensated (or note an expired exception)."""
-    if finding.status not in BAD or not comps:
+    if finding.status not in BAD or not comps or not comps.may_cover(finding.zone,
+                                                                         finding.check_id):
         return finding
     found = comps.matches(finding.asset_id, finding.zone, finding.check_id,
                           finding.requirements, requirement, finding.level)
@@ -324,7 +381,8 @@ def _levels_of(zone_levels: Mapping[str, int] | None, frs: Iterable[str]) -> int
 
 @dataclass
 class ZoneFold:
-    """Per (zone, requirement, level): worst status and the results that are not met."""
+    """Per (zone, requirement, level): worst status; at the zone's SL-T also the results
+    that are not met (for the gap list)."""
 
     rank: dict[tuple[str, str, int], int] = field(default_factory=dict)
     bad: dict[tuple[str, str, int], list[tuple[AssetFacts, CompiledCheck, Result, str]]] = (
@@ -344,40 +402,52 @@ def evaluate_assets(baseline: Baseline, zone_levels: Mapping[str, Mapping[str, i
     findings: list[Finding] = []
     fold = ZoneFold()
     warnings: list[str] = []
+    per_kind: dict[str, list[CompiledCheck]] = {}
+    targets: dict[tuple[str, str], tuple[int, bool]] = {}
+    ranks, bad = fold.rank, fold.bad
+    unknown_rank = RANK["unknown"]
     for asset in sorted(assets, key=lambda a: (a.zone, a.asset_id)):
         zone = asset.zone
         slt = zone_levels.get(zone)
         if slt is None:
             warnings.append(f"asset {asset.asset_id} is in zone {zone!r}, which has no SL-T; "
                             "its findings use SL 1 thresholds and count for no zone")
-        candidates = sorted(by_kind.get(asset.kind, []) + by_kind.get(None, []),
-                            key=lambda c: c.check.id)
+        candidates = per_kind.get(asset.kind)
+        if candidates is None:
+            candidates = per_kind[asset.kind] = sorted(
+                by_kind.get(asset.kind, []) + by_kind.get(None, []), key=lambda c: c.check.id)
+        ran = asset.probe_status
         for cc in candidates:
-            if irrelevant(cc, asset) is not None:
+            if cc.probes is not None and not any(p in ran for p in cc.probes):
                 continue
             results = [run_variant(cc, v, asset) for v in cc.variants]
-            level = _levels_of(slt, cc.frs)
-            required = bool(slt) and any(
-                requirements[r].applies_at(slt.get(requirements[r].fr, 0))
-                for r in cc.requirements)
+            target = targets.get((zone, cc.check.id))
+            if target is None:
+                target = targets[(zone, cc.check.id)] = (
+                    _levels_of(slt, cc.frs),
+                    bool(slt) and any(requirements[r].applies_at(slt.get(requirements[r].fr, 0))
+                                      for r in cc.requirements))
+            level, required = target
             finding = make_finding(cc, asset, zone, level, results[cc.variant_of[level]],
                                    required)
             findings.append(apply_compensations(finding, comps))
             if slt is None:
                 continue
-            for rid in cc.requirements:
-                for n in requirements[rid].sl:
-                    res = results[cc.variant_of[n]]
+            covered = comps and comps.may_cover(zone, cc.check.id)
+            for rid, fr, steps in cc.plan:
+                wanted = slt.get(fr, 0)  # gap findings are only listed at the zone's SL-T
+                for n, index in steps:
+                    res = results[index]
                     status = res.status
-                    if status in BAD and comps and comps.compensates(
+                    if covered and status in BAD and comps.compensates(
                             asset.asset_id, zone, cc.check.id, cc.requirements, rid, n):
                         status = "compensated"
                     key = (zone, rid, n)
                     rank = RANK[status]
-                    if rank > fold.rank.get(key, -1):
-                        fold.rank[key] = rank
-                    if rank >= RANK["unknown"]:
-                        fold.bad[key].append((asset, cc, res, status))
+                    if rank > ranks.get(key, -1):
+                        ranks[key] = rank
+                    if rank >= unknown_rank and n == wanted:
+                        bad[key].append((asset, cc, res, status))
     return findings, fold, warnings
 
 
@@ -419,11 +489,12 @@ def evaluate(baseline: Baseline, zones: Mapping[str, Any], assets: Sequence[Asse
         now = now.replace(tzinfo=dt.UTC)
     zone_levels = normalise_zones(zones)
     comps = Compensations(list(exceptions), list(attestations), now)
-    findings, fold, warnings = evaluate_assets(baseline, zone_levels, assets, comps)
-    warnings += _reference_warnings(baseline, exceptions, attestations)
-    zone_list = zone_results(baseline, zone_levels, assets, findings, fold, attestations,
-                             comps, now)
-    findings.sort(key=lambda f: (f.zone, f.asset_id, f.check_id))
+    with _gc_paused():
+        findings, fold, warnings = evaluate_assets(baseline, zone_levels, assets, comps)
+        warnings += _reference_warnings(baseline, exceptions, attestations)
+        zone_list = zone_results(baseline, zone_levels, assets, findings, fold, attestations,
+                                 comps, now)
+        findings.sort(key=lambda f: (f.zone, f.asset_id, f.check_id))
     return Evaluation(baseline_digest=baseline.digest, evaluated_at=now, findings=findings,
                       zones=zone_list, warnings=sorted(set(warnings)))
 

@@ -182,11 +182,17 @@ class Check(_Strict):
 
 
 class Control(_Strict):
-    """One SR/RE of the controls file: the checks that decide it, or attestation."""
+    """One SR/RE of the controls file: the checks that decide it, or attestation.
+
+    ``unchecked``: the status when no asset of the zone is in scope of any of the checks
+    (default ``unknown``: no evidence, an attestation is needed; ``not_applicable`` only
+    for requirements about a feature such assets do not have, e.g. login banners).
+    """
 
     id: str
     checks: list[str] = Field(default_factory=list)
     attestation: bool = False
+    unchecked: Literal["unknown", "not_applicable"] = "unknown"
     notes: str = ""
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 from otaudit.errors import InputError
@@ -38,7 +39,7 @@ from otaudit.server.baseline.format import (
     NoneOf,
     is_param,
 )
-from otaudit.yamlio import YamlDoc, YamlError, load_yaml
+from otaudit.yamlio import YamlDoc, YamlError, parse_yaml
 
 Loc = tuple[str | int, ...]
 BUILTIN_PLACEHOLDERS = frozenset({"level", "asset", "zone", "kind", "expected"})
@@ -74,13 +75,47 @@ class Requirement:
 
 @dataclass
 class Source:
-    """Where a piece of the baseline came from (for problems with line numbers)."""
+    """Where a piece of the baseline came from (for problems with line numbers).
+
+    Files are parsed with PyYAML's fast loader; the line map (``otaudit.yamlio``, much
+    slower) is built only when a problem has to be located.
+    """
 
     file: str
-    doc: YamlDoc
+    text: str
+    _doc: YamlDoc | None = field(default=None, repr=False)
+
+    @property
+    def doc(self) -> YamlDoc:
+        if self._doc is None:
+            self._doc = parse_yaml(self.text, self.file)
+        return self._doc
 
     def at(self, loc: Loc, message: str) -> Problem:
         return Problem(self.file, self.doc.line_of(_clean(loc)), message)
+
+
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader that refuses duplicate keys (like ``otaudit.yamlio``)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        keys = [self.construct_object(k, deep=True) for k, _ in node.value]
+        for i, key in enumerate(keys):
+            if key in keys[:i]:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", node.value[i][0].start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+_FastLoader.add_constructor("tag:yaml.org,2002:map", _FastLoader.construct_yaml_map)
+
+
+def _load_text(text: str, name: str) -> Any:
+    """The YAML data of ``text``; on any error, ``otaudit.yamlio`` explains it with a line."""
+    try:
+        return yaml.load(text, Loader=_FastLoader)
+    except yaml.YAMLError:
+        return parse_yaml(text, name).data  # raises YamlError with the line
 
 
 @dataclass
@@ -140,7 +175,8 @@ def _parse(path: Path, root: Path, model: type[BaseModel],
            problems: list[Problem]) -> tuple[Any, Source | None]:
     name = _rel(path, root)
     try:
-        doc = load_yaml(path)
+        text = path.read_text(encoding="utf-8")
+        data = _load_text(text, name)
     except OSError as exc:
         problems.append(Problem(name, None, f"cannot read: {exc.strerror or exc}"))
         return None, None
@@ -151,12 +187,12 @@ def _parse(path: Path, root: Path, model: type[BaseModel],
         else:
             problems.append(Problem(name, None, str(exc)))
         return None, None
-    source = Source(name, doc)
-    if not isinstance(doc.data, dict):
+    source = Source(name, text)
+    if not isinstance(data, dict):
         problems.append(Problem(name, 1, "expected a mapping"))
         return None, source
     try:
-        return model.model_validate(doc.data), source
+        return model.model_validate(data), source
     except ValidationError as exc:
         for err in exc.errors():
             loc = _clean(tuple(err.get("loc", ())))
@@ -363,6 +399,9 @@ def _read_controls(root: Path, requirements: dict[str, Requirement], checks: dic
         if not control.checks and not control.attestation:
             problems.append(src.at(loc, f"{control.id}: no checks; mark it `attestation: true` "
                                    "(decided by an attestation)"))
+        if not control.checks and control.unchecked != "unknown":
+            problems.append(src.at((*loc, "unchecked"), f"{control.id}: `unchecked` needs "
+                                   "checks (attest not_applicable instead)"))
         for j, cid in enumerate(control.checks):
             if cid not in checks:
                 problems.append(src.at((*loc, "checks", j), f"unknown check {cid!r}"))
@@ -376,7 +415,7 @@ def _read_controls(root: Path, requirements: dict[str, Requirement], checks: dic
         referenced = set(check.requirements())
         listed = listed_by.get(cid, {})
         csrc = sources[cid]
-        for rid in sorted(referenced - listed):
+        for rid in sorted(referenced - set(listed)):
             if rid in controls:
                 problems.append(csrc.at(("references", "iec62443-3-3"),
                                         f"{cid} references {rid} but controls/iec62443-3-3.yaml "

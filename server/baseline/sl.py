@@ -4,8 +4,9 @@ Status of requirement R in zone Z at level n (R selected at n):
 
 1. From checks (controls file): the worst per-asset result of R's checks at level n's
    thresholds, after compensations — ``fail`` > ``capability_gap`` > ``unknown`` >
-   ``compensated`` > ``pass`` > ``not_applicable``. No relevant asset in the zone:
-   ``not_applicable``. No checks at all: nothing (needs an attestation).
+   ``compensated`` > ``pass`` > ``not_applicable``. No asset of the zone in scope of any
+   of the checks, or no checks at all: no automatic evidence (needs an attestation),
+   unless the control declares ``unchecked: not_applicable``.
 2. Attestations for (R, Z) valid at ``now`` and claimed up to at least n: they never hide
    an automatic ``fail``/``capability_gap`` nor replace a ``pass``; otherwise ``not_met`` /
    ``partially_met`` → ``fail``, ``compensated`` → ``compensated``, ``met`` → ``attested``,
@@ -130,12 +131,13 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
     used: dict[str, list[str]] = {}
     notes: dict[str, list[str]] = {}
     for rid, req in reqs.items():
-        has_checks = bool(baseline.checks_for(rid))
+        control = baseline.controls.get(rid)
+        unchecked = "not_applicable" if control and control.unchecked == "not_applicable" \
+            else None
         atts = [a for a in by_req.get(rid, ()) if a.scope.zone in (None, zid)]
         for n in req.sl:
             rank = fold.rank.get((zid, rid, n))
-            auto = (STATUS_OF_RANK[rank] if rank is not None else "not_applicable"
-                    ) if has_checks else None
+            auto = STATUS_OF_RANK[rank] if rank is not None else unchecked
             st, by, ids, extra = requirement_status(auto, atts, n, now)
             status[(rid, n)], decided[(rid, n)] = st, by
             used.setdefault(rid, [])
@@ -153,6 +155,7 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
     by_fr = {fr: {n: Coverage() for n in LEVELS} for fr in FR_ORDER}
     results: list[RequirementResult] = []
     failing: list[RequirementGap] = []
+    reported = {(f.asset_id, f.check_id): f for f in findings}
     for rid, req in reqs.items():
         for n in req.sl:
             bucket = _bucket(status[(rid, n)], decided[(rid, n)])
@@ -179,7 +182,7 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
             failing.append(RequirementGap(
                 id=rid, title=req.title, fr=req.fr, level=target, status=st,
                 parent_unmet=parent_unmet, notes=notes.get(rid, []),
-                findings=_gap_findings(fold, zid, rid, target, findings, comps),
+                findings=_gap_findings(fold, zid, rid, target, reported, comps),
             ))
     return ZoneResult(
         zone=zid, sl_t={fr: sl_t.get(fr, 0) for fr in FR_ORDER}, sl_a=sl_a,
@@ -191,8 +194,8 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
 
 
 def _gap_findings(fold: ZoneFold, zid: str, rid: str, level: int,
-                  findings: Sequence[Finding], comps: Compensations) -> list[Finding]:
-    reported = {(f.asset_id, f.check_id): f for f in findings}
+                  reported: Mapping[tuple[str, str], Finding],
+                  comps: Compensations) -> list[Finding]:
     out = []
     for asset, cc, result, status in fold.bad.get((zid, rid, level), []):
         main = reported.get((asset.asset_id, cc.check.id))
@@ -207,9 +210,20 @@ def _gap_findings(fold: ZoneFold, zid: str, rid: str, level: int,
 def _nis2(baseline: Baseline, results: Sequence[RequirementResult],
           findings: Sequence[Finding]) -> list[Nis2View]:
     by_id = {r.id: r for r in results}
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    failing: dict[str, set[str]] = defaultdict(set)
+    for f in findings:
+        if f.status == "pass":
+            continue
+        for point in f.references.get("nis2", ()):
+            counts[point][f.status] += 1
+            if f.status in BAD:
+                failing[point].add(f.check_id)
     views = []
     for point in baseline.nis2.values():
-        view = Nis2View(point=point.id, subject=point.subject)
+        view = Nis2View(point=point.id, subject=point.subject,
+                        findings=dict(sorted(counts[point.id].items())),
+                        failing_checks=sorted(failing[point.id]))
         for rid in point.evidenced_by:
             r = by_id.get(rid)
             if r is None or not r.in_target:
@@ -217,20 +231,10 @@ def _nis2(baseline: Baseline, results: Sequence[RequirementResult],
             view.requirements_in_target += 1
             if r.satisfied:
                 view.requirements_met += 1
-            elif r.status == "unknown":
+                continue
+            view.requirements_unmet.append(rid)
+            if r.status == "unknown":
                 view.requirements_unknown += 1
-                view.requirements_unmet.append(rid)
-            else:
-                view.requirements_unmet.append(rid)
-        counts: Counter[str] = Counter()
-        failing: set[str] = set()
-        for f in findings:
-            if point.id in f.references.get("nis2", ()) and f.status != "pass":
-                counts[f.status] += 1
-                if f.status in BAD:
-                    failing.add(f.check_id)
-        view.findings = dict(sorted(counts.items()))
-        view.failing_checks = sorted(failing)
         views.append(view)
     return views
 

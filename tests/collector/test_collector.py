@@ -9,16 +9,18 @@ from pathlib import Path
 import aiomqtt
 import pytest
 import yaml
-from otaudit.collector.once import run_once
-from otaudit.collector.targets import load_plan
-from support.fake_probe import FakeProbe
-from tests_helpers import free_tcp_port
+from collector_support import private_state_dir  # noqa: F401 (autouse fixture)
 from typer.testing import CliRunner
 
 from otaudit.cli.main import app
+from otaudit.collector.once import run_once
+from otaudit.collector.targets import load_plan
 from otaudit.errors import InputError
 from otaudit.observation import Observation
 from otaudit.settings import Settings
+
+from support.fake_probe import FakeProbe
+from tests_helpers import free_tcp_port
 
 
 @pytest.fixture(autouse=True)

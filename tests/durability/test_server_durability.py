@@ -17,13 +17,14 @@ from pathlib import Path
 import aiomqtt
 import pytest
 import sqlalchemy as sa
+
+from otaudit.mqtt import observation_topic
 from otaudit.server.db import ObservationRow, init_db, make_engine
 from otaudit.server.ingest import Ingestor
 from otaudit.server.listener import ServerStats, serve
-from support.observations import make_observation
-
-from otaudit.mqtt import observation_topic
 from otaudit.settings import Settings
+
+from support.observations import make_observation
 
 pytestmark = pytest.mark.slow
 

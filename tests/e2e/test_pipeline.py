@@ -6,6 +6,7 @@ broker (the zero-setup default of `otaudit demo`).
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,14 @@ import sqlalchemy as sa
 
 from otaudit.cli.demo import run_pipeline
 from otaudit.server.db import FindingRow, ObservationRow, RejectedMessage, make_engine
+from otaudit.settings import Settings
 
 pytestmark = pytest.mark.slow
+
+
+def isolated() -> Settings:
+    """A topic prefix of its own: other tests share the machine's broker."""
+    return Settings(topic_prefix=f"otaudit-test/{uuid.uuid4().hex[:10]}")
 
 
 def findings_by_asset(database_url: str) -> dict[str, dict[str, str]]:
@@ -45,7 +52,7 @@ def assert_modbus_expectations(found: dict[str, dict[str, str]]) -> None:
 
 
 async def test_demo_plant_on_mosquitto_with_sqlite(tmp_path: Path, mosquitto_url: str) -> None:
-    result = await run_pipeline(tmp_path, broker_url=mosquitto_url)
+    result = await run_pipeline(tmp_path, broker_url=mosquitto_url, settings=isolated())
     assert result.published == result.stored > 0 and result.rejected == 0
     found = findings_by_asset(f"sqlite:///{tmp_path / 'otaudit.db'}")
     assert found["_counts"]["observations"] == str(result.published)
@@ -67,7 +74,8 @@ async def test_demo_plant_on_mosquitto_with_sqlite(tmp_path: Path, mosquitto_url
 
 async def test_demo_plant_on_mosquitto_with_postgres(tmp_path: Path, mosquitto_url: str,
                                                     postgres_url: str) -> None:
-    result = await run_pipeline(tmp_path, broker_url=mosquitto_url, database_url=postgres_url)
+    result = await run_pipeline(tmp_path, broker_url=mosquitto_url, database_url=postgres_url,
+                                  settings=isolated())
     assert result.published == result.stored > 0
     assert_modbus_expectations(findings_by_asset(postgres_url))
 

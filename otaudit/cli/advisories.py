@@ -1,0 +1,182 @@
+"""``otaudit advisories import|match`` and ``otaudit patch status``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import typer
+
+from otaudit.errors import InputError
+
+advisories_app = typer.Typer(no_args_is_help=True,
+                             help="Vendor advisories (CSAF 2.0): import and match.")
+patch_app = typer.Typer(no_args_is_help=True, help="Patch status per asset over time.")
+
+_DB_HELP = "database URL (default: OTAUDIT_DATABASE_URL / settings)"
+
+
+def _sessions(db: str | None) -> Any:
+    import otaudit.server.advisories.db  # noqa: F401  (registers the tables)
+    from otaudit.server.db import init_db, make_engine, session_factory
+    from otaudit.settings import Settings
+
+    engine = make_engine(db or Settings().database_url)
+    init_db(engine)
+    return engine, session_factory(engine)
+
+
+@advisories_app.command("import")
+def import_cmd(
+    source: str = typer.Argument(..., help="file, folder, .tar.gz, ROLIE feed or "
+                                            "provider-metadata URL"),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Import CSAF advisories; rejected documents are listed with their reason."""
+    from otaudit.server.advisories.importer import import_source
+    from otaudit.server.advisories.patch import refresh_patch_status
+    from otaudit.server.advisories.sources import SourceError
+
+    engine, sessions = _sessions(db)
+    try:
+        with sessions.begin() as session:
+            report = import_source(session, source, refresh=refresh_patch_status)
+    except SourceError as exc:
+        raise InputError(source, [str(exc)]) from exc
+    finally:
+        engine.dispose()
+    data = report.to_dict()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"{source}: {data['documents']} documents in {data['seconds']} s — imported "
+               f"{data['imported']}, replaced {data['replaced']}, unchanged "
+               f"{data['unchanged']}, stale {data['stale']}, rejected {data['rejected']}")
+    for document, reason in report.rejected[:20]:
+        typer.echo(f"  rejected {document}: {reason}")
+    if len(report.rejected) > 20:
+        typer.echo(f"  … {len(report.rejected) - 20} more (see --json)")
+    if report.quality:
+        typer.echo("data-quality problems worked around: " + ", ".join(
+            f"{k} {v}" for k, v in report.quality.most_common()))
+    typer.echo(f"patch status rows changed: {report.patch_rows_changed}")
+
+
+@advisories_app.command("match")
+def match_cmd(
+    vendor: str = typer.Option(..., "--vendor", help="vendor as the device reports it"),
+    product: str = typer.Option(..., "--product", help="product family or name"),
+    model: str | None = typer.Option(None, "--model", help="model name or order number (MLFB)"),
+    order_code: str | None = typer.Option(None, "--order-code", help="order number"),
+    version: str | None = typer.Option(None, "--version", help="installed firmware version"),
+    advisories: str | None = typer.Option(None, "--advisories",
+                                          help="match against this source in memory (no DB)"),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    fmt: str = typer.Option("table", "--format", help="table or json"),
+    show_all: bool = typer.Option(True, "--all/--exposed",
+                                  help="every verdict, or only affected / needs_review"),
+) -> None:
+    """Every advisory verdict for one device, each with the reason that decided it."""
+    from otaudit.server.advisories.matcher import Identity
+
+    if fmt not in ("table", "json"):
+        raise InputError("--format", [f"{fmt!r}: expected table or json"])
+    identity = Identity(vendor=vendor, product=product, model=model,
+                        order_code=order_code or _order_like(model), firmware_version=version)
+    if advisories:
+        from otaudit.server.advisories.importer import load_index
+        from otaudit.server.advisories.sources import SourceError
+
+        try:
+            index, report = load_index(advisories)
+        except SourceError as exc:
+            raise InputError(advisories, [str(exc)]) from exc
+        loaded = {"source": advisories, "advisories": len(index),
+                  "rejected": len(report.rejected)}
+    else:
+        from otaudit.server.advisories.importer import load_advisories
+        from otaudit.server.advisories.matcher import AdvisoryIndex
+
+        engine, sessions = _sessions(db)
+        with sessions() as session:
+            index = AdvisoryIndex(load_advisories(session))
+        engine.dispose()
+        loaded = {"source": "database", "advisories": len(index), "rejected": 0}
+    verdicts = [v for v in index.match(identity)
+                if show_all or v.verdict in ("affected", "needs_review")]
+    if fmt == "json":
+        typer.echo(json.dumps({"identity": identity.__dict__, **loaded,
+                               "verdicts": [v.to_dict() for v in verdicts]}, indent=2))
+        return
+    typer.echo(f"{len(verdicts)} verdicts from {loaded['advisories']} advisories "
+               f"({loaded['source']})")
+    for v in verdicts:
+        fix = f" fixed in {v.fixed_in}" if v.fixed_in else ""
+        typer.echo(f"{v.verdict:13} {v.advisory_id:16} {v.cve:16} CVSS {v.cvss or '-':>4} "
+                   f"[{v.basis}]{fix}")
+        typer.echo(f"    {v.reason}")
+
+
+def _order_like(model: str | None) -> str | None:
+    """``--model 6ES7 214-1AG40-0XB0`` is an order number (digits and dashes)."""
+    if model and any(c.isdigit() for c in model) and "-" in model:
+        return model
+    return None
+
+
+@patch_app.command("status")
+def status_cmd(
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    zone: str | None = typer.Option(None, "--zone", help="only assets of this zone"),
+    fmt: str = typer.Option("table", "--format", help="table, json or csv"),
+    state: list[str] = typer.Option([], "--state",
+                                    help="only these states: open, needs_review, patched"),
+) -> None:
+    """Per asset × advisory × CVE: state, fixed-in, remediation, CVSS, since when, days open.
+
+    Tracked are exposures: ``open`` (affected now), ``needs_review`` and ``patched`` (was
+    affected, a later observation shows a fixed firmware). Devices already on a fixed
+    firmware are not listed; ``otaudit advisories match`` shows every verdict of one device.
+    """
+    from otaudit.server.advisories.patch import patch_status_rows
+
+    if fmt not in ("table", "json", "csv"):
+        raise InputError("--format", [f"{fmt!r}: expected table, json or csv"])
+    engine, sessions = _sessions(db)
+    with sessions() as session:
+        rows = patch_status_rows(session, zone=zone, include=state or None)
+    engine.dispose()
+    if fmt == "json":
+        typer.echo(json.dumps(rows, indent=2))
+    elif fmt == "csv":
+        out = io.StringIO()
+        columns = list(rows[0]) if rows else ["asset_id", "zone", "advisory_id", "cve", "state"]
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        typer.echo(out.getvalue().rstrip("\n"))
+    else:
+        typer.echo(_table(rows))
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no patch status (no advisories imported, or no asset matches)"
+    columns = ("asset_id", "zone", "state", "advisory_id", "cve", "cvss", "installed_version",
+               "fixed_in", "affected_since", "days_open", "remediation_category")
+    cells = [[_cell(r.get(c), c) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None:
+        return "-"
+    if column == "affected_since":
+        return str(value)[:10]
+    return str(value)

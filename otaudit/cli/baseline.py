@@ -1,0 +1,123 @@
+"""``otaudit baseline lint|test|controls`` and ``otaudit gap``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+baseline_app = typer.Typer(no_args_is_help=True, add_completion=False,
+                           help="Check and test the IEC 62443 baseline (checks as data).")
+
+ROOT_HELP = "baseline folder (default: the bundled baselines/)"
+
+
+@baseline_app.command("lint")
+def lint_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP)) -> None:
+    """Report unknown fact paths, unknown SR/CR ids, bad levels, duplicate ids and missing
+    fixtures, each with file and line. Exit 1 when there is any problem."""
+    from otaudit.server.baseline.lint import lint
+
+    try:
+        from otaudit.probes import fact_catalogue
+
+        catalogue = fact_catalogue()
+    except Exception as exc:  # a probe module that does not import yet
+        typer.echo(f"error: cannot build the fact catalogue from the probes: {exc}", err=True)
+        raise typer.Exit(2) from None
+    problems = lint(root, catalogue)
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        typer.echo(f"{len(problems)} problem(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo("baseline ok")
+
+
+@baseline_app.command("test")
+def test_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+             verbose: bool = typer.Option(False, "--verbose", "-v",
+                                          help="list every case, not only failures")) -> None:
+    """Run every check's fixtures (baselines/tests/<check>.yaml). Exit 1 on a failure."""
+    from otaudit.server.baseline.fixtures import run_fixtures
+    from otaudit.server.baseline.loader import read_baseline
+
+    baseline, problems = read_baseline(root)
+    if baseline is None or problems:
+        for problem in problems:
+            typer.echo(str(problem))
+        raise typer.Exit(1)
+    outcomes, problems = run_fixtures(baseline)
+    for problem in problems:
+        typer.echo(str(problem))
+    failed = [o for o in outcomes if not o.ok]
+    for outcome in outcomes if verbose else failed:
+        typer.echo(str(outcome))
+    checks = len({o.check_id for o in outcomes})
+    cases = len({(o.check_id, o.case) for o in outcomes})
+    typer.echo(f"{checks} checks, {cases} cases, {len(outcomes)} level results: "
+               f"{len(failed)} failed")
+    if failed or problems:
+        raise typer.Exit(1)
+
+
+@baseline_app.command("controls")
+def controls_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP)) -> None:
+    """List every SR/RE with its levels and the checks that decide it."""
+    from otaudit.server.baseline.loader import load_baseline
+
+    baseline = load_baseline(root)
+    automatic = 0
+    for rid, req in baseline.requirements.items():
+        checks = baseline.checks_for(rid)
+        automatic += bool(checks)
+        how = ", ".join(checks) if checks else "attestation"
+        typer.echo(f"{rid:<13} {req.fr:<4} SL {req.sl[0]}+  {how}")
+    typer.echo(f"{automatic} of {len(baseline.requirements)} SR/REs have automatic checks; "
+               f"{len(baseline.checks)} checks")
+
+
+def gap(
+    db: str | None = typer.Option(None, "--db", help="database URL (default: settings)"),
+    zone: str | None = typer.Option(None, "--zone", help="only this zone"),
+    fmt: str = typer.Option("table", "--format", help="table or json"),
+    exceptions: Path | None = typer.Option(None, "--exceptions", help="exceptions YAML file"),
+    attestations: Path | None = typer.Option(None, "--attestations",
+                                             help="attestations YAML file"),
+    root: Path | None = typer.Option(None, "--baseline", help=ROOT_HELP),
+) -> None:
+    """Per zone: SL-T vs SL-A per FR, requirements not met with their evidence, NIS2 view."""
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter("--format is table or json")
+    from otaudit.observation import utcnow
+    from otaudit.server import store
+    from otaudit.server.baseline import (
+        evaluate,
+        load_attestations,
+        load_baseline,
+        load_exceptions,
+    )
+    from otaudit.server.baseline.render import gap_data, render_gap_table
+    from otaudit.server.db import make_engine, session_factory
+    from otaudit.settings import Settings
+
+    baseline = load_baseline(root)
+    exc = load_exceptions(exceptions, baseline) if exceptions else []
+    att = load_attestations(attestations, baseline) if attestations else []
+    engine = make_engine(db or Settings().database_url)
+    with session_factory(engine)() as session:
+        zones = store.load_zones(session)
+        if zone is not None and zone not in zones:
+            typer.echo(f"error: unknown zone {zone!r}; known: {', '.join(sorted(zones))}",
+                       err=True)
+            raise typer.Exit(2)
+        assets = store.latest_asset_facts(session, zone=zone)
+    selected = {zid: z.sl_t for zid, z in zones.items() if zone is None or zid == zone}
+    evaluation = evaluate(baseline, selected, assets, exceptions=exc, attestations=att,
+                          now=utcnow())
+    if fmt == "json":
+        sys.stdout.write(json.dumps(gap_data(evaluation, zone), indent=2) + "\n")
+    else:
+        sys.stdout.write(render_gap_table(evaluation, zone))

@@ -1,0 +1,110 @@
+"""The gap report: per zone SL-T vs SL-A per FR, coverage, failing SR/REs with evidence,
+and the NIS2 Art. 21(2) view — as JSON-ready data or as text for a terminal."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from otaudit.server.baseline.evaluator import value_text
+from otaudit.server.baseline.model import FR_ORDER, Evaluation, Finding, ZoneResult
+
+MAX_FINDINGS_PER_GAP = 10
+
+
+def gap_data(evaluation: Evaluation, zone: str | None = None) -> dict[str, Any]:
+    """JSON-ready gap report (the zones of the evaluation, optionally one zone)."""
+    zones = [z for z in evaluation.zones if zone is None or z.zone == zone]
+    return {
+        "baseline_digest": evaluation.baseline_digest,
+        "evaluated_at": evaluation.evaluated_at.isoformat(),
+        "warnings": list(evaluation.warnings),
+        "zones": [z.model_dump(mode="json") for z in zones],
+    }
+
+
+def render_gap_table(evaluation: Evaluation, zone: str | None = None, width: int = 120,
+                     max_findings: int = MAX_FINDINGS_PER_GAP) -> str:
+    out = io.StringIO()
+    console = Console(file=out, width=width, force_terminal=False, color_system=None,
+                      highlight=False, markup=False, soft_wrap=True)
+    zones = [z for z in evaluation.zones if zone is None or z.zone == zone]
+    if not zones:
+        console.print("no zone to report" + (f" (zone {zone!r} unknown)" if zone else ""))
+    for z in zones:
+        _zone(console, z, max_findings)
+    for warning in evaluation.warnings:
+        console.print(f"warning: {warning}")
+    console.print(f"baseline {evaluation.baseline_digest[:12]}, evaluated "
+                  f"{evaluation.evaluated_at.isoformat(timespec='seconds')}")
+    return out.getvalue()
+
+
+def _zone(console: Console, z: ZoneResult, max_findings: int) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in z.findings.items()) or "none"
+    console.print(f"Zone {z.zone}: {z.assets} assets; findings: {counts}")
+    levels = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
+    levels.add_column("")
+    for fr in FR_ORDER:
+        levels.add_column(fr, justify="center")
+    levels.add_row("SL-T", *(str(z.sl_t[fr]) for fr in FR_ORDER))
+    levels.add_row("SL-A", *(str(z.sl_a[fr]) for fr in FR_ORDER))
+    levels.add_row("gap", *(f"{z.gap[fr]} !" if z.gap[fr] else "-" for fr in FR_ORDER))
+    console.print(levels)
+
+    cov = Table(title="How the requirements selected at each SL were decided",
+                title_justify="left", box=None, padding=(0, 1), pad_edge=False)
+    for col in ("SL", "total", "met", "automatic", "compensated", "attested", "n/a",
+                "unknown"):
+        cov.add_column(col, justify="right")
+    for level, c in sorted(z.coverage.items()):
+        cov.add_row(str(level), str(c.total), str(c.satisfied), str(c.automatic),
+                    str(c.compensated), str(c.attested), str(c.not_applicable), str(c.unknown))
+    console.print(cov)
+
+    console.print(f"Requirements not met at SL-T ({len(z.failing)}):")
+    if not z.failing:
+        console.print("  none")
+    for gap in z.failing:
+        why = " (its SR is not met)" if gap.parent_unmet else ""
+        how = ""
+        if not gap.findings and gap.status == "unknown":
+            how = " — no automatic evidence; needs an attestation"
+        console.print(f"  {gap.id} {gap.title} [{gap.fr}, SL {gap.level}]: "
+                      f"{gap.status}{why}{how}")
+        for note in gap.notes:
+            console.print(f"      note: {note}")
+        for f in gap.findings[:max_findings]:
+            _finding(console, f)
+        if len(gap.findings) > max_findings:
+            console.print(f"      ... {len(gap.findings) - max_findings} more findings")
+
+    nis2 = Table(title="NIS2 Art. 21(2)", title_justify="left", box=None, padding=(0, 1),
+                 pad_edge=False)
+    for col in ("point", "subject", "met", "unmet requirements", "open findings"):
+        nis2.add_column(col, overflow="fold")
+    for v in z.nis2:
+        met = f"{v.requirements_met}/{v.requirements_in_target}"
+        findings = ", ".join(f"{k} {n}" for k, n in v.findings.items()
+                             if k not in ("not_applicable",)) or "-"
+        nis2.add_row(v.point, v.subject, met, ", ".join(v.requirements_unmet) or "-", findings)
+    console.print(nis2)
+    console.print("")
+
+
+def _finding(console: Console, f: Finding) -> None:
+    console.print(f"    {f.asset_id}  {f.check_id}  {f.status}: {f.message}")
+    for e in f.evidence:
+        where = (f" (observation {e.observation_id[:8]}, {e.probe})"
+                 if e.observation_id else f" ({e.note})" if e.note else "")
+        value = _short(e.value) if e.present else "missing"
+        console.print(f"        {e.fact} {e.op} {_short(e.expected)} -> {value} "
+                      f"[{e.result}]{where}")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = value_text(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
