@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     shutdown_grace: Duration = 5.0  # SIGTERM: time to publish what is in the outbox
     # Signed envelopes (otaudit/signing.py): collector private key (mode 0600), server's folder
     # of enrolled <collector>.pub keys; require_signatures defaults to true once a folder is set.
+    # Site policy (baselines/examples has samples): used by server, report and gap alike.
+    exceptions_file: Path | None = None
+    attestations_file: Path | None = None
     signing_key_file: str | None = None
     trusted_keys_dir: str | None = None
     require_signatures: bool | None = None

@@ -88,8 +88,11 @@ class Ingestor:
         self.prefix = topic_prefix
         self.verifier = verifier  # None: plain Observation JSON accepted (no signatures)
         self.baseline = load_baseline()
-        self.exceptions = load_exceptions(exceptions_file) if exceptions_file else []
-        self.attestations = load_attestations(attestations_file) if attestations_file else []
+        self.exceptions_file, self.attestations_file = exceptions_file, attestations_file
+        self.exceptions = (load_exceptions(exceptions_file, self.baseline)
+                           if exceptions_file else [])
+        self.attestations = (load_attestations(attestations_file, self.baseline)
+                             if attestations_file else [])
 
     def ingest(self, messages: Sequence[tuple[str, bytes]]) -> IngestResult:
         """Store a batch in one transaction, then evaluate the touched assets."""

@@ -12,7 +12,6 @@ import logging
 from dataclasses import dataclass
 
 import aiomqtt
-from otaudit.server.ingest import Ingestor, IngestResult
 
 from otaudit.mqtt import (
     BrokerAddress,
@@ -20,6 +19,7 @@ from otaudit.mqtt import (
     observation_filter,
     persistent_session_kwargs,
 )
+from otaudit.server.ingest import Ingestor, IngestResult
 from otaudit.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -8,31 +8,46 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from otaudit.server import store
-from otaudit.server.db import AssetRow, FindingRow, RejectedMessage
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session
 
 from otaudit.observation import utcnow
+from otaudit.server import store
+from otaudit.server.db import AssetRow, FindingRow, RejectedMessage
 
 IDENTITY_FIELDS = ("vendor", "product", "model", "order_code", "firmware_version", "serial", "os")
 STATUS_ORDER = ("fail", "capability_gap", "unknown", "compensated", "attested", "pass",
                 "not_applicable")
 
 
-def build_report(session: Session, *, zone: str | None = None) -> dict[str, Any]:
-    from otaudit.server.baseline import evaluate, load_baseline
+def build_report(session: Session, *, zone: str | None = None,
+                 exceptions_file: Path | None = None,
+                 attestations_file: Path | None = None) -> dict[str, Any]:
+    """The report as data. The zone view (SL-A per FR) is evaluated now from the latest
+    facts with the given site policy; per-asset findings are the ones the server stored."""
+    from otaudit.server.baseline import (
+        evaluate,
+        load_attestations,
+        load_baseline,
+        load_exceptions,
+    )
 
     now = utcnow()
+    baseline = load_baseline()
     zones = store.load_zones(session)
     observations = store.latest_observations(session, zone=zone)
     facts = {a.asset_id: a for a in store.merge_asset_facts(observations)}
-    evaluation = evaluate(load_baseline(), {z: v.sl_t for z, v in zones.items()},
-                          list(facts.values()), now=now)
+    evaluation = evaluate(
+        baseline, {z: v.sl_t for z, v in zones.items()}, list(facts.values()), now=now,
+        exceptions=load_exceptions(exceptions_file, baseline) if exceptions_file else [],
+        attestations=load_attestations(attestations_file, baseline) if attestations_file else [],
+    )
     findings: dict[str, list[dict[str, Any]]] = {}
     query = sa.select(FindingRow).order_by(FindingRow.asset_id, FindingRow.check_id)
     for row in session.scalars(query):
@@ -80,7 +95,8 @@ def _patch_rows(session: Session) -> dict[str, list[dict[str, Any]]]:
 
 def render_table(report: dict[str, Any], width: int = 120) -> str:
     out = io.StringIO()
-    console = Console(file=out, width=width, force_terminal=False, color_system=None)
+    console = Console(file=out, width=width, force_terminal=False, color_system=None,
+                      markup=False, highlight=False)  # device text is never markup
     _zones_table(console, report)
     for asset in report["assets"]:
         _asset_block(console, asset)
@@ -112,8 +128,11 @@ def _zones_table(console: Console, report: dict[str, Any]) -> None:
 
 def _asset_block(console: Console, asset: dict[str, Any]) -> None:
     ident = asset["identity"]
-    what = " ".join(str(ident[k]) for k in ("vendor", "product", "model", "order_code")
-                    if ident.get(k)) or "identity unknown"
+    names: list[str] = []
+    for key in ("vendor", "product", "model", "order_code"):
+        if ident.get(key) and str(ident[key]) not in names:
+            names.append(str(ident[key]))
+    what = " ".join(names) or "identity unknown"
     fw = ident.get("firmware_version") or ident.get("os") or "?"
     console.print(f"[{asset['zone']}] {asset['asset_id']} ({asset['kind']}): {what}, "
                   f"firmware {fw}")
@@ -127,8 +146,9 @@ def _asset_block(console: Console, asset: dict[str, Any]) -> None:
     for f in sorted(asset["findings"], key=lambda f: (rank.get(f["status"], 9), f["check_id"])):
         if f["status"] in ("pass", "not_applicable"):
             continue
-        table.add_row(f["status"], f["check_id"], ", ".join(f.get("requirements", [])),
-                      f.get("message") or f.get("title", ""))
+        table.add_row(*(Text(str(cell)) for cell in (
+            f["status"], f["check_id"], ", ".join(f.get("requirements", [])),
+            f.get("message") or f.get("title", ""))))
     if table.row_count:
         console.print(table)
     passed = sum(1 for f in asset["findings"] if f["status"] == "pass")

@@ -7,6 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from otaudit.inventory import Inventory, SecurityLevelVector, Zone
+from otaudit.observation import Observation, utcnow
 from otaudit.server.baseline.model import AssetFacts, FactRecord, Finding
 from otaudit.server.db import (
     AssetRow,
@@ -15,11 +20,6 @@ from otaudit.server.db import (
     RejectedMessage,
     ZoneRow,
 )
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from otaudit.inventory import Inventory, SecurityLevelVector, Zone
-from otaudit.observation import Observation, utcnow
 
 EXCERPT = 2048
 

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from otaudit.simulators import create_simulator
 from otaudit.simulators.base import SimulatedDevice
 
 DEMO_PLANT = Path(__file__).with_name("demo_plant.yaml")
+DEMO_ADVISORIES = Path(__file__).with_name("demo_advisories")  # real CSAF naming demo devices
 
 
 @dataclass

@@ -81,6 +81,10 @@ class MosquittoProcess:
             f"persistence_location {workdir}/\nmax_queued_messages 100000\n"
             f"log_dest file {workdir}/mosquitto-{self.port}.log\n{extra_config}"
         )
+        if os.geteuid() == 0 and "user " not in extra_config:
+            # as root Mosquitto drops to user mosquitto, which cannot write pytest's tmp dirs
+            with self.config.open("a") as fh:
+                fh.write("user root\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

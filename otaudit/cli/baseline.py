@@ -83,9 +83,10 @@ def gap(
     db: str | None = typer.Option(None, "--db", help="database URL (default: settings)"),
     zone: str | None = typer.Option(None, "--zone", help="only this zone"),
     fmt: str = typer.Option("table", "--format", help="table or json"),
-    exceptions: Path | None = typer.Option(None, "--exceptions", help="exceptions YAML file"),
-    attestations: Path | None = typer.Option(None, "--attestations",
-                                             help="attestations YAML file"),
+    exceptions: Path | None = typer.Option(
+        None, "--exceptions", help="exceptions YAML file (default: OTAUDIT_EXCEPTIONS_FILE)"),
+    attestations: Path | None = typer.Option(
+        None, "--attestations", help="attestations YAML file (default: OTAUDIT_ATTESTATIONS_FILE)"),
     root: Path | None = typer.Option(None, "--baseline", help=ROOT_HELP),
 ) -> None:
     """Per zone: SL-T vs SL-A per FR, requirements not met with their evidence, NIS2 view."""
@@ -103,10 +104,13 @@ def gap(
     from otaudit.server.db import make_engine, session_factory
     from otaudit.settings import Settings
 
+    settings = Settings()
+    exceptions = exceptions or settings.exceptions_file
+    attestations = attestations or settings.attestations_file
     baseline = load_baseline(root)
     exc = load_exceptions(exceptions, baseline) if exceptions else []
     att = load_attestations(attestations, baseline) if attestations else []
-    engine = make_engine(db or Settings().database_url)
+    engine = make_engine(db or settings.database_url)
     with session_factory(engine)() as session:
         zones = store.load_zones(session)
         if zone is not None and zone not in zones:

@@ -54,7 +54,8 @@ def _bundled_examples() -> Path:
 async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
                        database_url: str | None = None, plant_file: Path | None = None,
                        settings: Settings | None = None, ingest_timeout: float = 30.0,
-                       use_examples: bool = True, sign: bool = True) -> PipelineResult:
+                       use_examples: bool = True, sign: bool = True,
+                       advisories: bool = True) -> PipelineResult:
     """Simulators → collector → MQTT → server → database → report, once.
 
     With ``sign`` the collector signs every envelope with a fresh Ed25519 key and the
@@ -63,13 +64,14 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
     from otaudit.broker import embedded_broker
     from otaudit.collector.once import run_once
     from otaudit.collector.targets import load_plan
+    from otaudit.server.advisories.importer import import_source
     from otaudit.server.db import init_db, make_engine, session_factory
     from otaudit.server.ingest import Ingestor
     from otaudit.server.listener import ServerStats, serve
     from otaudit.server.report import build_report
     from otaudit.server.store import upsert_zones
     from otaudit.signing import verifier_from_settings, write_key_pair
-    from otaudit.simulators.plant import DEMO_PLANT, start_plant
+    from otaudit.simulators.plant import DEMO_ADVISORIES, DEMO_PLANT, start_plant
 
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +108,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
         init_db(engine)
         with session_factory(engine).begin() as session:
             upsert_zones(session, inventory)
+            if advisories:
+                import_source(session, str(DEMO_ADVISORIES))
         examples = _bundled_examples() if use_examples else None
         ingestor = Ingestor(
             engine, topic_prefix=settings.topic_prefix,
@@ -130,7 +134,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
             stop.set()
             await server
     with session_factory(engine)() as session:
-        report = build_report(session)
+        report = build_report(session, exceptions_file=ingestor.exceptions_file,
+                              attestations_file=ingestor.attestations_file)
     engine.dispose()
     return PipelineResult(summary.published, stats.stored, stats.duplicates, stats.rejected,
                           time.monotonic() - started, report)
@@ -154,5 +159,9 @@ def demo(
     typer.echo(f"{result.published} observations published, {result.stored} stored in "
                f"{result.seconds:.1f} s; report: {report_path}; inventory: "
                f"{out / 'inventory.yaml'}; database: {out / 'otaudit.db'}")
-    typer.echo(f"next: otaudit report --db sqlite:///{out / 'otaudit.db'}   "
-               f"otaudit gap --db sqlite:///{out / 'otaudit.db'}")
+    examples = _bundled_examples()
+    typer.echo("next, with the same site policy the demo used:\n"
+               f"  export OTAUDIT_DATABASE_URL=sqlite:///{out.resolve() / 'otaudit.db'}\n"
+               f"  export OTAUDIT_EXCEPTIONS_FILE={examples / 'exceptions.yaml'}\n"
+               f"  export OTAUDIT_ATTESTATIONS_FILE={examples / 'attestations.yaml'}\n"
+               "  otaudit report; otaudit gap; otaudit patch status")

@@ -49,7 +49,8 @@ def run(
         typer.echo("warning: no trusted collector keys configured (OTAUDIT_TRUSTED_KEYS_DIR): "
                    "accepting unsigned observations", err=True)
     ingestor = Ingestor(engine, topic_prefix=settings.topic_prefix, verifier=verifier,
-                        exceptions_file=exceptions, attestations_file=attestations)
+                        exceptions_file=exceptions or settings.exceptions_file,
+                        attestations_file=attestations or settings.attestations_file)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -78,17 +79,25 @@ def report(
     fmt: str = typer.Option("table", "--format", help="table or json"),
     zone: str | None = typer.Option(None, help="only this zone"),
     out: Path | None = typer.Option(None, help="write to this file instead of stdout"),
+    exceptions: Path | None = typer.Option(
+        None, help="exceptions YAML for the zone view (default: OTAUDIT_EXCEPTIONS_FILE)"),
+    attestations: Path | None = typer.Option(
+        None, help="attestations YAML for the zone view (default: OTAUDIT_ATTESTATIONS_FILE)"),
 ) -> None:
-    """Per asset: identity, probe status, findings with evidence, advisories."""
+    """Per zone SL-T vs SL-A; per asset: identity, probe status, findings with evidence,
+    advisories. Findings are those the server stored with its site policy."""
     from otaudit.server.db import init_db, make_engine, session_factory
     from otaudit.server.report import build_report, render_table
 
     if fmt not in ("table", "json"):
         raise typer.BadParameter("--format is table or json")
-    engine = make_engine(get_settings(database_url=db).database_url)
+    settings = get_settings(database_url=db)
+    engine = make_engine(settings.database_url)
     init_db(engine)
     with session_factory(engine)() as session:
-        data = build_report(session, zone=zone)
+        data = build_report(session, zone=zone,
+                            exceptions_file=exceptions or settings.exceptions_file,
+                            attestations_file=attestations or settings.attestations_file)
     text = json.dumps(data, indent=2, default=str) if fmt == "json" else render_table(data)
     if out:
         out.write_text(text)

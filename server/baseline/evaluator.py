@@ -189,15 +189,17 @@ def run_variant(cc: CompiledCheck, variant: Variant, asset: AssetFacts) -> Resul
 
 
 def _unknown_reason(cc: CompiledCheck, asset: AssetFacts, trace: list[Trace]) -> str:
-    parts: list[str] = []
+    """'fact, fact: reason; fact: other reason' — facts sharing a reason are named together."""
+    by_reason: dict[str, list[str]] = {}
     for t in trace:
-        if t.result is not None or any(t.fact in p for p in parts):
+        if t.result is not None or any(t.fact in facts for facts in by_reason.values()):
             continue
         if not t.present:
             why = asset.unknown.get(t.fact) or _probe_hint(cc, asset) or "not collected"
-            parts.append(f"{t.fact}: {why}")
         else:
-            parts.append(f"{t.fact}: {t.note or 'cannot be compared'}")
+            why = t.note or "cannot be compared"
+        by_reason.setdefault(why, []).append(t.fact)
+    parts = [f"{', '.join(facts)}: {why}" for why, facts in by_reason.items()]
     return "; ".join(parts) or "facts not collected"
 
 

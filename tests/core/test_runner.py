@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from otaudit.probes.base import ProbeTarget
-from otaudit.probes.runner import run_probe
-from support.fake_probe import FakeOptions, FakeProbe
 
 from otaudit.observation import AssetKind, AssetRef, Observation, ProbeStatus
+from otaudit.probes.base import ProbeTarget
+from otaudit.probes.runner import run_probe
+
+from support.fake_probe import FakeOptions, FakeProbe
 
 SECRET = "s3cr3t-Pa55"
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import aiomqtt
 import sqlalchemy as sa
+
 from otaudit.server.db import ObservationRow, RejectedMessage, init_db, make_engine
 from otaudit.server.ingest import Ingestor
 from otaudit.server.listener import ServerStats, serve
-from support.observations import make_observation
-
 from otaudit.settings import Settings
+
+from support.observations import make_observation
 
 
 async def run_server_while(settings: Settings, engine: sa.Engine, publish) -> ServerStats:

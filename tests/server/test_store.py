@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from otaudit.observation import utcnow
 from otaudit.server import store
 from otaudit.server.db import ObservationRow, init_db, make_engine, session_factory
-from support.observations import make_observation
 
-from otaudit.observation import utcnow
+from support.observations import make_observation
 
 
 def test_same_observation_twice_is_stored_once(database_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
+from otaudit.facts import IDENTITY, FactSpec
 from otaudit.probes.base import (
     ParseError,
     Probe,
@@ -14,8 +15,6 @@ from otaudit.probes.base import (
     ProbeRefused,
     ProbeTarget,
 )
-
-from otaudit.facts import IDENTITY, FactSpec
 from otaudit.secrets import SecretRef
 
 Behaviour = Literal["ok", "partial", "crash", "refused", "auth", "parse", "hang", "oserror",
