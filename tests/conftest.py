@@ -149,8 +149,15 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
+TEST_DATABASE = os.environ.get("OTAUDIT_TEST_DATABASE", "sqlite")
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
+def sqlite_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The default test database: SQLite, or PostgreSQL with OTAUDIT_TEST_DATABASE=postgres
+    (`make test-postgres` runs the whole suite that way)."""
+    if TEST_DATABASE == "postgres":
+        return request.getfixturevalue("postgres_url")
     return f"sqlite:///{tmp_path / 'otaudit.db'}"
 
 

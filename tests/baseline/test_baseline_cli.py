@@ -54,8 +54,8 @@ def _observation(asset_id: str, zone: str, probe: str, facts: dict) -> Observati
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> tuple[str, Observation]:
-    url = f"sqlite:///{tmp_path / 'otaudit.db'}"
+def db(sqlite_url: str) -> tuple[str, Observation]:
+    url = sqlite_url
     engine = make_engine(url)
     init_db(engine)
     inventory = Inventory.model_validate({

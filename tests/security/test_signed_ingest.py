@@ -137,8 +137,8 @@ async def test_forged_envelopes_are_rejected_with_reason_through_the_server(
 
 
 def test_without_verifier_plain_json_is_accepted_and_optional_mode_is_per_collector(
-        tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        tmp_path: Path, sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
     init_db(engine)
     signers = enrol(tmp_path / "trusted", "c1")
     topic = "otaudit/v1/s1/{}/obs/{}".format

@@ -32,11 +32,11 @@ async def run_server_while(settings: Settings, engine: sa.Engine, publish) -> Se
 
 
 async def test_malformed_and_mismatched_messages_are_kept_with_reason(
-        tmp_path: Path, mosquitto_url: str) -> None:
+        tmp_path: Path, mosquitto_url: str, sqlite_url: str) -> None:
     prefix = f"otaudit-test/{uuid.uuid4().hex[:8]}"
     settings = Settings(broker_url=mosquitto_url, topic_prefix=prefix,
                         server_client_id=f"srv-{uuid.uuid4().hex[:8]}")
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    engine = make_engine(sqlite_url)
     init_db(engine)
     good = make_observation(site="s1", collector="c1", asset="plc-1")
     wrong_topic = make_observation(site="s1", collector="c1", asset="plc-2")
