@@ -114,8 +114,9 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
         ingestor = Ingestor(
             engine, topic_prefix=settings.topic_prefix,
             verifier=verifier_from_settings(settings),
-            exceptions_file=examples / "exceptions.yaml" if examples else None,
-            attestations_file=examples / "attestations.yaml" if examples else None,
+            exceptions_file=examples / "exceptions.yaml" if examples else settings.exceptions_file,
+            attestations_file=(examples / "attestations.yaml" if examples
+                               else settings.attestations_file),
         )
         ready, stop, stats = asyncio.Event(), asyncio.Event(), ServerStats()
         server = asyncio.create_task(serve(ingestor, settings, broker_url=broker_url,
