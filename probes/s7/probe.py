@@ -160,11 +160,17 @@ async def _connect(target: ProbeTarget, options: S7Options,
                                         f"{session.pdu_length}")
         rec.fact("s7.classic_access", True, eid)
         return client
+    refused = "; ".join(refusals)
+    if all("address unknown" in r for r in refusals):
+        # Reason 0x03 names the TSAP, not the access policy: most likely a wrong rack/slot.
+        rec.unknown_fact("s7.classic_access", "no CPU answered at the tried rack/slot "
+                         "(COTP reason 'address unknown'): check rack/slot in the inventory")
+        raise ProbeRefused(f"no CPU at the tried rack/slot ({refused})")
     eids = [e.id for e in rec.evidence]
     rec.fact("s7.classic_access", False, *eids)
     hint = " - or no CPU at that rack/slot" if any("address unknown" in r for r in refusals) else ""
-    raise ProbeRefused("classic S7 access refused at the COTP connection request ("
-                       + "; ".join(refusals) + ")" + hint)
+    raise ProbeRefused(f"classic S7 access refused at the COTP connection request ({refused})"
+                       + hint)
 
 
 def _unknown(rec: Recorder, szl_id: int, reason: str) -> None:

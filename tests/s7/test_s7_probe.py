@@ -120,6 +120,16 @@ async def test_refusing_cpu_is_refused_with_classic_access_false():
     assert len(device.log.records) == 2
 
 
+async def test_wrong_slot_is_not_taken_for_disabled_classic_access():
+    """COTP reason 0x03 (address unknown) names the rack/slot, not the CPU's access policy."""
+    async with from_profile(bundled_profile("s7", "s7-300-weak")) as device:
+        obs = await probe(device, slot=3)
+    assert obs.status is ProbeStatus.REFUSED
+    assert "no CPU at the tried rack/slot" in (obs.reason or "")
+    assert "s7.classic_access" not in obs.facts
+    assert "check rack/slot" in obs.unknown["s7.classic_access"]
+
+
 @pytest.mark.parametrize("mode", ["close", "setup"])
 async def test_other_refusals(mode):
     async with from_profile(None, refuse=mode) as device:
