@@ -156,7 +156,9 @@ async def test_full_pipeline_leaks_no_credential(
     try:
         result = await run_pipeline(out, broker_url=url, plant_file=plant, settings=settings,
                                       use_examples=False)
-        await asyncio.sleep(0.3)
+        async with asyncio.timeout(15):  # the sniffer may lag behind the server under load
+            while sum("/obs/" in t for t, _ in payloads) < result.published:
+                await asyncio.sleep(0.05)
     finally:
         stop.set()
         await sniffing
