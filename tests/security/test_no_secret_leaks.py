@@ -88,12 +88,17 @@ async def sniff(settings: Settings, payloads: list[tuple[str, bytes]], ready: as
         await client.subscribe("#", qos=1)
         ready.set()
         messages = aiter(client.messages)
-        while not stop.is_set():
-            try:
-                message = await asyncio.wait_for(anext(messages), 0.2)
-            except TimeoutError:
-                continue
-            payloads.append((str(message.topic), bytes(message.payload or b"")))
+        stopper = asyncio.ensure_future(stop.wait())
+        getter = asyncio.ensure_future(anext(messages))
+        while True:  # no wait_for around anext: a timeout racing a delivery loses it
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                message = getter.result()
+                payloads.append((str(message.topic), bytes(message.payload or b"")))
+                getter = asyncio.ensure_future(anext(messages))
+            elif stopper.done():
+                getter.cancel()
+                return
 
 
 async def test_full_pipeline_leaks_no_credential(
