@@ -76,8 +76,10 @@ def tool_version(name: str) -> str:
 
 def header(extra: dict[str, str] | None = None) -> str:
     m = machine()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-             f"- machine: {m['cpu']}, {m['memory']} RAM, {m['os']}, Python {m['python']}",
+             f"- machine: {m['cpu']}, {m['memory']} RAM, {m['os']}, Python {m['python']}; "
+             f"load average at the end {load} (other work shares the cores)",
              f"- command: `{command_line()}`"]
     lines += [f"- {k}: {v}" for k, v in (extra or {}).items()]
     return "\n".join(lines)

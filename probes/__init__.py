@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-from otaudit.probes.base import Probe
-
 from otaudit.facts import IDENTITY, FactSpec
+from otaudit.probes.base import Probe
 
 REGISTRY: dict[str, str] = {
     "modbus": "otaudit.probes.modbus.probe:ModbusProbe",

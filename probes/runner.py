@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from otaudit.probes.base import ParseError, Probe, ProbeContext, ProbeError, ProbeTarget
-
 from otaudit.observation import Observation, ProbeStatus, utcnow
+from otaudit.probes.base import ParseError, Probe, ProbeContext, ProbeError, ProbeTarget
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ OPTIONS = {
     "workers": "worker processes (default: one per core)",
     "ports": "standard (502/102/161/22), high (5020/10102/10161/10022) or any",
     "protocols": "comma-separated subset of modbus,s7,snmp,ssh (default: all)",
+    "subnet": "first address 127.0.SUBNET.1 (default 1; 1..255)",
     "no-faults": "leave out the offline, silent, slow and garbage devices",
     "duration": "stop after this many seconds (default: run until Ctrl-C / SIGTERM)",
     "min-interval": "minimum request interval the politeness check expects (default: "
@@ -57,15 +58,15 @@ def plant(flags: dict[str, Any]) -> None:
         problems = [f"unknown option --{name}" for name in unknown]
         if "devices" not in flags:
             problems.append("--devices N is required")
-        problems += [f"  --{k}: {v}" for k, v in OPTIONS.items()]
-        raise InputError("otaudit sim plant", problems)
+        usage = "options: " + "; ".join(f"--{k}: {v}" for k, v in OPTIONS.items())
+        raise InputError("otaudit sim plant", [*problems, usage])
     protocols = ({p.strip() for p in str(flags["protocols"]).split(",") if p.strip()}
                  if "protocols" in flags else None)
     try:
         layout = generate_layout(
             _number(flags, "devices", None, int), _number(flags, "seed", 1, int),
             protocols=protocols, port_mode=str(flags.get("ports") or default_port_mode()),
-            faults=not flags.get("no-faults"))
+            faults=not flags.get("no-faults"), subnet=_number(flags, "subnet", 1, int))
     except ValueError as exc:
         raise InputError("otaudit sim plant", [str(exc)]) from None
     out = Path(str(flags.get("out") or "otaudit-plant"))
@@ -113,9 +114,10 @@ def _describe(layout: Any, fleet: Any, paths: dict[str, Path]) -> None:
     if faulty:
         typer.echo("  misbehaving: " + ", ".join(f"{n} {k}" for k, n in sorted(faulty.items())))
     typer.echo(f"inventory: {paths['inventory']}")
-    env = layout.env()
+    env = fleet.env()
     if env:
-        typer.echo(f"credentials the inventory refers to (also in {paths['env']}):")
+        typer.echo(f"export before auditing (credentials the inventory refers to, SSH "
+                   f"known-hosts file of this plant; also in {paths['env']}):")
         for name, value in env.items():
             typer.echo(f"  export {name}={value}")
     typer.echo(f"audit it: otaudit collector run --inventory {paths['inventory']} --once")

@@ -24,6 +24,7 @@ import yaml
 from otaudit.simulators.fleet.layout import HIGH_PORTS, OFFLINE, DeviceSpec, PlantLayout
 
 WORKER_MODULE = "otaudit.simulators.fleet.worker"
+KNOWN_HOSTS_ENV = "OTAUDIT_SSH_KNOWN_HOSTS"  # read by the SSH probe (its TOFU store)
 
 
 class FleetError(RuntimeError):
@@ -165,13 +166,27 @@ class Fleet:
     def inventory(self) -> dict[str, Any]:
         return self.layout.inventory()
 
+    @property
+    def known_hosts(self) -> Path:
+        """Where a collector should pin this plant's SSH host keys (they live in
+        ``hostkeys/`` here, so another plant folder means other keys)."""
+        return self.out_dir / "known_hosts"
+
+    def env(self) -> dict[str, str]:
+        """Variables to export for a collector: the credentials the inventory refers to
+        and the SSH known-hosts file of this plant."""
+        env = self.layout.env()
+        if any(d.protocol == "ssh" for d in self.layout.devices):
+            env[KNOWN_HOSTS_ENV] = str(self.known_hosts.resolve())
+        return env
+
     def write_outputs(self) -> dict[str, Path]:
         """``inventory.yaml``, ``plant.env`` (export lines) and ``plant.json`` (state)."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
         inventory = self.out_dir / "inventory.yaml"
         inventory.write_text(yaml.safe_dump(self.inventory(), sort_keys=False))
         env_file = self.out_dir / "plant.env"
-        env_file.write_text("".join(f"export {k}={v}\n" for k, v in self.layout.env().items()))
+        env_file.write_text("".join(f"export {k}={v}\n" for k, v in self.env().items()))
         state = self.out_dir / "plant.json"
         state.write_text(json.dumps({
             "site": self.layout.site, "seed": self.layout.seed,

@@ -3,8 +3,8 @@
 The mix follows ``CATALOGUE``: Modbus and S7 PLCs, SNMP switches, SSH HMI hosts and
 switch CLIs, weak and hardened, plus a few misbehaving devices (offline, silent, slow,
 garbage). Counts are exact (largest remainder over the weights), the order is shuffled
-with the seed. Device ``i`` gets the loopback address ``127.0.(1 + i // 254).(1 + i % 254)``:
-never 127.0.0.x, never outside 127.0.0.0/8.
+with the seed. Device ``i`` gets the loopback address ``127.0.(1 + i // 254).(1 + i % 254)`` (the
+first subnet can be moved): never 127.0.0.x, never outside 127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -127,6 +127,10 @@ CATALOGUE: tuple[Variant, ...] = (
             endpoint=_ssh("linux")),
 )
 VARIANTS = {v.name: v for v in CATALOGUE}
+# One of each misbehaviour first when a plant is too small for the whole catalogue.
+SMALL_PLANT_FAULTS = ("offline-modbus", "modbus-slow", "ssh-silent", "s7-garbage",
+                      "modbus-garbage", "snmp-silent", "modbus-drops", "offline-s7",
+                      "offline-ssh")
 ZONE_LEVELS: tuple[int | dict[str, int], ...] = (
     1, 2, 2, 3, {"IAC": 3, "UC": 2, "SI": 2, "DC": 2, "RDF": 2, "TRE": 2, "RA": 2})
 
@@ -174,7 +178,7 @@ class PlantLayout:
     devices: list[DeviceSpec]
 
     def inventory(self) -> dict[str, Any]:
-        return {"site": self.site, "zones": self.zones,
+        return {"site": self.site, "zones": [copy.deepcopy(z) for z in self.zones],
                 "assets": [d.asset() for d in self.devices]}
 
     def env(self) -> dict[str, str]:
@@ -190,11 +194,12 @@ class PlantLayout:
         return counts
 
 
-def device_address(index: int) -> str:
-    """``127.0.x.y`` of device ``index`` (x >= 1, 1 <= y <= 254)."""
-    if not 0 <= index < MAX_DEVICES:
-        raise ValueError(f"device index {index} outside 0..{MAX_DEVICES - 1}")
-    host = f"127.0.{1 + index // HOSTS_PER_SUBNET}.{1 + index % HOSTS_PER_SUBNET}"
+def device_address(index: int, subnet: int = 1) -> str:
+    """``127.0.x.y`` of device ``index``: x = subnet + index // 254 (>= 1), 1 <= y <= 254."""
+    x = subnet + index // HOSTS_PER_SUBNET
+    if not 0 <= index < MAX_DEVICES or subnet < 1 or x > 255:
+        raise ValueError(f"device {index} does not fit 127.0.{subnet}.1 .. 127.0.255.254")
+    host = f"127.0.{x}.{1 + index % HOSTS_PER_SUBNET}"
     assert ipaddress.ip_address(host).is_loopback
     return host
 
@@ -203,9 +208,9 @@ def small_plant_order(variants: list[Variant]) -> list[Variant]:
     """Variants in the order a plant smaller than the catalogue takes them: each
     protocol's commonest devices in turn, one misbehaving device after every three."""
     normal = sorted((v for v in variants if not v.faulty), key=lambda v: -v.weight)
-    faulty = [v for v in variants if v.faulty]
-    faulty = ([v for v in faulty if v.runs == OFFLINE][:1] + [v for v in faulty if v.runs != OFFLINE]
-              + [v for v in faulty if v.runs == OFFLINE][1:])
+    rank = {name: i for i, name in enumerate(SMALL_PLANT_FAULTS)}
+    faulty = sorted((v for v in variants if v.faulty),
+                    key=lambda v: rank.get(v.name, len(rank)))
     by_protocol: dict[str, list[Variant]] = {}
     for v in normal:
         by_protocol.setdefault(v.protocol, []).append(v)
@@ -263,8 +268,9 @@ def port_for(protocol: str, port_mode: str) -> int:
 
 def generate_layout(n: int, seed: int = 1, *, protocols: set[str] | None = None,
                     port_mode: str = "standard", faults: bool = True,
-                    site: str | None = None) -> PlantLayout:
-    """The plant of ``n`` devices for ``seed`` (same arguments, same plant)."""
+                    site: str | None = None, subnet: int = 1) -> PlantLayout:
+    """The plant of ``n`` devices for ``seed`` (same arguments, same plant); addresses
+    start at 127.0.``subnet``.1."""
     if not 1 <= n <= MAX_DEVICES:
         raise ValueError(f"--devices must be 1..{MAX_DEVICES}")
     variants = [v for v in CATALOGUE
@@ -285,7 +291,7 @@ def generate_layout(n: int, seed: int = 1, *, protocols: set[str] | None = None,
         zone = zones[i // DEVICES_PER_ZONE]["id"]
         devices.append(DeviceSpec(
             index=i, id=f"{prefix[v.kind]}-{i + 1:04d}", variant=v.name, kind=v.kind,
-            protocol=v.protocol, zone=zone, host=device_address(i),
+            protocol=v.protocol, zone=zone, host=device_address(i, subnet),
             port=port_for(v.protocol, port_mode), runs=v.runs, profile=v.profile,
             sim_options=dict(v.sim_options), endpoint=dict(v.endpoint),
             name=f"{v.label}, {zone}"))

@@ -3,19 +3,23 @@
 Concurrency is exact: each simulator counts its open connections, so the peak per
 device must be 1. Pacing is judged from the time each simulator stamps a request, which
 is when its event loop (or S7 thread) handles the bytes, not when they left the client:
-on busy cores a stamp comes late, the gap before it grows and the gap after it shrinks.
-So a gap may look shorter than the collector's minimum interval by up to ``tolerance``
-(half the interval by default); a probe that skips ``pace()`` sends back to back, a
-loopback round trip apart. The SSH simulator stamps a command only after the
-channel-open and exec round trips (asyncssh has no hook earlier), so its stamps can
-move by more than that; SSH gaps are reported but not judged (the stand-ins on port 22
-stamp bytes on arrival and are judged). Unloaded, the SSH gaps are the interval +- 1 ms.
+on busy cores a stamp comes late, the gap before it grows and the gap after it shrinks
+(an S7 thread that waited 1.4 s for the GIL stamped a request 1.4 s late and the next one
+10 ms later; the SSH simulator stamps a command only after the channel-open and exec
+round trips). A gap shorter than the collector's minimum interval less ``tolerance``
+(half the interval by default) is a violation unless the gap before it makes up for it
+(together at least two intervals less the tolerance): then the stamp between them was
+late. A probe that skips ``pace()`` sends back to back, a loopback round trip apart, and
+fails; an isolated early request after a long pause cannot be told from a late stamp.
 
-Connection set-up is one operation, not a request of its own: the S7 COTP connect and
-setup-communication job, the SSH authentication steps, and the SNMPv3 engine discovery
-(USM; pysnmp sends it itself just before the first authenticated request). SNMP runs
-over UDP: a "connection" in its log is a client source port that stays open, so for UDP
-devices the gap check alone shows that requests never overlap.
+A connection set-up is one paced operation (the probes call ``pace()`` once before
+connecting): its first record counts, its second half does not (S7 setup communication
+after the COTP connect, the SSH password check after the user name, an SNMPv3 request
+right after the engine discovery pysnmp sends for it). The set-up's stamp comes after the
+TCP accept, an S7 thread start or the SSH key exchange, so the gap from it to the first
+request is not judged (it still makes up for a late first request). SNMP runs over UDP: a
+"connection" in its log is a client source port that stays open, so for UDP devices the
+pacing check alone shows that requests never overlap.
 """
 
 from __future__ import annotations
@@ -27,19 +31,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-HANDSHAKE_KINDS = frozenset({"cotp_connect", "setup_communication", "auth_begin", "auth"})
+CONTINUATION_KINDS = frozenset({"setup_communication", "auth"})  # after cotp_connect, auth_begin
+SETUP_KINDS = frozenset({"cotp_connect", "auth_begin"})  # stamped after accept (+ key exchange)
 DATAGRAM_PROTOCOLS = frozenset({"snmp"})
-LATE_STAMPED = frozenset({"ssh"})  # simulators that log a request after round trips
 
 
-def is_request(record: dict[str, Any]) -> bool:
-    """Whether a log record is a request of its own (see the module docstring)."""
-    if record.get("kind", "") in HANDSHAKE_KINDS:
-        return False
+def _snmp_discovery(record: dict[str, Any]) -> bool:
     detail = record.get("detail") or {}
-    discovery = (detail.get("version") == "v3" and not detail.get("user")
-                 and not detail.get("varbinds"))
-    return not (record.get("protocol") == "snmp" and discovery)
+    return (record.get("protocol") == "snmp" and detail.get("version") == "v3"
+            and not detail.get("user") and not detail.get("varbinds"))
+
+
+def starts_operation(record: dict[str, Any], previous: dict[str, Any] | None) -> bool:
+    """Whether a log record starts a paced operation or continues the one before it (the
+    second half of a connection set-up: S7 setup communication after the COTP connect,
+    SSH password check after the user name, an SNMPv3 request right after the engine
+    discovery pysnmp sent for it from the same port)."""
+    if record.get("kind", "") in CONTINUATION_KINDS:
+        return False
+    return not (previous is not None and _snmp_discovery(previous)
+                and not _snmp_discovery(record) and record.get("peer") == previous.get("peer"))
 
 
 def read_jsonl(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
@@ -57,12 +68,17 @@ class DeviceCheck:
     connections: int
     max_concurrent: int
     requests: int
-    gaps: list[float]  # seconds between consecutive requests, as stamped
-    judged: bool = True  # stamps taken on arrival (see the module docstring)
+    sequence: list[tuple[float, bool]]  # (gap to the next operation, judged), as stamped
+
+    @property
+    def gaps(self) -> list[float]:
+        """The judged gaps: not those from a connection set-up to the first request."""
+        return [gap for gap, judged in self.sequence if judged]
 
     @property
     def min_gap(self) -> float | None:
-        return min(self.gaps) if self.gaps else None
+        gaps = self.gaps
+        return min(gaps) if gaps else None
 
     @property
     def crowded(self) -> bool:
@@ -70,7 +86,14 @@ class DeviceCheck:
         return self.protocol not in DATAGRAM_PROTOCOLS and self.max_concurrent > 1
 
     def hurried(self, interval: float, tolerance: float) -> bool:
-        return self.judged and self.min_gap is not None and self.min_gap < interval - tolerance
+        """A gap shorter than ``interval - tolerance`` that a late stamp before it does not
+        explain (the gap before it is not long enough to make up for it)."""
+        limit, previous = interval - tolerance, None
+        for gap, judged in self.sequence:
+            if judged and gap < limit and (previous is None or previous + gap < interval + limit):
+                return True
+            previous = gap
+        return False
 
 
 def _gap_stats(gaps: list[float], interval: float) -> str:
@@ -79,8 +102,7 @@ def _gap_stats(gaps: list[float], interval: float) -> str:
     gaps = sorted(gaps)
     short = sum(1 for g in gaps if g < interval)
     return (f"{len(gaps)} gaps, smallest {gaps[0] * 1000:.1f} ms, 1st percentile "
-            f"{gaps[len(gaps) // 100] * 1000:.1f} ms, median {gaps[len(gaps) // 2] * 1000:.0f}"
-            f" ms, {short} under {interval * 1000:.0f} ms")
+            f"{gaps[len(gaps) // 100] * 1000:.1f} ms, {short} under {interval * 1000:.0f} ms")
 
 
 @dataclass
@@ -105,18 +127,20 @@ class PolitenessReport:
     def ok(self) -> bool:
         return not self.crowded and not self.hurried
 
-    def gaps(self, judged: bool = True) -> list[float]:
-        return [g for d in self.devices if d.judged == judged for g in d.gaps]
+    def gaps(self, protocol: str) -> list[float]:
+        return [g for d in self.devices if d.protocol == protocol for g in d.gaps]
 
     def summary(self) -> str:
         peak = max((d.max_concurrent for d in self.devices
                     if d.protocol not in DATAGRAM_PROTOCOLS), default=0)
         text = (f"politeness {'OK' if self.ok else 'VIOLATED'}: "
                 f"{len(self.contacted)}/{len(self.devices)} devices contacted; peak concurrent "
-                f"TCP connections per device {peak} (limit 1); request gaps (limit "
-                f">= {(self.interval - self.tolerance) * 1000:.0f} ms): "
-                f"{_gap_stats(self.gaps(True), self.interval)}; SSH commands (not judged): "
-                f"{_gap_stats(self.gaps(False), self.interval)}")
+                f"TCP connections per device {peak} (limit 1); gaps between requests as "
+                f"stamped (limit {(self.interval - self.tolerance) * 1000:.0f} ms unless the "
+                f"gap before makes up for it):")
+        for protocol in sorted({d.protocol for d in self.devices}):
+            text += f" {protocol} {_gap_stats(self.gaps(protocol), self.interval)};"
+        text = text.rstrip(";")
         for d in (self.crowded + self.hurried)[:10]:
             gap = "-" if d.min_gap is None else f"{d.min_gap * 1000:.1f} ms"
             text += f"\n  {d.device} ({d.protocol}): {d.max_concurrent} concurrent, min gap {gap}"
@@ -127,17 +151,21 @@ def check_politeness(log_dir: Path, interval: float, tolerance: float | None = N
                      ) -> PolitenessReport:
     """Build the report from ``devices-w*.jsonl`` and ``requests-w*.jsonl`` in ``log_dir``
     (``tolerance`` defaults to half the interval)."""
-    times: dict[str, list[float]] = {}
+    records: dict[str, list[dict[str, Any]]] = {}
     for record in read_jsonl(sorted(log_dir.glob("requests-w*.jsonl"))):
-        if is_request(record):
-            times.setdefault(record["device"], []).append(float(record["at"]))
+        records.setdefault(record["device"], []).append(record)
+    starts: dict[str, list[tuple[float, bool]]] = {}  # (stamp, is a connection set-up)
+    for device, logged in records.items():
+        logged.sort(key=lambda r: float(r["at"]))
+        starts[device] = [(float(r["at"]), r.get("kind") in SETUP_KINDS)
+                          for r, before in zip(logged, [None, *logged[:-1]], strict=True)
+                          if starts_operation(r, before)]
     report = PolitenessReport(interval, interval / 2 if tolerance is None else tolerance)
     for summary in read_jsonl(sorted(log_dir.glob("devices-w*.jsonl"))):
-        stamps = sorted(times.get(summary["device"], []))
-        late = summary["protocol"] in LATE_STAMPED and summary.get("runs", "profile") == "profile"
+        ops = starts.get(summary["device"], [])
         report.devices.append(DeviceCheck(
             device=summary["device"], protocol=summary["protocol"],
             connections=int(summary["connections"]),
-            max_concurrent=int(summary["max_concurrent"]), requests=len(stamps),
-            gaps=[b - a for a, b in itertools.pairwise(stamps)], judged=not late))
+            max_concurrent=int(summary["max_concurrent"]), requests=len(ops),
+            sequence=[(b[0] - a[0], not a[1]) for a, b in itertools.pairwise(ops)]))
     return report

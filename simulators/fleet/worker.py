@@ -41,8 +41,9 @@ def build_device(spec: DeviceSpec, port: int, key_root: Path | None) -> Simulate
 
 
 def _emit(event: str, **data: Any) -> None:
-    sys.stdout.write(json.dumps({"event": event, **data}) + "\n")
-    sys.stdout.flush()
+    with contextlib.suppress(BrokenPipeError, ValueError):  # the launcher may be gone
+        sys.stdout.write(json.dumps({"event": event, **data}) + "\n")
+        sys.stdout.flush()
 
 
 async def start_device(spec: DeviceSpec, key_root: Path | None) -> SimulatedDevice:

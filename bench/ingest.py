@@ -1,0 +1,307 @@
+"""Raw broker throughput vs the server's ingest rate, for SQLite and PostgreSQL.
+
+The messages are real observations: a plant with one device of every kind is audited
+once (in process), then its observations are replicated over ``--assets`` asset ids
+(fresh observation ids, topics matching the payloads) into ``--messages`` envelopes.
+
+1. raw: a subscriber process (aiomqtt, QoS 1) counts the envelopes that a publisher
+   (aiomqtt, QoS 1, 10 publishes in flight, as the collector) sends through Mosquitto.
+2. server: ``otaudit server run`` (its own process) receives the same envelopes and
+   validates, stores and evaluates them; the rate runs until the last one is stored.
+
+Ratio = server rate / raw rate (goal >= 0.6).
+
+    .venv/bin/python bench/ingest.py                     # SQLite and PostgreSQL
+    .venv/bin/python bench/ingest.py --databases sqlite --messages 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    OTAUDIT,
+    Child,
+    header,
+    private_mosquitto,
+    table,
+    tool_version,
+    update_results,
+)
+
+from otaudit.settings import Settings
+
+POSTGRES_ADMIN = os.environ.get("OTAUDIT_TEST_POSTGRES",
+                                "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+GOAL_RATIO = 0.6
+WINDOW = 10  # publishes in flight, as collector/publisher.py
+
+
+@dataclass
+class Rate:
+    label: str
+    messages: int
+    seconds: float
+    cpu_seconds: float = 0.0
+    peak_mib: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.messages / self.seconds
+
+
+# -- the corpus -----------------------------------------------------------------------------
+def build_corpus(work: Path, seed: int) -> tuple[list[bytes], dict]:
+    """Observations of one device of every kind (real probes against the fleet)."""
+    from otaudit.collector.run import audit_assets
+    from otaudit.collector.targets import load_plan
+    from otaudit.simulators.fleet import Fleet, generate_layout
+
+    layout = generate_layout(25, seed, port_mode="any")
+    os.environ.update(layout.env())
+    observations = []
+    (work / "corpus-plant" / "known_hosts").unlink(missing_ok=True)
+    with Fleet(layout, work / "corpus-plant") as fleet:
+        os.environ.update(fleet.env())
+        inventory_path = fleet.write_outputs()["inventory"]
+        inventory, plans = load_plan(inventory_path)
+
+        async def sink(obs: object) -> None:
+            observations.append(obs)
+
+        settings = Settings(probe_timeout=3.0, retries=0, concurrency=25)
+        asyncio.run(audit_assets(plans, sink, settings=settings, site=inventory.site,
+                                 collector="bench-ingest"))
+    return [o.to_json() for o in observations], layout.inventory()
+
+
+def replicate(corpus: list[bytes], messages: int, assets: int, prefix: str
+              ) -> list[tuple[str, bytes]]:
+    """``messages`` envelopes over ``assets`` asset ids, each a fresh observation."""
+    from otaudit.mqtt import observation_topic
+    from otaudit.observation import Observation
+
+    base = [Observation.from_json(c) for c in corpus]
+    out = []
+    for k in range(messages):
+        obs = base[k % len(base)]
+        asset = f"{obs.asset.id}-{(k % assets) // len(base):04d}"
+        copy = obs.model_copy(update={"observation_id": uuid.uuid4(),
+                                      "asset": obs.asset.model_copy(update={"id": asset})})
+        out.append((observation_topic(prefix, copy.site, copy.collector_id, asset),
+                    copy.to_json()))
+    return out
+
+
+# -- MQTT ---------------------------------------------------------------------------------
+async def publish_all(broker: str, messages: list[tuple[str, bytes]]) -> float:
+    """Publish with QoS 1 (PUBACK awaited, ``WINDOW`` in flight); return the start time."""
+    import aiomqtt
+
+    from otaudit.mqtt import client_kwargs
+
+    window = asyncio.Semaphore(WINDOW)
+    async with aiomqtt.Client(identifier=f"bench-pub-{uuid.uuid4().hex[:6]}",
+                              **client_kwargs(Settings(), broker)) as client:
+        started = time.monotonic()
+
+        async def one(topic: str, payload: bytes) -> None:
+            try:
+                await client.publish(topic, payload, qos=1, timeout=60)
+            finally:
+                window.release()
+
+        async with asyncio.TaskGroup() as tg:
+            for topic, payload in messages:
+                await window.acquire()
+                tg.create_task(one(topic, payload))
+    return started
+
+
+async def subscribe_count(broker: str, expected: int, ready_file: Path, timeout: float) -> None:
+    """Subscriber role: count ``expected`` messages, print the time the last arrived."""
+    import aiomqtt
+
+    from otaudit.mqtt import client_kwargs, observation_filter
+
+    settings = Settings()
+    async with aiomqtt.Client(identifier=f"bench-sub-{uuid.uuid4().hex[:6]}",
+                              **client_kwargs(settings, broker)) as client:
+        await client.subscribe(observation_filter(settings.topic_prefix), qos=1)
+        ready_file.write_text("ready")
+        count = 0
+        async with asyncio.timeout(timeout):
+            async for message in client.messages:
+                json.loads(bytes(message.payload))  # the consumer at least parses it
+                count += 1
+                if count >= expected:
+                    break
+        print(json.dumps({"last": time.monotonic(), "count": count}), flush=True)
+
+
+def raw_rate(broker: str, messages: list[tuple[str, bytes]], work: Path) -> Rate:
+    ready = work / "subscriber.ready"
+    ready.unlink(missing_ok=True)
+    out = work / "subscriber.out"
+    sub = Child([sys.executable, __file__, "--role", "subscriber", "--broker", broker,
+                 "--expected", str(len(messages)), "--ready-file", str(ready)],
+                stdout=out, stderr=work / "subscriber.err")
+    deadline = time.monotonic() + 30
+    while not ready.exists():
+        if sub.poll() or time.monotonic() > deadline:
+            raise SystemExit(f"subscriber did not start; see {work / 'subscriber.err'}")
+        time.sleep(0.02)
+    started = asyncio.run(publish_all(broker, messages))
+    finished = sub.wait(600)
+    last = json.loads(out.read_text().strip().splitlines()[-1])["last"]
+    # time.monotonic() is system-wide on Linux (CLOCK_MONOTONIC), so both sides compare
+    return Rate("raw aiomqtt → Mosquitto → aiomqtt", len(messages), last - started,
+                finished.cpu_seconds, finished.max_rss_mib)
+
+
+# -- the server ---------------------------------------------------------------------------
+async def presubscribe(settings: Settings, broker: str) -> None:
+    import aiomqtt
+
+    from otaudit.mqtt import client_kwargs, observation_filter, persistent_session_kwargs
+
+    async with aiomqtt.Client(identifier=settings.server_client_id,
+                              **client_kwargs(settings, broker),
+                              **persistent_session_kwargs(settings)) as client:
+        await client.subscribe(observation_filter(settings.topic_prefix), qos=1)
+
+
+def scratch_postgres(stack: ExitStack) -> str:
+    name = f"otaudit_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE datname = :n"), {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+    stack.callback(drop)
+    return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+
+
+def server_rate(label: str, database: str, broker: str, messages: list[tuple[str, bytes]],
+                inventory: Path, work: Path) -> Rate:
+    server_id = f"bench-ingest-{uuid.uuid4().hex[:8]}"
+    settings = Settings(server_client_id=server_id)
+    asyncio.run(presubscribe(settings, broker))
+    log = work / f"server-{label}.log"
+    server = Child([OTAUDIT, "server", "run", "--inventory", str(inventory), "--db", database,
+                    "--broker", broker], env={"OTAUDIT_SERVER_CLIENT_ID": server_id},
+                   stderr=log)
+    engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the schema exists once the server has initialised the database
+            with suppress(sa.exc.SQLAlchemyError), engine.connect() as conn:
+                conn.scalar(sa.text("SELECT count(*) FROM observations"))
+                break
+            if server.poll() or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start; see {log}")
+            time.sleep(0.1)
+        started = asyncio.run(publish_all(broker, messages))
+        deadline = time.monotonic() + 1800
+        while True:
+            with engine.connect() as conn:
+                stored = conn.scalar(sa.text("SELECT count(*) FROM observations")) or 0
+            if stored >= len(messages):
+                seconds = time.monotonic() - started
+                break
+            if server.poll() or time.monotonic() > deadline:
+                raise SystemExit(f"server stored {stored} of {len(messages)}; see {log}")
+            time.sleep(0.05)
+    finally:
+        finished = server.stop()
+        engine.dispose()
+    return Rate(f"server ingest, {label}", len(messages), seconds, finished.cpu_seconds,
+                finished.max_rss_mib)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--assets", type=int, default=1000)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--broker", help="mqtt://host:port (default: a private Mosquitto)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--work", type=Path)
+    parser.add_argument("--no-results", action="store_true")
+    parser.add_argument("--role", choices=["subscriber"], help=argparse.SUPPRESS)
+    parser.add_argument("--expected", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "subscriber":
+        asyncio.run(subscribe_count(args.broker, args.expected, args.ready_file, 600))
+        return
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="otaudit-bench-ingest-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print("building the corpus (one device of every kind, audited once) ...", flush=True)
+    corpus, inventory = build_corpus(work, args.seed)
+    inventory_path = work / "zones.yaml"
+    import yaml
+
+    inventory_path.write_text(yaml.safe_dump({**inventory, "assets": []}, sort_keys=False))
+    messages = replicate(corpus, args.messages, args.assets, Settings().topic_prefix)
+    size = sum(len(p) for _, p in messages) / len(messages)
+    rates = []
+    with ExitStack() as stack:
+        broker = args.broker or stack.enter_context(private_mosquitto(work / "broker"))
+        print(f"raw broker throughput, {len(messages)} messages of {size:,.0f} bytes ...",
+              flush=True)
+        raw = raw_rate(broker, messages, work)
+        rates.append(raw)
+        for db in [d.strip() for d in args.databases.split(",") if d.strip()]:
+            print(f"server ingest into {db} ...", flush=True)
+            if db == "sqlite":
+                (work / "ingest.db").unlink(missing_ok=True)
+                url = f"sqlite:///{work / 'ingest.db'}"
+            elif db == "postgres":
+                url = scratch_postgres(stack)
+            else:
+                raise SystemExit(f"unknown database {db!r}: sqlite or postgres")
+            rates.append(server_rate(db, url, broker, messages, inventory_path, work))
+    rows = [[r.label, r.messages, r.seconds, r.per_second, r.cpu_seconds, r.peak_mib,
+             f"{r.per_second / raw.per_second:.3f}"] for r in rates]
+    text = table(["path", "messages", "seconds", "messages/s", "consumer CPU s",
+                  "consumer peak MiB", "ratio to raw"], rows)
+    verdicts = [f"- {r.label}: ratio {r.per_second / raw.per_second:.3f} (goal >= {GOAL_RATIO}: "
+                f"{'met' if r.per_second / raw.per_second >= GOAL_RATIO else 'MISSED'})"
+                for r in rates[1:]]
+    text += "\n\n" + "\n".join(verdicts)
+    print("\n" + text)
+    if not args.no_results:
+        extra = {"messages": f"{len(messages)} observations of {size:,.0f} bytes on average "
+                             f"(JSON), {len(corpus)} real ones replicated over {args.assets} "
+                             f"assets; QoS 1, {WINDOW} publishes in flight",
+                 "broker": f"{'private Mosquitto' if not args.broker else args.broker} "
+                           f"({tool_version('mosquitto')})",
+                 "postgres": tool_version("psql")}
+        update_results("ingest", "## Broker throughput vs server ingest (bench/ingest.py)\n\n"
+                       + header(extra) + "\n\n" + text)
+        print(f"\nwritten to {Path(__file__).parent / 'RESULTS.md'} (work folder {work})")
+
+
+if __name__ == "__main__":
+    main()
