@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from baseline_testkit import NOW, fixture_baseline_copy  # noqa: F401
