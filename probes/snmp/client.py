@@ -44,6 +44,7 @@ from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD, VB_PROCESSOR
 from pysnmp.proto import errind
 from pysnmp.proto.api import v2c
 
+from otaudit.probes.snmp.engine import new_engine
 from otaudit.probes.snmp.parse import (
     Oid,
     Val,
@@ -212,7 +213,7 @@ class SnmpSession:
     async def __aenter__(self) -> SnmpSession:
         base = Udp6TransportTarget if ":" in self.host else UdpTransportTarget
         target_cls = _counting_target(base, self._counter)
-        self._engine = SnmpEngine()
+        self._engine = new_engine()  # own engine per session; MIB code compiled once
         self._target = await target_cls.create((self.host, self.port), timeout=self.timeout,
                                                retries=self.retries)
         self._quick = await target_cls.create((self.host, self.port),
