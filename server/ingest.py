@@ -1,9 +1,11 @@
-"""Validates, stores and evaluates incoming observation messages, one transaction per batch."""
+"""Validates and stores incoming observation messages, one transaction per batch, and evaluates
+the assets they concern (in that transaction, or later off the hot path)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +18,7 @@ from otaudit.mqtt import parse_observation_topic
 from otaudit.observation import Observation, utcnow
 from otaudit.server import signing_state, store
 from otaudit.server.db import session_factory
-from otaudit.signing import VerifiedEnvelope, Verifier, looks_signed
+from otaudit.signing import SignatureRejected, VerifiedEnvelope, Verifier, looks_signed
 
 log = logging.getLogger(__name__)
 
@@ -76,50 +78,101 @@ def check_message(prefix: str, topic: str, payload: bytes,
 
 
 class Ingestor:
-    """Stores observations idempotently and re-evaluates the assets they concern."""
+    """Stores observations idempotently and re-evaluates the assets they concern.
+
+    ``ingest`` stores a batch in one transaction (bulk statements, see ``store``). With
+    ``evaluate_inline`` (the default, for direct use) the touched assets are evaluated in the
+    same transaction; otherwise they are kept pending and ``evaluate_pending`` evaluates them
+    later in transactions of their own (the listener does that off the hot path). Findings
+    are derived data: ``mark_stale_pending`` finds the assets a stopped server left
+    unevaluated. Storage and evaluation never overlap within one Ingestor, so an evaluation
+    sees every batch received before it started (``store.stale_assets`` relies on that).
+    """
+
+    EVALUATION_CHUNK = 250  # assets per evaluation transaction (ingest may run in between)
 
     def __init__(self, engine: sa.Engine, *, topic_prefix: str = "otaudit/v1",
                  exceptions_file: Path | None = None, attestations_file: Path | None = None,
-                 verifier: Verifier | None = None):
+                 verifier: Verifier | None = None, evaluate_inline: bool = True):
         from otaudit.server.baseline import load_attestations, load_baseline, load_exceptions
 
         self.engine = engine
         self.sessions = session_factory(engine)
         self.prefix = topic_prefix
         self.verifier = verifier  # None: plain Observation JSON accepted (no signatures)
+        self.evaluate_inline = evaluate_inline
         self.baseline = load_baseline()
         self.exceptions_file, self.attestations_file = exceptions_file, attestations_file
         self.exceptions = (load_exceptions(exceptions_file, self.baseline)
                            if exceptions_file else [])
         self.attestations = (load_attestations(attestations_file, self.baseline)
                              if attestations_file else [])
+        self._lock = threading.Lock()  # one batch or one evaluation at a time
+        self._pending: set[str] = set()
 
-    def ingest(self, messages: Sequence[tuple[str, bytes]]) -> IngestResult:
-        """Store a batch in one transaction, then evaluate the touched assets."""
-        result = IngestResult()
-        now = utcnow()
-        with self.sessions.begin() as session:
-            for topic, payload in messages:
-                try:
-                    checked = check_message(self.prefix, topic, payload, self.verifier)
-                    obs = checked.obs
-                    if checked.envelope and not signing_state.admit(session, checked.envelope,
-                                                                    now):
-                        result.duplicates += 1  # the same signed envelope delivered again
-                        continue
-                except ValueError as exc:
-                    store.record_rejected(session, topic, payload, str(exc))
-                    result.rejected += 1
-                    continue
-                if store.store_observation(session, obs, now):
-                    result.stored += 1
-                    result.assets.add(obs.asset.id)
-                else:
-                    result.duplicates += 1
-            if result.assets:
-                session.flush()
-                self.evaluate(session, result.assets, now)
+    @property
+    def pending(self) -> int:
+        """Assets stored but not evaluated yet."""
+        return len(self._pending)
+
+    def ingest(self, messages: Sequence[tuple[str, bytes]], *,
+               evaluate: bool | None = None) -> IngestResult:
+        """Store a batch in one transaction; evaluate the touched assets in it (``evaluate``,
+        default ``evaluate_inline``) or leave them pending for ``evaluate_pending``."""
+        inline = self.evaluate_inline if evaluate is None else evaluate
+        with self._lock:
+            result = IngestResult()
+            now = utcnow()
+            with self.sessions.begin() as session:
+                self._store(session, messages, now, result)
+                if result.assets and inline:
+                    self.evaluate(session, result.assets, now)
+            if not inline:
+                self._pending |= result.assets
         return result
+
+    def _store(self, session: sa.orm.Session, messages: Sequence[tuple[str, bytes]],
+               now: datetime, result: IngestResult) -> None:
+        accepted: list[Observation] = []
+        batch_ids: set[str] = set()
+        rejected: list[tuple[str, bytes, str]] = []
+        for topic, payload in messages:
+            try:
+                checked = check_message(self.prefix, topic, payload, self.verifier)
+                oid = str(checked.obs.observation_id)
+                if checked.envelope and not self._admit(session, checked.envelope, oid,
+                                                        batch_ids, now):
+                    result.duplicates += 1  # the same signed envelope delivered again
+                    continue
+            except ValueError as exc:
+                rejected.append((topic, payload, str(exc)))
+                continue
+            if oid in batch_ids:  # the same observation twice in this batch
+                result.duplicates += 1
+                continue
+            batch_ids.add(oid)
+            accepted.append(checked.obs)
+        new = store.store_observations(session, accepted, now)
+        stored = [obs for obs in accepted if str(obs.observation_id) in new]
+        store.upsert_assets(session, stored)
+        for topic, payload, reason in rejected:
+            store.record_rejected(session, topic, payload, reason)
+        result.stored += len(stored)
+        result.duplicates += len(accepted) - len(stored)  # stored before, or by a replica
+        result.rejected += len(rejected)
+        result.assets.update(obs.asset.id for obs in stored)
+
+    @staticmethod
+    def _admit(session: sa.orm.Session, env: VerifiedEnvelope, oid: str, batch_ids: set[str],
+               now: datetime) -> bool:
+        """``signing_state.admit``, which also sees the observations earlier in this batch
+        (they are inserted together at its end): rule 3 for a new seq reusing their id."""
+        if oid in batch_ids and session.get(
+                signing_state.CollectorSequence, (env.collector, env.key_id, env.seq)) is None:
+            raise SignatureRejected(
+                "replay", f"observation {oid} is already stored; seq {env.seq} of collector "
+                f"{env.collector!r} is a different envelope reusing its id")
+        return signing_state.admit(session, env, now)
 
     def evaluate(self, session: sa.orm.Session, asset_ids: set[str], now: datetime) -> None:
         from otaudit.server.baseline import evaluate
@@ -131,12 +184,46 @@ class Ingestor:
         store.replace_findings(session, asset_ids, evaluation.findings, now)
         _refresh_patch_status(session, asset_ids, now)
 
+    def evaluate_pending(self, limit: int | None = None) -> int:
+        """Evaluate pending assets, ``EVALUATION_CHUNK`` per transaction (batches may be stored
+        in between); at most ``limit`` assets (all when None). Returns how many."""
+        done = 0
+        while limit is None or done < limit:
+            with self._lock:
+                size = self.EVALUATION_CHUNK if limit is None else min(self.EVALUATION_CHUNK,
+                                                                       limit - done)
+                ids = set(sorted(self._pending)[:size])
+                if not ids:
+                    break
+                self._pending -= ids
+                try:
+                    with self.sessions.begin() as session:
+                        self.evaluate(session, ids, utcnow())
+                except BaseException:
+                    self._pending |= ids  # derived data: try again later
+                    raise
+            done += len(ids)
+        return done
+
+    def flush_evaluation(self) -> int:
+        """Evaluate everything pending now (before reports are read, or on stop)."""
+        return self.evaluate_pending()
+
+    def mark_stale_pending(self) -> int:
+        """Queue the assets whose newest observation is newer than their findings (a server
+        stopped between storage and evaluation); returns how many."""
+        with self._lock, self.sessions() as session:
+            stale = store.stale_assets(session)
+            self._pending |= stale
+        return len(stale)
+
     def reevaluate_all(self) -> None:
         now = utcnow()
-        with self.sessions.begin() as session:
+        with self._lock, self.sessions.begin() as session:
             ids = set(session.scalars(sa.select(store.AssetRow.asset_id)))
             if ids:
                 self.evaluate(session, ids, now)
+            self._pending -= ids
 
 
 def _refresh_patch_status(session: sa.orm.Session, asset_ids: set[str], now: datetime) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from otaudit.inventory import Inventory, SecurityLevelVector, Zone
@@ -24,31 +23,99 @@ from otaudit.server.db import (
 EXCERPT = 2048
 
 
+def _insert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT support (SQLite or PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _json_text(session: Session, name: str) -> Any:
+    """A bind for a JSON column that takes JSON text (pydantic's own, faster serialisation)."""
+    text = sa.bindparam(name, type_=sa.Text)
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSON
+
+        return sa.cast(text, JSON)
+    return text
+
+
+def store_observations(session: Session, observations: Sequence[Observation],
+                       received_at: datetime) -> set[str]:
+    """Insert the observations whose id is not stored yet; return the ids this call stored.
+
+    One ``INSERT … ON CONFLICT (observation_id) DO NOTHING RETURNING observation_id`` per
+    batch: an id already stored (an earlier copy, or a concurrent replica that committed it
+    first) is simply not returned. Assets are upserted with ``upsert_assets``.
+    """
+    if not observations:
+        return set()
+    table = ObservationRow.__table__
+    value = _json_text(session, "payload")
+    stmt = (_insert(session)(table).values(payload=value)
+            .on_conflict_do_nothing(index_elements=["observation_id"])
+            .returning(table.c.observation_id))
+    rows = [{"observation_id": str(obs.observation_id), "site": obs.site,
+             "collector_id": obs.collector_id, "asset_id": obs.asset.id,
+             "asset_kind": obs.asset.kind.value, "zone": obs.asset.zone, "probe": obs.probe,
+             "status": obs.status.value, "started_at": obs.started_at,
+             "finished_at": obs.finished_at, "received_at": received_at,
+             "payload": obs.model_dump_json()}
+            for obs in observations]
+    rows.sort(key=lambda r: r["observation_id"])  # one lock order for concurrent replicas
+    return set(session.execute(stmt, rows).scalars())
+
+
+def upsert_assets(session: Session, observations: Iterable[Observation]) -> None:
+    """Create or update the assets of newly stored observations, one statement per batch.
+
+    As if stored one by one: the last observation's zone, kind and name win; ``last_seen``
+    is the newest ``finished_at`` (stored or new).
+    """
+    latest: dict[str, Observation] = {}
+    seen: dict[str, datetime] = {}
+    for obs in observations:
+        latest[obs.asset.id] = obs
+        seen[obs.asset.id] = max(seen.get(obs.asset.id, obs.finished_at), obs.finished_at)
+    if not latest:
+        return
+    table = AssetRow.__table__
+    stmt = _insert(session)(table)
+    newest = (sa.func.greatest if session.get_bind().dialect.name == "postgresql"
+              else sa.func.max)  # SQLite's two-argument max() is a scalar function
+    stmt = stmt.on_conflict_do_update(index_elements=["asset_id"], set_={
+        "zone": stmt.excluded.zone, "kind": stmt.excluded.kind, "name": stmt.excluded.name,
+        "last_seen": newest(table.c.last_seen, stmt.excluded.last_seen)})
+    session.execute(stmt, [
+        {"asset_id": aid, "site": obs.site, "kind": obs.asset.kind.value, "zone": obs.asset.zone,
+         "name": obs.asset.name, "last_seen": seen[aid]}
+        for aid, obs in sorted(latest.items())])
+
+
 def store_observation(session: Session, obs: Observation, received_at: datetime) -> bool:
     """Insert ``obs``; False (and nothing written) when its id is already stored."""
-    oid = str(obs.observation_id)
-    if session.get(ObservationRow, oid) is not None:
+    if str(obs.observation_id) not in store_observations(session, [obs], received_at):
         return False
-    row = ObservationRow(
-        observation_id=oid, site=obs.site, collector_id=obs.collector_id,
-        asset_id=obs.asset.id, asset_kind=obs.asset.kind.value, zone=obs.asset.zone,
-        probe=obs.probe, status=obs.status.value, started_at=obs.started_at,
-        finished_at=obs.finished_at, received_at=received_at,
-        payload=obs.model_dump(mode="json"),
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # a concurrent replica stored it first
-        return False
-    asset = session.get(AssetRow, obs.asset.id)
-    if asset is None:
-        session.add(AssetRow(asset_id=obs.asset.id, site=obs.site, kind=obs.asset.kind.value,
-                             zone=obs.asset.zone, name=obs.asset.name, last_seen=obs.finished_at))
-    else:
-        asset.zone, asset.kind, asset.name = obs.asset.zone, obs.asset.kind.value, obs.asset.name
-        asset.last_seen = max(_aware(asset.last_seen), obs.finished_at)
+    upsert_assets(session, [obs])
     return True
+
+
+def stale_assets(session: Session) -> set[str]:
+    """Assets whose newest observation arrived after their findings were evaluated (or that
+    have no findings): what a server stopped between storage and evaluation left to do."""
+    received = (sa.select(ObservationRow.asset_id,
+                          sa.func.max(ObservationRow.received_at).label("received"))
+                .group_by(ObservationRow.asset_id).subquery())
+    evaluated = (sa.select(FindingRow.asset_id,
+                           sa.func.max(FindingRow.evaluated_at).label("evaluated"))
+                 .group_by(FindingRow.asset_id).subquery())
+    query = (sa.select(received.c.asset_id)
+             .outerjoin(evaluated, evaluated.c.asset_id == received.c.asset_id)
+             .where(sa.or_(evaluated.c.evaluated.is_(None),
+                           received.c.received > evaluated.c.evaluated)))
+    return set(session.scalars(query))
 
 
 def record_rejected(session: Session, topic: str, payload: bytes, reason: str) -> None:
@@ -124,13 +191,16 @@ def latest_asset_facts(session: Session, zone: str | None = None,
 def replace_findings(session: Session, asset_ids: Iterable[str], findings: list[Finding],
                      evaluated_at: datetime) -> None:
     """The current findings of these assets become exactly ``findings``."""
-    ids = list(asset_ids)
-    session.execute(sa.delete(FindingRow).where(FindingRow.asset_id.in_(ids)))
-    session.add_all(
-        FindingRow(asset_id=f.asset_id, zone=f.zone, check_id=f.check_id, status=f.status,
-                   evaluated_at=evaluated_at, detail=f.model_dump(mode="json"))
-        for f in findings if f.asset_id in ids
-    )
+    ids = set(asset_ids)
+    if not ids:
+        return
+    session.execute(sa.delete(FindingRow).where(FindingRow.asset_id.in_(sorted(ids))))
+    rows = [{"asset_id": f.asset_id, "zone": f.zone, "check_id": f.check_id, "status": f.status,
+             "evaluated_at": evaluated_at, "detail": f.model_dump_json()}
+            for f in findings if f.asset_id in ids]
+    if rows:
+        table = FindingRow.__table__
+        session.execute(sa.insert(table).values(detail=_json_text(session, "detail")), rows)
 
 
 def _aware(value: datetime) -> datetime:

@@ -133,8 +133,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
                 await asyncio.sleep(0.02)
         finally:
             stop.set()
-            await server
-    with session_factory(engine)() as session:
+            await server  # serve evaluates every pending asset before it returns
+    with session_factory(engine)() as session:  # so the findings read here are complete
         report = build_report(session, exceptions_file=ingestor.exceptions_file,
                               attestations_file=ingestor.attestations_file)
     engine.dispose()
