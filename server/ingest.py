@@ -3,7 +3,6 @@ the assets they concern (in that transaction, or later off the hot path)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Sequence
@@ -227,13 +226,6 @@ class Ingestor:
 
 
 def _refresh_patch_status(session: sa.orm.Session, asset_ids: set[str], now: datetime) -> None:
-    try:
-        from otaudit.server.advisories.patch import refresh_patch_status
-    except ModuleNotFoundError:  # advisories not installed in this build
-        return
+    from otaudit.server.advisories.patch import refresh_patch_status
+
     refresh_patch_status(session, asset_ids, now=now)
-
-
-def describe(result: IngestResult) -> str:
-    return json.dumps({"stored": result.stored, "duplicates": result.duplicates,
-                       "rejected": result.rejected})

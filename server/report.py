@@ -86,10 +86,8 @@ def build_report(session: Session, *, zone: str | None = None,
 
 
 def _patch_rows(session: Session) -> dict[str, list[dict[str, Any]]]:
-    try:
-        from otaudit.server.advisories.patch import patch_status_by_asset
-    except ImportError:
-        return {}
+    from otaudit.server.advisories.patch import patch_status_by_asset
+
     return patch_status_by_asset(session)
 
 
