@@ -50,11 +50,19 @@ def test_lines_of_keys_and_items() -> None:
     ("a: 1\n[1, 2]: x\n", "line 2: a mapping key must be a plain value"),
     ("a: 1\nb: !custom x\n", "line 2: invalid YAML: could not determine a constructor"),
     ("a:\n  when: 2024-13-01\n", "line 2: invalid value '2024-13-01'"),
+    ("a: 1\nb: *nowhere\n", "line 2: unknown alias"),
+    ("a: 1\n---\nb: 2\n", "line 2: expected a single document"),
 ])
 def test_errors_name_the_line(text: str, expected: str) -> None:
     with pytest.raises(YamlError, match=expected.replace("[", r"\[")):
         parse_yaml(text)
 
 
-def test_empty_document() -> None:
-    assert parse_yaml("").data is None
+def test_anchors_and_aliases_share_the_value() -> None:
+    asset = parse_yaml(DOCUMENT).data["assets"][0]
+    assert asset["again"] == {"x": 1} and asset["again"] is asset["shared"]
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_empty_document(text: str) -> None:
+    assert parse_yaml(text).data is None
