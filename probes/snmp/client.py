@@ -1,8 +1,14 @@
 """Thin read-only SNMP client on pysnmp's asyncio hlapi: GET, bounded walks, v3 discovery.
 
-Only GET, GETNEXT and GETBULK are ever sent (no SET exists here). Every request is
-preceded by ``pace()``. pysnmp drops replies it cannot decode or that answer another
-request id, which then look like a timeout; the transport counts every datagram that
+Only GET, GETNEXT and GETBULK are ever sent: no write command is imported, and the v1/v2c
+dispatcher refuses any other PDU before it leaves. Every request is preceded by ``pace()``.
+
+v1 and v2c go through pysnmp's v1arch ``SnmpDispatcher`` with numeric OIDs: no SNMP engine,
+no MIB. SNMPv3 needs a v3arch ``SnmpEngine`` (USM); a session builds one only when it first
+uses a v3 credential. Both ride on the session's one transport dispatcher and UDP socket.
+
+A reply that cannot be decoded or answers no pending request is dropped (as the v3
+engine does), which then looks like a timeout; the transport counts every datagram that
 arrives so a timeout can say whether the agent sent junk instead of nothing.
 """
 
@@ -10,24 +16,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pysnmp.hlapi.v3arch.asyncio import (
+from pyasn1.codec.ber import decoder
+from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
+from pysnmp.hlapi.v1arch.asyncio import (
     CommunityData,
+    SnmpDispatcher,
+    Udp6TransportTarget,
+    UdpTransportTarget,
+)
+from pysnmp.hlapi.v1arch.asyncio import bulk_cmd as v1arch_bulk
+from pysnmp.hlapi.v1arch.asyncio import get_cmd as v1arch_get
+from pysnmp.hlapi.v1arch.asyncio import next_cmd as v1arch_next
+from pysnmp.hlapi.v3arch.asyncio import (
     ContextData,
     ObjectIdentity,
     ObjectType,
     SnmpEngine,
-    Udp6TransportTarget,
-    UdpTransportTarget,
     UsmUserData,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
     usm3DESEDEPrivProtocol,
     usmAesCfb128Protocol,
     usmAesCfb192Protocol,
@@ -40,11 +52,15 @@ from pysnmp.hlapi.v3arch.asyncio import (
     usmHMACMD5AuthProtocol,
     usmHMACSHAAuthProtocol,
 )
+from pysnmp.hlapi.v3arch.asyncio import bulk_cmd as v3arch_bulk
+from pysnmp.hlapi.v3arch.asyncio import get_cmd as v3arch_get
+from pysnmp.hlapi.v3arch.asyncio import next_cmd as v3arch_next
 from pysnmp.hlapi.v3arch.asyncio.cmdgen import LCD, VB_PROCESSOR
-from pysnmp.proto import errind
-from pysnmp.proto.api import v2c
+from pysnmp.proto import api, errind
+from pysnmp.proto.api import v2c, verdec
 
-from otaudit.probes.snmp.engine import new_engine
+from otaudit.probes.base import ForbiddenOperation
+from otaudit.probes.snmp.engine import mib_view, new_engine
 from otaudit.probes.snmp.parse import (
     Oid,
     Val,
@@ -138,6 +154,7 @@ class Credential:
         return f"v3 user {self.user!r} ({self.security_level})"
 
     def auth_data(self) -> CommunityData | UsmUserData:
+        """v1arch ``CommunityData`` for v1/v2c, v3arch ``UsmUserData`` for v3."""
         if self.version != "v3":
             return CommunityData(self.community, mpModel=0 if self.version == "v1" else 1)
         return UsmUserData(
@@ -169,10 +186,35 @@ class WalkResult:
     requests: int
 
 
+log = logging.getLogger(__name__)
+Op = Literal["get", "next", "bulk"]
+_V1ARCH: dict[str, Callable[..., Awaitable[Any]]] = {
+    "get": v1arch_get, "next": v1arch_next, "bulk": v1arch_bulk}
+_V3ARCH: dict[str, Callable[..., Awaitable[Any]]] = {
+    "get": v3arch_get, "next": v3arch_next, "bulk": v3arch_bulk}
+_V3_APP = "v3"  # the engine's receive-callback id on the session's transport dispatcher
+_V1_APP = None  # the v1arch dispatcher's (pysnmp's default id)
+
+
 class _DatagramCounter:
     def __init__(self) -> None:
         self.count = 0
         self.socket_open = asyncio.Event()
+
+
+def _deliver(callback: Callable[..., Any], transport: Any, address: Any, datagram: bytes
+             ) -> None:
+    """Hand a datagram to pysnmp; one that pysnmp cannot process is dropped, not raised.
+
+    Such a datagram is already counted, so a request it leaves unanswered ends as
+    ``NoAnswer`` with ``stray`` > 0 (a malformed reply), never as an exception escaping
+    into the event loop.
+    """
+    try:
+        callback(transport, address, datagram)
+    except Exception as exc:  # pysnmp/pyasn1 errors on an untrusted datagram
+        log.debug("dropped a %d-byte datagram from %s: %s", len(datagram), address,
+                  type(exc).__name__)
 
 
 def _counting_target(base: type, counter: _DatagramCounter) -> type:
@@ -185,7 +227,9 @@ def _counting_target(base: type, counter: _DatagramCounter) -> type:
 
         def datagram_received(self, datagram: bytes, address: Any) -> None:
             counter.count += 1
-            super().datagram_received(datagram, address)
+            if self._callback_function is not None:  # None once the session closed
+                self.loop.call_soon(_deliver, self._callback_function, self, address,
+                                    datagram)
 
     class CountingTarget(base):  # type: ignore[misc, valid-type]
         PROTO_TRANSPORT = CountingTransport
@@ -193,8 +237,69 @@ def _counting_target(base: type, counter: _DatagramCounter) -> type:
     return CountingTarget
 
 
+_READ_PDUS = {v2c.GetRequestPDU.tagSet, v2c.GetNextRequestPDU.tagSet,
+              v2c.GetBulkRequestPDU.tagSet}  # v1 Get/GetNext carry the same tags
+
+
+class _Dispatcher(SnmpDispatcher):
+    """v1arch dispatcher for one agent that sends only reads and accepts only true answers.
+
+    pysnmp's own receive path decodes every message in a datagram, raises on undecodable
+    bytes and takes any PDU whose request id is pending. As the v3arch engine did for
+    v1/v2c, an answer here must be exactly one message of the request's version and
+    community carrying a Response PDU with a pending request id; anything else is dropped.
+    """
+
+    def __init__(self, carrier: AsyncioDispatcher) -> None:
+        super().__init__(carrier)  # not "automatic": the session owns the carrier
+        self.cache["mibViewController"] = mib_view()  # never used with numeric OIDs
+
+    def send_pdu(self, authData: Any, transportTarget: Any, reqPdu: Any, cbFun: Any = None,
+                 cbCtx: Any = None) -> int:
+        if reqPdu.tagSet not in _READ_PDUS:
+            raise ForbiddenOperation(f"SNMP PDU {reqPdu.__class__.__name__} is not a read; "
+                                     "refused")
+        request_id = super().send_pdu(authData, transportTarget, reqPdu, cbFun, cbCtx)
+        community = bytes(v2c.OctetString(authData.communityName))  # as the request has it
+        self._pendingReqs[request_id]["expect"] = (authData.mpModel, community)
+        return request_id
+
+    def _recv_callback(self, carrier: Any, domain: Any, address: Any, datagram: bytes) -> None:
+        try:
+            answer = self._answer(datagram)
+        except Exception:  # pyasn1/pysnmp decoding errors: not an SNMP answer
+            answer = None
+        if answer is None:
+            return
+        request_id, pdu = answer
+        state = self._pendingReqs.pop(request_id)
+        self.transport_dispatcher.job_finished(id(self))
+        if state["cbFun"]:
+            state["cbFun"](self, request_id, None, pdu, state["cbCtx"])
+
+    def _answer(self, datagram: bytes) -> tuple[int, Any] | None:
+        version = int(verdec.decode_message_version(datagram))
+        module = api.PROTOCOL_MODULES[version]  # KeyError: not v1/v2c
+        message, rest = decoder.decode(datagram, asn1Spec=module.Message())
+        pdu = module.apiMessage.get_pdu(message)
+        if rest or pdu.tagSet != v2c.ResponsePDU.tagSet:
+            return None
+        request_id = int(module.apiPDU.get_request_id(pdu))
+        state = self._pendingReqs.get(request_id)
+        community = bytes(module.apiMessage.get_community(message))
+        if state is None or state["expect"] != (version, community):
+            return None
+        return request_id, pdu
+
+    def close(self) -> None:
+        # Every request was awaited or cancelled with its task; pysnmp's close() would call
+        # their callbacks with an argument missing.
+        self._pendingReqs.clear()
+        super().close()
+
+
 class SnmpSession:
-    """One SNMP engine and one UDP socket towards one agent, used sequentially."""
+    """One UDP socket towards one agent, used sequentially (engine only for SNMPv3)."""
 
     def __init__(self, host: str, port: int, *, timeout: float, retries: int,
                  pace: Callable[[], Awaitable[None]], max_repetitions: int = 25,
@@ -206,14 +311,16 @@ class SnmpSession:
         self.max_repetitions = max_repetitions
         self.requests = 0
         self._counter = _DatagramCounter()
-        self._engine: SnmpEngine | None = None
+        self._carrier: AsyncioDispatcher | None = None  # the socket, opened on first use
+        self._dispatcher: _Dispatcher | None = None  # v1/v2c, on the first v1/v2c request
+        self._engine: SnmpEngine | None = None  # SNMPv3, on the first v3 request
+        self._app: str | None = _V1_APP  # who gets incoming datagrams: the asking one
         self._target: Any = None
         self._quick: Any = None
 
     async def __aenter__(self) -> SnmpSession:
         base = Udp6TransportTarget if ":" in self.host else UdpTransportTarget
         target_cls = _counting_target(base, self._counter)
-        self._engine = new_engine()  # own engine per session; MIB code compiled once
         self._target = await target_cls.create((self.host, self.port), timeout=self.timeout,
                                                retries=self.retries)
         self._quick = await target_cls.create((self.host, self.port),
@@ -221,31 +328,72 @@ class SnmpSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.close()
         if self._engine is not None:
-            self._engine.close_dispatcher()
-            self._engine = None
+            self._engine.close_dispatcher()  # closes the carrier too
+        elif self._carrier is not None:
+            self._carrier.close_dispatcher()
+        self._dispatcher = self._engine = self._carrier = None
 
     @property
     def waited(self) -> float:
         return self.timeout * (self.retries + 1)
 
-    async def _request(self, call: Callable[..., Awaitable[Any]], credential: Credential,
-                       *args: Any, quick: bool = False) -> list[tuple[Oid, Val]]:
-        assert self._engine is not None, "use 'async with SnmpSession(...)'"
+    def _open_carrier(self) -> AsyncioDispatcher:
+        """The session's transport dispatcher and its one (counting) UDP socket."""
+        if self._carrier is None:
+            carrier = AsyncioDispatcher()
+            transport = self._target.PROTO_TRANSPORT().open_client_mode()
+            carrier.register_transport(self._target.TRANSPORT_DOMAIN, transport)
+            carrier.register_routing_callback(lambda *_: self._app)
+            self._carrier = carrier
+        return self._carrier
+
+    def _v1arch(self) -> _Dispatcher:
+        if self._dispatcher is None:
+            self._dispatcher = _Dispatcher(self._open_carrier())
+        return self._dispatcher
+
+    def _v3arch(self) -> SnmpEngine:
+        if self._engine is None:
+            engine = new_engine()  # MIB code compiled once per process
+            engine.register_transport_dispatcher(self._open_carrier(), _V3_APP)
+            self._engine = engine
+        return self._engine
+
+    def _prepare(self, op: Op, credential: Credential, oids: list[str], repetitions: int,
+                 target: Any) -> Callable[[], Awaitable[Any]]:
+        """Set up the app for ``credential`` and return the request, ready to send."""
+        if credential.version != "v3":
+            dispatcher, auth = self._v1arch(), credential.auth_data()
+            binds = [(v2c.ObjectIdentifier(o), v2c.Null()) for o in oids]  # numeric: no MIB
+            bulk = (0, repetitions) if op == "bulk" else ()
+            self._app = _V1_APP
+            return lambda: _V1ARCH[op](dispatcher, auth, target, *bulk, *binds,
+                                       lookupMib=False)
+        engine, auth = self._v3arch(), credential.auth_data()
+        objects = tuple(ObjectType(ObjectIdentity(o)) for o in oids)
+        # Target, socket and localised keys now, so that the paced moment is the moment the
+        # request leaves; pysnmp's retransmissions and its SNMPv3 engine-discovery exchange
+        # belong to the same paced request.
+        LCD.configure(engine, auth, target, b"")
+        VB_PROCESSOR.make_varbinds(engine.cache, objects)
+        bulk = (0, repetitions) if op == "bulk" else ()
+        self._app = _V3_APP
+        return lambda: _V3ARCH[op](engine, auth, target, ContextData(), *bulk, *objects,
+                                   lookupMib=False)
+
+    async def _request(self, op: Op, credential: Credential, oids: list[str], *,
+                       repetitions: int = 0, quick: bool = False) -> list[tuple[Oid, Val]]:
+        assert self._target is not None, "use 'async with SnmpSession(...)'"
         target = self._quick if quick else self._target  # quick: one try, no retry
-        auth = credential.auth_data()
-        # Set up target, socket and (v3) localised keys before pacing, so that the paced
-        # moment is the moment the request leaves. pysnmp's own retransmissions and its
-        # SNMPv3 engine-discovery exchange belong to the same paced request.
-        LCD.configure(self._engine, auth, target, b"")
-        VB_PROCESSOR.make_varbinds(self._engine.cache,
-                                   tuple(a for a in args if isinstance(a, ObjectType)))
+        send = self._prepare(op, credential, oids, repetitions, target)
         await asyncio.wait_for(self._counter.socket_open.wait(), self.timeout)
         await self.pace()
         self.requests += 1
         before = self._counter.count
-        indication, status, index, varbinds = await call(
-            self._engine, auth, target, ContextData(), *args, lookupMib=False)
+        indication, status, index, varbinds = await send()
         if indication is not None:
             if isinstance(indication, errind.RequestTimedOut):
                 waited = self.quick_timeout if quick else self.waited
@@ -264,9 +412,8 @@ class SnmpSession:
 
         Raises ParseError when the reply does not carry exactly the requested OIDs.
         """
-        binds = [ObjectType(ObjectIdentity(o)) for o in oids]
         try:
-            varbinds = await self._request(get_cmd, credential, *binds, quick=quick)
+            varbinds = await self._request("get", credential, oids, quick=quick)
             check_get_reply(oids, varbinds)  # ParseError: a malformed answer
             return varbinds
         except AgentError as exc:
@@ -287,17 +434,17 @@ class SnmpSession:
             if time.monotonic() - start > deadline:
                 return WalkResult(rows, "time", requests)
             requests += 1
-            binds = ObjectType(ObjectIdentity(oid_str(current)))
+            oids = [oid_str(current)]
             if credential.version == "v1":
                 try:
-                    got = await self._request(next_cmd, credential, binds)
+                    got = await self._request("next", credential, oids)
                 except AgentError as exc:
                     if exc.status == 2:  # noSuchName: end of the MIB view
                         return WalkResult(rows, "end", requests)
                     raise
             else:
                 repetitions = max(1, min(self.max_repetitions, max_oids - len(rows)))
-                got = await self._request(bulk_cmd, credential, 0, repetitions, binds)
+                got = await self._request("bulk", credential, oids, repetitions=repetitions)
             if not got:
                 return WalkResult(rows, "end", requests)
             for oid, val in got:

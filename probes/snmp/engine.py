@@ -1,21 +1,27 @@
-"""Cheap per-session pysnmp engines: MIB modules are compiled once per process.
+"""Cheap SNMPv3 engines and one process-wide MIB view: MIB modules compiled once per process.
 
 Every ``SnmpEngine()`` loads about ten bundled MIB modules. pysnmp's ``MibBuilder`` reads
 and compiles each module's Python source on every load (twice, in fact: once in
 ``MibSource.read`` and again in ``runpy.run_path``), which was ~85 % of the ~55 ms CPU an
 engine cost. ``CachedMibBuilder`` executes the same code objects, compiled once, in a
 fresh namespace per builder, so every engine still gets its own MIB objects (its own
-USM users, targets, counters): sessions share no state, only immutable code.
+USM users, targets, counters): sessions share no agent state.
 
 A single engine shared by all sessions was not chosen: pysnmp keys USM users and the
 hlapi LCD cache by (user name, engine id), so two agents with one user name and different
 keys (or one engine id) would contend for one table row, and ``close_dispatcher`` plus
-the per-session datagram counter assume one engine per session.
+the per-session datagram counter assume one engine per session. Only SNMPv3 needs an
+engine; v1/v2c sessions use pysnmp's engine-less v1arch dispatcher (see ``client``).
+
+The ``MibViewController`` that hlapi reads from ``cache["mibViewController"]`` (v1arch
+dispatcher and v3arch engine alike, ``pysnmp.hlapi.varbinds``) only maps names and OIDs:
+it holds no per-agent state, so ``mib_view()`` builds one per process, indexed once.
 """
 
 from __future__ import annotations
 
 import traceback
+from functools import cache
 from types import CodeType
 from typing import Any
 
@@ -68,10 +74,19 @@ class CachedMibBuilder(builder.MibBuilder):
         return self
 
 
+@cache
+def mib_view() -> view.MibViewController:
+    """The process-wide MIB view (name <-> OID lookups, no agent state) for every session."""
+    return view.MibViewController(CachedMibBuilder())
+
+
 def new_engine() -> SnmpEngine:
-    """A fresh ``SnmpEngine`` (as ``SnmpEngine()``) whose MIB builders reuse compiled code."""
+    """A fresh ``SnmpEngine`` (as ``SnmpEngine()``) whose MIB builder reuses compiled code.
+
+    Its own builder holds its USM users, targets and counters; the view for making and
+    unmaking varbinds is the shared ``mib_view()`` (hlapi's ``cache`` key, as SnmpEngine sets).
+    """
     dispatcher = MsgAndPduDispatcher(instrum.MibInstrumController(CachedMibBuilder()))
     engine = SnmpEngine(msgAndPduDsp=dispatcher)
-    # hlapi creates this lazily on the first request, with a plain MibBuilder; same key.
-    engine.cache["mibViewController"] = view.MibViewController(CachedMibBuilder())
+    engine.cache["mibViewController"] = mib_view()
     return engine

@@ -1,21 +1,27 @@
-"""Per-session engines built from cached MIB code: isolated sessions, no recompiling."""
+"""SNMPv3 engines built from cached MIB code: isolated sessions, no recompiling."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.smi import builder
-from snmp_testkit import assert_read_only, credentials_for, env_secret, probe, values
+from snmp_testkit import RawAgent, assert_read_only, credentials_for, env_secret, probe, values
 
 from otaudit.probes.snmp import engine as snmp_engine
-from otaudit.probes.snmp.client import SnmpSession
+from otaudit.probes.snmp.client import Credential, NoAnswer, SnmpSession
+from otaudit.probes.snmp.parse import SYS_DESCR
 from otaudit.simulators import bundled_profile
 from otaudit.simulators.snmp.device import SnmpSimulator
 from otaudit.simulators.snmp.profile import SnmpProfile, V3User
 
 XC208 = "scalance-xc208-hardened"
+
+
+async def noop() -> None:
+    return None
 
 
 def _builder(engine: SnmpEngine) -> builder.MibBuilder:
@@ -47,18 +53,23 @@ async def test_new_engine_loads_what_snmp_engine_loads_without_recompiling(monke
         (second_users,) = _builder(second).import_symbols("SNMP-USER-BASED-SM-MIB",
                                                           "usmUserEntry")
         assert first_users is not second_users
-        assert first.cache["mibViewController"] is not second.cache["mibViewController"]
+        # the MIB view only maps names and OIDs: one per process, shared
+        assert first.cache["mibViewController"] is snmp_engine.mib_view()
+        assert second.cache["mibViewController"] is snmp_engine.mib_view()
     finally:
         for engine in (plain, first, second):
             engine.close_dispatcher()
 
 
-async def test_sessions_never_share_an_engine():
-    async def noop() -> None:
-        return None
-
-    async with SnmpSession("127.0.0.1", 9, timeout=0.2, retries=0, pace=noop) as one, \
-            SnmpSession("127.0.0.1", 9, timeout=0.2, retries=0, pace=noop) as two:
+async def test_v3_sessions_never_share_an_engine():
+    v3 = Credential("v3", user="u", auth_key="auth-key-123", priv_key="priv-key-123")
+    async with RawAgent(lambda data: None) as agent, \
+            SnmpSession("127.0.0.1", agent.port, timeout=0.2, retries=0, pace=noop) as one, \
+            SnmpSession("127.0.0.1", agent.port, timeout=0.2, retries=0, pace=noop) as two:
+        assert one._engine is None and two._engine is None  # none before a v3 request
+        for session in (one, two):
+            with pytest.raises(NoAnswer):
+                await session.get(v3, [SYS_DESCR], quick=True)
         assert one._engine is not None and two._engine is not None
         assert one._engine is not two._engine
     assert one._engine is None and two._engine is None
