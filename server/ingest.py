@@ -45,6 +45,15 @@ def validate_message(prefix: str, topic: str, payload: bytes,
 class CheckedMessage:
     obs: Observation
     envelope: VerifiedEnvelope | None = None  # None: an unsigned message that was accepted
+    stored_json: str | None = None  # what is stored: ``obs`` serialised (``Ingestor.check``)
+
+
+@dataclass
+class CheckedBatch:
+    """A batch checked without the database (``Ingestor.check``), in arrival order: each
+    message with its ``CheckedMessage``, or the reason it is rejected."""
+
+    items: list[tuple[str, bytes, CheckedMessage | str]]
 
 
 def check_message(prefix: str, topic: str, payload: bytes,
@@ -79,7 +88,9 @@ def check_message(prefix: str, topic: str, payload: bytes,
 class Ingestor:
     """Stores observations idempotently and re-evaluates the assets they concern.
 
-    ``ingest`` stores a batch in one transaction (bulk statements, see ``store``). With
+    ``ingest`` stores a batch in one transaction (bulk statements, see ``store``): ``check``
+    (validation, signatures, serialisation; no database, may overlap the previous batch's
+    storage) then ``store`` (the replay rule, duplicates, rejected messages). With
     ``evaluate_inline`` (the default, for direct use) the touched assets are evaluated in the
     same transaction; otherwise they are kept pending and ``evaluate_pending`` evaluates them
     later in transactions of their own (the listener does that off the hot path). Findings
@@ -118,41 +129,80 @@ class Ingestor:
                evaluate: bool | None = None) -> IngestResult:
         """Store a batch in one transaction; evaluate the touched assets in it (``evaluate``,
         default ``evaluate_inline``) or leave them pending for ``evaluate_pending``."""
+        return self.store(self.check(messages), evaluate=evaluate)
+
+    def check(self, messages: Sequence[tuple[str, bytes]]) -> CheckedBatch:
+        """Validate a batch (topic, payload, signature) and serialise what will be stored,
+        without the database, so that it can run while the previous batch is being stored;
+        ``store`` does the rest."""
+        items: list[tuple[str, bytes, CheckedMessage | str]] = []
+        for topic, payload in messages:
+            try:
+                checked: CheckedMessage | str = check_message(self.prefix, topic, payload,
+                                                              self.verifier)
+            except ValueError as exc:
+                checked = str(exc)
+            else:
+                checked = CheckedMessage(checked.obs, checked.envelope,
+                                         checked.obs.model_dump_json())
+            items.append((topic, payload, checked))
+        return CheckedBatch(items)
+
+    def store(self, batch: CheckedBatch, *, evaluate: bool | None = None) -> IngestResult:
+        """Store a checked batch in one transaction (the replay rule, duplicates, rejected
+        messages); evaluate as ``ingest`` says."""
         inline = self.evaluate_inline if evaluate is None else evaluate
         with self._lock:
             result = IngestResult()
             now = utcnow()
             with self.sessions.begin() as session:
-                self._store(session, messages, now, result)
+                self._store(session, batch, now, result)
                 if result.assets and inline:
                     self.evaluate(session, result.assets, now)
             if not inline:
                 self._pending |= result.assets
         return result
 
-    def _store(self, session: sa.orm.Session, messages: Sequence[tuple[str, bytes]],
-               now: datetime, result: IngestResult) -> None:
-        accepted: list[Observation] = []
+    def _store(self, session: sa.orm.Session, batch: CheckedBatch, now: datetime,
+               result: IngestResult) -> None:
+        accepted: list[CheckedMessage] = []
         batch_ids: set[str] = set()
         rejected: list[tuple[str, bytes, str]] = []
-        for topic, payload in messages:
-            try:
-                checked = check_message(self.prefix, topic, payload, self.verifier)
-                oid = str(checked.obs.observation_id)
-                if checked.envelope and not self._admit(session, checked.envelope, oid,
-                                                        batch_ids, now):
-                    result.duplicates += 1  # the same signed envelope delivered again
-                    continue
-            except ValueError as exc:
-                rejected.append((topic, payload, str(exc)))
+        envelopes = [c.envelope for _, _, c in batch.items
+                     if isinstance(c, CheckedMessage) and c.envelope]
+        admission = signing_state.Admission.read(session, envelopes, now) if envelopes else None
+        origin: dict[signing_state.Key, tuple[str, bytes]] = {}
+        for topic, payload, checked in batch.items:
+            if isinstance(checked, str):
+                rejected.append((topic, payload, checked))
                 continue
+            oid = str(checked.obs.observation_id)
+            if checked.envelope and admission:
+                try:
+                    if not admission.judge(checked.envelope, batch_ids):
+                        result.duplicates += 1  # the same signed envelope delivered again
+                        continue
+                except SignatureRejected as exc:
+                    rejected.append((topic, payload, str(exc)))
+                    continue
+                origin[signing_state.key_of(checked.envelope)] = (topic, payload)
             if oid in batch_ids:  # the same observation twice in this batch
                 result.duplicates += 1
                 continue
             batch_ids.add(oid)
-            accepted.append(checked.obs)
-        new = store.store_observations(session, accepted, now)
-        stored = [obs for obs in accepted if str(obs.observation_id) in new]
+            accepted.append(checked)
+        if admission and (lost := admission.write()):  # admitted first by a server replica
+            accepted = [c for c in accepted
+                        if not (c.envelope and signing_state.key_of(c.envelope) in lost)]
+            for key, rejection in lost.items():
+                if rejection is None:
+                    result.duplicates += 1
+                else:
+                    rejected.append((*origin[key], str(rejection)))
+        observations = [c.obs for c in accepted]
+        new = store.store_observations(session, observations, now,
+                                       serialised=[c.stored_json for c in accepted])
+        stored = [obs for obs in observations if str(obs.observation_id) in new]
         store.upsert_assets(session, stored)
         for topic, payload, reason in rejected:
             store.record_rejected(session, topic, payload, reason)
@@ -160,18 +210,6 @@ class Ingestor:
         result.duplicates += len(accepted) - len(stored)  # stored before, or by a replica
         result.rejected += len(rejected)
         result.assets.update(obs.asset.id for obs in stored)
-
-    @staticmethod
-    def _admit(session: sa.orm.Session, env: VerifiedEnvelope, oid: str, batch_ids: set[str],
-               now: datetime) -> bool:
-        """``signing_state.admit``, which also sees the observations earlier in this batch
-        (they are inserted together at its end): rule 3 for a new seq reusing their id."""
-        if oid in batch_ids and session.get(
-                signing_state.CollectorSequence, (env.collector, env.key_id, env.seq)) is None:
-            raise SignatureRejected(
-                "replay", f"observation {oid} is already stored; seq {env.seq} of collector "
-                f"{env.collector!r} is a different envelope reusing its id")
-        return signing_state.admit(session, env, now)
 
     def evaluate(self, session: sa.orm.Session, asset_ids: set[str], now: datetime) -> None:
         from otaudit.server.baseline import evaluate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -42,37 +43,70 @@ def _json_text(session: Session, name: str) -> Any:
     return text
 
 
+OBSERVATION_COLUMNS = ("observation_id", "site", "collector_id", "asset_id", "asset_kind", "zone",
+                       "probe", "status", "started_at", "finished_at", "received_at", "payload")
+
+
 def store_observations(session: Session, observations: Sequence[Observation],
-                       received_at: datetime) -> set[str]:
+                       received_at: datetime,
+                       serialised: Sequence[str | None] | None = None) -> set[str]:
     """Insert the observations whose id is not stored yet; return the ids this call stored.
 
     One ``INSERT … ON CONFLICT (observation_id) DO NOTHING RETURNING observation_id`` per
     batch: an id already stored (an earlier copy, or a concurrent replica that committed it
-    first) is simply not returned. Assets are upserted with ``upsert_assets``.
+    first) is simply not returned. PostgreSQL (psycopg) first tries one ``COPY`` in a
+    savepoint, which a stored id makes fail, and then takes that statement. Rows go in
+    observation id order (one lock order for concurrent replicas). Assets are upserted with
+    ``upsert_assets``. ``serialised``: each observation's ``model_dump_json()`` if already
+    made (the stored payload), else None.
     """
     if not observations:
         return set()
+    dumps = serialised or [None] * len(observations)
+    rows = sorted((str(obs.observation_id), obs.site, obs.collector_id, obs.asset.id,
+                   obs.asset.kind.value, obs.asset.zone, obs.probe, obs.status.value,
+                   obs.started_at, obs.finished_at, received_at, dump or obs.model_dump_json())
+                  for obs, dump in zip(observations, dumps, strict=True))
+    if _copies(session) and _copy_new(session, rows):
+        return {row[0] for row in rows}
     table = ObservationRow.__table__
     value = _json_text(session, "payload")
     stmt = (_insert(session)(table).values(payload=value)
             .on_conflict_do_nothing(index_elements=["observation_id"])
             .returning(table.c.observation_id))
-    rows = [{"observation_id": str(obs.observation_id), "site": obs.site,
-             "collector_id": obs.collector_id, "asset_id": obs.asset.id,
-             "asset_kind": obs.asset.kind.value, "zone": obs.asset.zone, "probe": obs.probe,
-             "status": obs.status.value, "started_at": obs.started_at,
-             "finished_at": obs.finished_at, "received_at": received_at,
-             "payload": obs.model_dump_json()}
-            for obs in observations]
-    rows.sort(key=lambda r: r["observation_id"])  # one lock order for concurrent replicas
-    return set(session.execute(stmt, rows).scalars())
+    params = [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in rows]
+    return set(session.execute(stmt, params).scalars())
+
+
+def _copies(session: Session) -> bool:
+    bind = session.get_bind()
+    return bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg"
+
+
+def _copy_new(session: Session, rows: list[tuple[Any, ...]]) -> bool:
+    """``COPY`` the rows into ``observations`` in a savepoint; False (and nothing written)
+    when one of their ids is stored already. About half the client CPU of the INSERT, whose
+    2,400 parameters psycopg parses in Python, and less work for the server."""
+    from psycopg.errors import UniqueViolation
+
+    sql = f"COPY observations ({', '.join(OBSERVATION_COLUMNS)}) FROM STDIN"
+    try:
+        with session.begin_nested():  # the savepoint is emitted with the first connection use
+            driver = session.connection().connection.driver_connection
+            with driver.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+    except UniqueViolation:
+        return False
+    return True
 
 
 def upsert_assets(session: Session, observations: Iterable[Observation]) -> None:
     """Create or update the assets of newly stored observations, one statement per batch.
 
     As if stored one by one: the last observation's zone, kind and name win; ``last_seen``
-    is the newest ``finished_at`` (stored or new).
+    is the newest ``finished_at`` (stored or new). The rows travel as one JSON array (one
+    parameter, the same SQL every time): a fraction of the cost of an executemany.
     """
     latest: dict[str, Observation] = {}
     seen: dict[str, datetime] = {}
@@ -81,17 +115,28 @@ def upsert_assets(session: Session, observations: Iterable[Observation]) -> None
         seen[obs.asset.id] = max(seen.get(obs.asset.id, obs.finished_at), obs.finished_at)
     if not latest:
         return
-    table = AssetRow.__table__
-    stmt = _insert(session)(table)
-    newest = (sa.func.greatest if session.get_bind().dialect.name == "postgresql"
-              else sa.func.max)  # SQLite's two-argument max() is a scalar function
-    stmt = stmt.on_conflict_do_update(index_elements=["asset_id"], set_={
-        "zone": stmt.excluded.zone, "kind": stmt.excluded.kind, "name": stmt.excluded.name,
-        "last_seen": newest(table.c.last_seen, stmt.excluded.last_seen)})
-    session.execute(stmt, [
-        {"asset_id": aid, "site": obs.site, "kind": obs.asset.kind.value, "zone": obs.asset.zone,
-         "name": obs.asset.name, "last_seen": seen[aid]}
-        for aid, obs in sorted(latest.items())])
+    dialect = session.get_bind().dialect
+    when = AssetRow.__table__.c.last_seen.type.dialect_impl(dialect).bind_processor(dialect)
+    rows = [[aid, obs.site, obs.asset.kind.value, obs.asset.zone, obs.asset.name,
+             when(seen[aid]) if when else seen[aid].isoformat()]
+            for aid, obs in sorted(latest.items())]
+    sql = _UPSERT_ASSETS["postgresql" if dialect.name == "postgresql" else "sqlite"]
+    session.execute(sa.text(sql), {"rows": json.dumps(rows)})
+
+
+_UPSERT_SET = ("ON CONFLICT (asset_id) DO UPDATE SET zone = excluded.zone, kind = excluded.kind, "
+               "name = excluded.name, last_seen = {newest}(assets.last_seen, excluded.last_seen)")
+_UPSERT_ASSETS = {  # SQLite's two-argument max() is a scalar function; WHERE: upsert syntax
+    "postgresql": "INSERT INTO assets (asset_id, site, kind, zone, name, last_seen) "
+                  "SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::timestamptz "
+                  "FROM json_array_elements(CAST(:rows AS json)) AS r "
+                  + _UPSERT_SET.format(newest="greatest"),
+    "sqlite": "INSERT INTO assets (asset_id, site, kind, zone, name, last_seen) "
+              "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+              "json_extract(value, '$[2]'), json_extract(value, '$[3]'), "
+              "json_extract(value, '$[4]'), json_extract(value, '$[5]') "
+              "FROM json_each(:rows) WHERE true " + _UPSERT_SET.format(newest="max"),
+}
 
 
 def store_observation(session: Session, obs: Observation, received_at: datetime) -> bool:

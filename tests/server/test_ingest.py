@@ -11,8 +11,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from otaudit.observation import Observation
-from otaudit.server import store
+from otaudit.observation import Observation, utcnow
+from otaudit.server import signing_state, store
 from otaudit.server.db import (
     AssetRow,
     FindingRow,
@@ -24,7 +24,7 @@ from otaudit.server.db import (
 )
 from otaudit.server.ingest import Ingestor
 from otaudit.server.signing_state import CollectorSequence
-from otaudit.signing import Signer, Verifier
+from otaudit.signing import Signer, VerifiedEnvelope, Verifier
 
 from support.observations import make_observation
 
@@ -108,6 +108,64 @@ def test_replay_rule_applies_message_by_message_within_one_batch(database_url: s
     assert reasons[1].startswith(f"replay: observation {obs.observation_id} is already stored")
     assert reasons[2].startswith(f"replay: observation {later.observation_id} is already")
     assert sequences == {(1, str(obs.observation_id)), (2, str(later.observation_id))}
+    engine.dispose()
+
+
+def test_a_signed_batch_is_admitted_with_one_read_and_one_insert(database_url: str) -> None:
+    engine = engine_for(database_url)
+    key = Ed25519PrivateKey.generate()
+    signer, verifier = Signer(key, "c1"), Verifier({"c1": key.public_key()})
+    observations = [make_observation(asset=f"plc-{i}", facts=FACTS) for i in range(60)]
+    batch = [(topic(obs), signer.sign(obs, seq)) for seq, obs in enumerate(observations)]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "collector_sequences" in statement:
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    result = Ingestor(engine, verifier=verifier).ingest(batch + batch[:5])  # 5 redelivered
+    sa.event.remove(engine, "before_cursor_execute", count)
+    assert (result.stored, result.duplicates, result.rejected) == (60, 5, 0)
+    assert len(statements) == 2  # one read of the known sequences, one insert of the new
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(CollectorSequence)) == 60
+    engine.dispose()
+
+
+def test_envelopes_a_replica_admitted_meanwhile_are_duplicates_or_rejected(
+        database_url: str) -> None:
+    """Another server commits two of the batch's sequence numbers between the batch's reads
+    and its insert: the same envelope is then a duplicate, another one a replay."""
+    engine = engine_for(database_url)
+    key = Ed25519PrivateKey.generate()
+    signer, verifier = Signer(key, "c1"), Verifier({"c1": key.public_key()})
+    first, second, third = (make_observation(asset=f"plc-{i}", facts=FACTS) for i in range(3))
+
+    def envelope(obs: Observation, seq: int) -> VerifiedEnvelope:
+        return verifier.verify_envelope(signer.sign(obs, seq), "c1")
+
+    mine = [envelope(first, 1), envelope(second, 2), envelope(third, 3)]
+    theirs = [mine[0], envelope(make_observation(asset="plc-9", facts=FACTS), 2)]
+    sessions = session_factory(engine)
+    with sessions.begin() as session:
+        admission = signing_state.Admission.read(session, mine, utcnow())
+        with sessions.begin() as replica:  # commits first
+            replica_admission = signing_state.Admission.read(replica, theirs, utcnow())
+            assert all(replica_admission.judge(env) for env in theirs)
+            assert replica_admission.write() == {}
+        assert all(admission.judge(env) for env in mine)  # as far as the reads could tell
+        lost = admission.write()
+    assert set(lost) == {("c1", signer.key_id, 1), ("c1", signer.key_id, 2)}
+    assert lost[("c1", signer.key_id, 1)] is None  # the same envelope: a duplicate
+    rejection = lost[("c1", signer.key_id, 2)]
+    assert rejection is not None and str(rejection).startswith(
+        "replay: seq 2 of collector 'c1' was accepted concurrently with different content")
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.select(CollectorSequence.seq,
+                                           CollectorSequence.observation_id)).all())
+    assert rows == {1: str(first.observation_id), 2: str(theirs[1].obs.observation_id),
+                    3: str(third.observation_id)}
     engine.dispose()
 
 

@@ -1,10 +1,15 @@
-"""Storage: idempotent on observation id; latest observation per probe wins; SQLite + PostgreSQL."""
+"""Storage: idempotent on observation id; latest observation per probe wins; both insert
+paths store the same rows; SQLite + PostgreSQL."""
 
 from __future__ import annotations
 
-from otaudit.observation import utcnow
+import json
+
+import sqlalchemy as sa
+
+from otaudit.observation import AssetKind, AssetRef, utcnow
 from otaudit.server import store
-from otaudit.server.db import ObservationRow, init_db, make_engine, session_factory
+from otaudit.server.db import AssetRow, ObservationRow, init_db, make_engine, session_factory
 
 from support.observations import make_observation
 
@@ -43,4 +48,56 @@ def test_latest_facts_merge_probes_and_prefer_newest(database_url: str) -> None:
     assert plc.unknown == {"modbus.device_id_conformity": "not sent"}
     assert plc.probe_status == {"modbus": "ok", "snmp": "ok"}
     assert set(facts) == {"plc-1", "plc-2"}
+    engine.dispose()
+
+
+def test_both_insert_paths_store_the_same_rows(database_url: str) -> None:
+    """A batch of new ids (PostgreSQL: one COPY) and a batch with a stored id (the INSERT …
+    ON CONFLICT it falls back to) store the same columns, payload and times exactly."""
+    engine = make_engine(database_url)
+    init_db(engine)
+    sessions = session_factory(engine)
+    fresh = [make_observation(asset=f"plc-{i}", minutes=i, facts={"identity.vendor": "Acmé \"x\""})
+             for i in range(3)]
+    later = make_observation(asset="plc-9", minutes=30, facts={"identity.vendor": "Acme"})
+    received = utcnow()
+    with sessions.begin() as session:
+        assert store.store_observations(session, fresh, received) == {
+            str(o.observation_id) for o in fresh}
+    with sessions.begin() as session:  # fresh[0] is stored: the whole batch takes the INSERT
+        assert store.store_observations(session, [fresh[0], later], received) == {
+            str(later.observation_id)}
+    with sessions() as session:
+        rows = {r.observation_id: r for r in session.scalars(sa.select(ObservationRow))}
+    assert len(rows) == 4
+    for obs in [*fresh, later]:
+        row = rows[str(obs.observation_id)]
+        assert (row.site, row.collector_id, row.asset_id, row.asset_kind, row.zone, row.probe,
+                row.status) == (obs.site, obs.collector_id, obs.asset.id, obs.asset.kind.value,
+                                obs.asset.zone, obs.probe, obs.status.value)
+        assert [store._aware(t) for t in (row.started_at, row.finished_at, row.received_at)] \
+            == [obs.started_at, obs.finished_at, received]
+        assert row.payload == json.loads(obs.to_json())
+    engine.dispose()
+
+
+def test_assets_are_upserted_as_if_one_by_one(database_url: str) -> None:
+    engine = make_engine(database_url)
+    init_db(engine)
+    sessions = session_factory(engine)
+    named = make_observation(asset="plc-1", minutes=10).model_copy(
+        update={"asset": AssetRef(id="plc-1", kind=AssetKind.PLC, zone="cell-1",
+                                  name='Presse "Nord" – 1')})
+    with sessions.begin() as session:
+        store.upsert_assets(session, [named, make_observation(asset="hmi-1", kind=AssetKind.HMI)])
+    older = make_observation(asset="plc-1", minutes=0, zone="cell-2")  # older, no name
+    with sessions.begin() as session:
+        store.upsert_assets(session, [older])
+    with sessions() as session:
+        assets = {a.asset_id: a for a in session.scalars(sa.select(AssetRow))}
+    plc = assets["plc-1"]
+    assert (plc.zone, plc.kind, plc.name) == ("cell-2", "plc", None)  # the last one's
+    assert store._aware(plc.last_seen) == named.finished_at  # the newest finish time
+    assert (assets["hmi-1"].kind, assets["hmi-1"].name, assets["hmi-1"].site) == (
+        "hmi", None, "plant-a")
     engine.dispose()
