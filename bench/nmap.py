@@ -35,6 +35,7 @@ from common import (
     OTAUDIT,
     Child,
     Finished,
+    cpu_seconds,
     header,
     private_mosquitto,
     table,
@@ -44,7 +45,7 @@ from common import (
 
 from otaudit.settings import Settings
 from otaudit.simulators.fleet import Fleet, generate_layout
-from otaudit.simulators.fleet.layout import STANDARD_PORTS
+from otaudit.simulators.fleet.layout import SILENT, STANDARD_PORTS
 
 SCRIPTS = {"modbus": "modbus-discover", "s7": "s7-info", "snmp": "snmp-sysdescr",
            "ssh": "ssh2-enum-algos"}
@@ -62,6 +63,8 @@ class ToolRun:
     hosts_with_facts: Counter[str] = field(default_factory=Counter)
     peak_mib: float = 0.0
     cpu_seconds: float = 0.0
+    plant_cpu_seconds: float = 0.0  # the simulators' CPU while this tool ran
+    seconds_by_protocol: dict[str, float] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -129,6 +132,7 @@ def run_nmap(hosts_by_protocol: dict[str, list[str]], work: Path, timeout: float
                                 stderr=work / f"{protocol}.err")
     done: dict[str, Finished] = {p: c.wait(3600) for p, c in procs.items()}
     run = ToolRun("nmap", time.monotonic() - started)
+    run.seconds_by_protocol = {p: f.seconds for p, f in done.items()}
     run.peak_mib = max(f.max_rss_mib for f in done.values())
     run.cpu_seconds = sum(f.cpu_seconds for f in done.values())
     for protocol in procs:
@@ -186,6 +190,24 @@ def run_otaudit(inventory: Path, env: dict[str, str], broker: str, work: Path,
     return run
 
 
+def floors(ours: ToolRun, theirs: ToolRun, timeout: float, silent: bool) -> str:
+    """What bounds each tool's wall time on this machine (see bench/README.md)."""
+    cores = os.cpu_count() or 1
+    target = theirs.seconds / GOAL_SPEEDUP
+    cpu_floor = (ours.cpu_seconds + ours.plant_cpu_seconds) / cores
+    lines = [
+        "- nmap per protocol (wall s): " + ", ".join(
+            f"{p} {s:.1f}" for p, s in theirs.seconds_by_protocol.items()),
+        f"- the {GOAL_SPEEDUP:g}× goal means otaudit in <= {target:.1f} s; the CPU that "
+        f"otaudit's audit used (collector {ours.cpu_seconds:.1f} s + simulated plant answering "
+        f"it {ours.plant_cpu_seconds:.1f} s) needs >= {cpu_floor:.1f} s on {cores} cores, "
+        f"the plant's share alone {ours.plant_cpu_seconds / cores:.1f} s"]
+    if silent:
+        lines.append(f"- devices that accept and never answer cost each tool its {timeout:g} s "
+                     "deadline: neither can finish sooner")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=1000)
@@ -223,9 +245,13 @@ def main() -> None:
         for device in layout.devices:
             hosts[device.protocol].append(device.host)
         print("otaudit collector run --once ...", flush=True)
+        before = cpu_seconds(fleet.pids)
         ours = run_otaudit(inventory, env, broker, work, len(layout.devices), 1800)
+        ours.plant_cpu_seconds = cpu_seconds(fleet.pids) - before
         print("nmap ...", flush=True)
+        before = cpu_seconds(fleet.pids)
         theirs, commands = run_nmap(hosts, work, args.probe_timeout)
+        theirs.plant_cpu_seconds = cpu_seconds(fleet.pids) - before
     rows = []
     for protocol in SCRIPTS:
         rows.append([protocol, len(hosts[protocol]), ours.hosts_with_facts[protocol],
@@ -238,16 +264,20 @@ def main() -> None:
     text = table(["protocol", "hosts", "otaudit hosts with facts", "otaudit facts",
                   "nmap hosts with facts", "nmap facts", "facts ratio"], rows)
     speed = theirs.seconds / ours.seconds
+    silent = any(d.runs == SILENT for d in layout.devices)
+    facts_rate = (ours.total / ours.seconds) / max(theirs.total / theirs.seconds, 1e-9)
     ratio = ours.total / max(theirs.total, 1)
     text += "\n\n" + table(
-        ["tool", "wall s", "CPU s", "peak RSS MiB", "facts"],
+        ["tool", "wall s", "CPU s", "peak RSS MiB", "facts", "facts/s", "plant CPU s"],
         [["otaudit collector --once", ours.seconds, ours.cpu_seconds, ours.peak_mib,
-          ours.total],
+          ours.total, f"{ours.total / ours.seconds:.0f}", ours.plant_cpu_seconds],
          ["nmap (4 in parallel)", theirs.seconds, theirs.cpu_seconds, theirs.peak_mib,
-          theirs.total]])
+          theirs.total, f"{theirs.total / theirs.seconds:.0f}", theirs.plant_cpu_seconds]])
     text += (f"\n\n- otaudit is {speed:.2f}× as fast as nmap (goal >= {GOAL_SPEEDUP:g}×: "
              f"{'met' if speed >= GOAL_SPEEDUP else 'MISSED'}) and extracts {ratio:.1f}× the "
-             f"facts (goal >= {GOAL_FACTS:g}×: {'met' if ratio >= GOAL_FACTS else 'MISSED'})")
+             f"facts (goal >= {GOAL_FACTS:g}×: {'met' if ratio >= GOAL_FACTS else 'MISSED'}); "
+             f"facts per second {facts_rate:.1f}×\n"
+             + floors(ours, theirs, args.probe_timeout, silent))
     print("\n" + text)
     if not args.no_results:
         extra = {"nmap": f"{tool_version('nmap')}; flags `{' '.join(NMAP_FLAGS)}`, "

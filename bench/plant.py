@@ -34,6 +34,7 @@ from common import (
     OTAUDIT,
     Child,
     Finished,
+    cpu_seconds,
     header,
     private_mosquitto,
     table,
@@ -88,17 +89,6 @@ def broker_pid(url: str) -> int | None:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
             return conn.pid
     return None
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            t = psutil.Process(pid).cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def connected_to(pid: int, port: int) -> bool:
