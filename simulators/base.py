@@ -67,9 +67,12 @@ class RequestLog:
         with self._lock:
             self._open.discard(connection)
 
-    def record(self, kind: str, *, connection: int = 0, peer: str = "", **detail: Any) -> None:
+    def record(self, kind: str, *, connection: int = 0, peer: str = "", at: float | None = None,
+               **detail: Any) -> None:
+        """Log one request; ``at`` is its arrival time when taken earlier than now."""
         with self._lock:
-            self.records.append(RequestRecord(time.time(), connection, peer, kind, detail))
+            self.records.append(RequestRecord(time.time() if at is None else at, connection,
+                                              peer, kind, detail))
 
     def kinds(self) -> set[str]:
         with self._lock:

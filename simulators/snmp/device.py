@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -204,15 +205,15 @@ class SnmpSimulator(SimulatedDevice):
 
     # --- request log -----------------------------------------------------------------
 
-    def _begin(self, datagram: bytes, address: Any) -> None:
-        """Log the datagram on arrival (its timestamp is the arrival time)."""
+    def _begin(self, datagram: bytes, address: Any, arrived: float) -> None:
+        """Log the datagram, stamped with the time the transport received it."""
         summary = summarize(datagram)
         summary["accepted"] = False
         peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
         if peer not in self._peers:
             self._peers[peer] = self.log.open(peer)
         kind = summary.pop("kind")
-        self.log.record(kind, connection=self._peers[peer], peer=peer, **summary)
+        self.log.record(kind, connection=self._peers[peer], peer=peer, at=arrived, **summary)
         self._current = len(self.log.records) - 1
 
     def _on_request(self, snmp_engine: Any, execpoint: str, variables: dict[str, Any],
@@ -240,10 +241,12 @@ def _logging_transport(base: type, device: SnmpSimulator) -> type:
             device._closed.set()
 
         def datagram_received(self, datagram: bytes, address: Any) -> None:
-            self.loop.call_soon(self._dispatch, datagram, address)
+            # Stamped now: the handling below waits behind the other devices' datagrams
+            # of this worker, and a late stamp would make the next gap look too short.
+            self.loop.call_soon(self._dispatch, datagram, address, time.time())
 
-        def _dispatch(self, datagram: bytes, address: Any) -> None:
-            device._begin(datagram, address)
+        def _dispatch(self, datagram: bytes, address: Any, arrived: float) -> None:
+            device._begin(datagram, address, arrived)
             try:
                 if self._callback_function is not None:
                     self._callback_function(self, address, datagram)
