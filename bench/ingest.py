@@ -16,8 +16,10 @@ once (in process), then its observations are replicated over ``--assets`` asset 
    coalesced per asset: "findings current after" is the time until no stored asset has
    observations newer than its findings.
 
-Ratio = server rate / raw rate (goal >= 0.6). The raw path runs a second time with paho's
-stock decoder, for reference ("ratio to stock raw": what the goal was first measured against).
+Ratio = server rate / raw rate (goal >= 0.6). The raw path runs twice: with paho's stock
+decoder ("ratio to stock raw": a plain aiomqtt subscriber, the raw path as issue 9 defines
+it) and with the server's faster decoder ("ratio to raw": the stricter ceiling, because the
+server itself no longer pays paho's full decoding cost). Both verdicts are printed.
 
     .venv/bin/python bench/ingest.py                     # SQLite and PostgreSQL
     .venv/bin/python bench/ingest.py --databases sqlite --messages 5000
@@ -324,10 +326,14 @@ def main() -> None:
     text = table(["path", "messages", "seconds", "messages/s", "consumer CPU s",
                   "consumer peak MiB", "ratio to raw", "ratio to stock raw",
                   "findings current after s"], rows)
-    verdicts = [f"- {r.label}: ratio {r.per_second / raw.per_second:.3f} (goal >= {GOAL_RATIO}: "
-                f"{'met' if r.per_second / raw.per_second >= GOAL_RATIO else 'MISSED'}); "
-                f"{r.per_second / stock.per_second:.3f} to a subscriber with paho's stock "
-                "decoder" for r in rates[2:]]
+    verdicts = []
+    for r in rates[2:]:
+        as_defined, strict = r.per_second / stock.per_second, r.per_second / raw.per_second
+        verdicts.append(
+            f"- {r.label}: {as_defined:.3f} of a stock aiomqtt subscriber (the issue's raw "
+            f"path; goal >= {GOAL_RATIO}: {'met' if as_defined >= GOAL_RATIO else 'MISSED'}); "
+            f"{strict:.3f} of a subscriber decoding as fast as the server "
+            f"({'met' if strict >= GOAL_RATIO else 'MISSED'} against that stricter ceiling)")
     text += "\n\n" + "\n".join(verdicts)
     print("\n" + text)
     if not args.no_results:
