@@ -1,6 +1,8 @@
 """One audit pass over some assets, politely: the rules that protect the plant live here.
 
-- at most ``concurrency`` probe runs at a time, over every schedule (``DeviceGuard``);
+- at most ``concurrency`` probe runs at a time, over every schedule (``DeviceGuard``); the
+  assets with the longest expected runs start first (``Probe.typical_seconds``), so that
+  long audits and devices that never answer do not all end up at the end of a pass;
 - one probe run at a time per device and per asset (an asset's endpoints one after the
   other; assets behind one endpoint, e.g. units of a gateway, one after the other);
 - at least ``device_min_interval`` between two probe runs on one device (requests inside
@@ -185,9 +187,14 @@ async def audit_assets(plans: Sequence[AssetPlan], sink: Sink, *, settings: Sett
                 return
 
     async with asyncio.TaskGroup() as tg:
-        for plan in plans:
+        for plan in sorted(plans, key=expected_seconds, reverse=True):  # stable: ties in order
             tg.create_task(audit(plan))
     return summary
+
+
+def expected_seconds(plan: AssetPlan) -> float:
+    """How long an asset's probe runs typically take together (for the start order)."""
+    return sum(type(probe).typical_seconds for probe, _ in plan.jobs)
 
 
 async def _sleep_unless(clock: Clock, seconds: float, event: asyncio.Event) -> bool:

@@ -156,6 +156,9 @@ class Probe(ABC):
     default_kind: ClassVar[AssetKind] = AssetKind.PLC
     Options: ClassVar[type[ProbeOptions]] = ProbeOptions
     facts: ClassVar[Mapping[str, FactSpec]]
+    # Rough seconds a run takes on a healthy device at the default pacing; the collector
+    # starts the longest runs first, so that they do not all end up at the end of a pass.
+    typical_seconds: ClassVar[float] = 1.0
 
     @abstractmethod
     async def collect(self, target: ProbeTarget, ctx: ProbeContext) -> None:

@@ -61,6 +61,7 @@ class ModbusOptions(ProbeOptions):
 class ModbusProbe(Probe):
     name = "modbus"
     version = "1.0"
+    typical_seconds = 0.25  # a dozen paced requests at most (bench/RESULTS.md medians)
     default_port = 502
     default_kind = AssetKind.PLC
     Options = ModbusOptions

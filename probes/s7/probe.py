@@ -83,6 +83,7 @@ class S7Options(ProbeOptions):
 class S7Probe(Probe):
     name = "s7"
     version = "1.0"
+    typical_seconds = 0.4  # COTP, setup and a few SZL reads (bench/RESULTS.md medians)
     default_port = 102
     default_kind = AssetKind.PLC
     Options = S7Options

@@ -73,6 +73,7 @@ MAX_WALK_SECONDS = 30.0
 class SnmpProbe(Probe):
     name = "snmp"
     version = "0.1.0"
+    typical_seconds = 1.5  # dozens of paced GETBULKs (bench/RESULTS.md medians)
     default_port = 161
     default_kind = AssetKind.SWITCH
     Options = SnmpOptions

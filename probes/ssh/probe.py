@@ -87,6 +87,7 @@ class SshOptions(ProbeOptions):
 class SshProbe(Probe):
     name = "ssh"
     version = "0.1.0"
+    typical_seconds = 2.0  # key exchange and ~20 paced commands (bench/RESULTS.md medians)
     default_port = 22
     default_kind = AssetKind.HMI
     Options = SshOptions

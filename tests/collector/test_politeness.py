@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from collector_support import (  # noqa: F401 (fixtures)
     TimedProbe,
     fake_asset,
@@ -80,3 +81,22 @@ async def test_a_closed_window_or_shutdown_stops_new_probe_runs(
     stopping.set()
     got, summary = await audit(tmp_path, assets, AuditControl(stopping=stopping))
     assert got == [] and summary.skipped == 5
+
+
+class LongTimedProbe(TimedProbe):
+    typical_seconds = 5.0
+
+
+async def test_the_longest_expected_runs_start_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import otaudit.probes as probes
+
+    monkeypatch.setitem(probes.REGISTRY, "fake2", f"{__name__}:LongTimedProbe")
+    long_ones = [{**fake_asset(f"long{i}", port=200 + i),
+                  "endpoints": {"fake2": {"host": "127.0.0.1", "port": 200 + i}}}
+                 for i in range(2)]
+    assets = [fake_asset(f"short{i}", port=100 + i) for i in range(3)] + long_ones
+    got, _ = await audit(tmp_path, assets, concurrency=1, device_min_interval=0)
+    started = [ep for ep, _, _ in sorted(TimedProbe.runs, key=lambda run: run[1])]
+    assert [ep.rsplit(":", 1)[1] for ep in started] == ["200", "201", "100", "101", "102"]
+    assert len(got) == 5
