@@ -62,7 +62,10 @@ def run(
 
         async def announce() -> None:
             await ready.wait()
-            typer.echo(f"server: subscribed at {settings.broker_url} as "
+            from otaudit.mqtt import BrokerAddress  # host and port only, never credentials
+
+            address = BrokerAddress.parse(broker or settings.broker_url)
+            typer.echo(f"server: subscribed at {address} as "
                        f"{settings.server_client_id}; storing in {engine.url.drivername}", err=True)
 
         announcer = asyncio.create_task(announce())
