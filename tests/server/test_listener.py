@@ -62,7 +62,7 @@ async def test_malformed_and_mismatched_messages_are_kept_with_reason(
     wrong_topic = make_observation(site="s1", collector="c1", asset="plc-2")
 
     async def publish() -> int:
-        async with aiomqtt.Client("127.0.0.1", 1883) as pub:
+        async with aiomqtt.Client(**client_kwargs(settings)) as pub:
             topic = f"{prefix}/s1/c1/obs/plc-1"
             await pub.publish(topic, b"{not json", qos=1)
             await pub.publish(topic, b'{"schema_version": 1}', qos=1)
@@ -98,7 +98,7 @@ async def test_findings_are_evaluated_after_the_ack_and_complete_when_serve_retu
             return set(conn.scalars(sa.select(FindingRow.asset_id).distinct()))
 
     async def publish(observations: list) -> None:
-        async with aiomqtt.Client("127.0.0.1", 1883) as pub:
+        async with aiomqtt.Client(**client_kwargs(settings)) as pub:
             for obs in observations:
                 await pub.publish(f"{prefix}/s1/c1/obs/{obs.asset.id}", obs.to_json(), qos=1)
 
@@ -169,7 +169,7 @@ async def test_batches_are_not_capped_by_the_brokers_in_flight_default(
     async with aiomqtt.Client(identifier=settings.server_client_id, **client_kwargs(settings),
                               **session_kwargs(settings)) as client:  # the session queues
         await client.subscribe(observation_filter(prefix), qos=1)
-    async with aiomqtt.Client("127.0.0.1", 1883) as pub:
+    async with aiomqtt.Client(**client_kwargs(settings)) as pub:
         for i in range(150):
             obs = make_observation(site="s1", collector="c1", asset=f"plc-{i}")
             await pub.publish(f"{prefix}/s1/c1/obs/{obs.asset.id}", obs.to_json(), qos=1)
