@@ -131,6 +131,11 @@ class ProbeContext:
             await asyncio.sleep(wait)
         self._last_request = time.monotonic()
 
+    def sent(self) -> None:
+        """A datagram of the current request left now (a library may send several for one
+        paced request: SNMPv3 discovery, retransmissions); the next one waits from here."""
+        self._last_request = max(self._last_request, time.monotonic())
+
     def secret(self, ref: SecretRef) -> SecretStr:
         """Resolve a secret reference and remember its value for redaction."""
         try:

@@ -197,9 +197,10 @@ _V1_APP = None  # the v1arch dispatcher's (pysnmp's default id)
 
 
 class _DatagramCounter:
-    def __init__(self) -> None:
+    def __init__(self, sent: Callable[[], None] | None = None) -> None:
         self.count = 0
         self.socket_open = asyncio.Event()
+        self.sent = sent or (lambda: None)  # told of every datagram the session sends
 
 
 def _deliver(callback: Callable[..., Any], transport: Any, address: Any, datagram: bytes
@@ -230,6 +231,10 @@ def _counting_target(base: type, counter: _DatagramCounter) -> type:
             if self._callback_function is not None:  # None once the session closed
                 self.loop.call_soon(_deliver, self._callback_function, self, address,
                                     datagram)
+
+        def send_message(self, outgoingMessage: bytes, transportAddress: Any) -> None:
+            counter.sent()  # pysnmp's own datagrams too (v3 discovery, retransmissions)
+            super().send_message(outgoingMessage, transportAddress)
 
     class CountingTarget(base):  # type: ignore[misc, valid-type]
         PROTO_TRANSPORT = CountingTransport
@@ -303,14 +308,16 @@ class SnmpSession:
 
     def __init__(self, host: str, port: int, *, timeout: float, retries: int,
                  pace: Callable[[], Awaitable[None]], max_repetitions: int = 25,
-                 quick_timeout: float = 1.0) -> None:
+                 quick_timeout: float = 1.0, sent: Callable[[], None] | None = None) -> None:
+        """``pace`` is awaited before each request; ``sent`` (``ProbeContext.sent``) is
+        called for every datagram that leaves, so the next request is paced from the last."""
         self.host, self.port = host, port
         self.timeout, self.retries = timeout, retries
         self.quick_timeout = min(quick_timeout, timeout)
         self.pace = pace
         self.max_repetitions = max_repetitions
         self.requests = 0
-        self._counter = _DatagramCounter()
+        self._counter = _DatagramCounter(sent)
         self._carrier: AsyncioDispatcher | None = None  # the socket, opened on first use
         self._dispatcher: _Dispatcher | None = None  # v1/v2c, on the first v1/v2c request
         self._engine: SnmpEngine | None = None  # SNMPv3, on the first v3 request
@@ -475,6 +482,7 @@ class SnmpSession:
             await self.pace()
             self.requests += 1
             transport.sendto(datagram)
+            self._counter.sent()
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(reply, self.quick_timeout), msg_id
             return None

@@ -86,7 +86,7 @@ class SnmpProbe(Probe):
         credentials = _credentials(options, ctx)
         timeout = min(options.request_timeout, ctx.timeout)
         async with SnmpSession(target.host, target.port, timeout=timeout,
-                               retries=options.retries, pace=ctx.pace,
+                               retries=options.retries, pace=ctx.pace, sent=ctx.sent,
                                max_repetitions=options.max_repetitions) as session:
             audit = _Audit(session, ctx.recorder, options, credentials, target,
                            walk_seconds=min(ctx.timeout, MAX_WALK_SECONDS))

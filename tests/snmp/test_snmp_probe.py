@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -247,6 +248,28 @@ async def test_requests_are_paced(monkeypatch):
     assert gap is not None and gap >= 0.045
     assert sim.log.max_concurrent <= 2  # the probe's socket and the v3 discovery socket
     assert_read_only(sim)
+
+
+async def test_v3_requests_are_paced_from_the_last_datagram_sent(monkeypatch):
+    """An SNMPv3 request is pysnmp's engine discovery and then the request itself; the next
+    request waits the minimum interval from the second datagram, not from the first."""
+    profile = SnmpProfile.load(bundled_profile("snmp", "scalance-xc208-hardened"))
+    interval = 0.2
+    async with SnmpSimulator(profile) as sim:
+        obs = await probe(sim.port, min_interval=interval, deadline=30,
+                          **credentials_for(profile, monkeypatch))
+    assert obs.status.value == "ok", obs.reason
+    records = sorted(sim.log.records, key=lambda r: r.at)
+    gaps = [(b.at - a.at, a.kind, b.kind) for a, b in itertools.pairwise(records)
+            if not (_discovery(a) and b.peer == a.peer)]  # pysnmp's discovery + its request
+    assert len(gaps) >= 5
+    assert min(gap for gap, *_ in gaps) >= interval - 0.01, gaps
+    assert_read_only(sim)
+
+
+def _discovery(record) -> bool:
+    return (record.detail.get("version") == "v3" and not record.detail.get("user")
+            and not record.detail.get("varbinds"))
 
 
 def test_probe_code_cannot_write():
