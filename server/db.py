@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import JSON, DateTime, Index, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
 class Base(DeclarativeBase):
@@ -141,3 +141,12 @@ _TABLE_MODULES = ("otaudit.server.advisories.db", "otaudit.server.signing_state"
 
 def session_factory(engine: sa.Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def dialect_insert(session: Session) -> Any:
+    """The dialect's ``insert`` construct, with ON CONFLICT support (SQLite or PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert

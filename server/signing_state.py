@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from sqlalchemy import BigInteger, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from otaudit.server.db import Base, ObservationRow
+from otaudit.server.db import Base, ObservationRow, dialect_insert
 from otaudit.signing import SignatureRejected, VerifiedEnvelope
 
 CHUNK = 500  # keys per query (SQLite allows 32,766 parameters)
@@ -138,7 +138,7 @@ class Admission:
         if not self.admitted:
             return {}
         table = CollectorSequence.__table__
-        insert = _insert(self.session)
+        insert = dialect_insert(self.session)
         written: set[Key] = set()
         for part in _chunks(sorted(self.admitted)):
             stmt = (insert(table).on_conflict_do_nothing()
@@ -159,30 +159,6 @@ class Admission:
             digest = theirs.get(key, ("", ""))[0]
             verdicts[key] = None if digest == env.digest else _concurrent(env)
         return verdicts
-
-
-def admit(session: Session, env: VerifiedEnvelope, received_at: datetime) -> bool:
-    """Apply the replay rule to one envelope: True to store the observation, False for a
-    harmless duplicate. Raises ``SignatureRejected('replay', ...)`` for a forged or replayed
-    envelope."""
-    admission = Admission.read(session, [env], received_at)
-    if not admission.judge(env):
-        return False
-    lost = admission.write()
-    if key_of(env) not in lost:
-        return True
-    rejection = lost[key_of(env)]
-    if rejection is not None:
-        raise rejection
-    return False
-
-
-def _insert(session: Session) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def _chunks(items: list[Any]) -> list[list[Any]]:

@@ -19,18 +19,10 @@ from otaudit.server.db import (
     ObservationRow,
     RejectedMessage,
     ZoneRow,
+    dialect_insert,
 )
 
 EXCERPT = 2048
-
-
-def _insert(session: Session) -> Any:
-    """The dialect's INSERT with ON CONFLICT support (SQLite or PostgreSQL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
 
 
 def _json_text(session: Session, name: str) -> Any:
@@ -71,7 +63,7 @@ def store_observations(session: Session, observations: Sequence[Observation],
         return {row[0] for row in rows}
     table = ObservationRow.__table__
     value = _json_text(session, "payload")
-    stmt = (_insert(session)(table).values(payload=value)
+    stmt = (dialect_insert(session)(table).values(payload=value)
             .on_conflict_do_nothing(index_elements=["observation_id"])
             .returning(table.c.observation_id))
     params = [dict(zip(OBSERVATION_COLUMNS, row, strict=True)) for row in rows]
