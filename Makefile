@@ -1,16 +1,21 @@
 # The two set-up commands of the README: `make demo` and `make test`.
+# Installs come from constraints.txt (the versions the tests passed with), so a clone made
+# next month installs what passed today. `make deps-latest` tries the newest allowed versions;
+# `make lock` rewrites constraints.txt after an intended upgrade.
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PIP_VERSION := 26.3
 ARGS   ?=
 
-.PHONY: demo test test-postgres lint bench clean
+.PHONY: demo test test-postgres lint bench clean deps-latest lock
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q "pip==$(PIP_VERSION)"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -26,5 +31,25 @@ test-postgres: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Not CI: the newest versions pyproject.toml allows, in .venv-latest; prints what differs
+# from constraints.txt, then runs the suite there so you see what an upgrade would break.
+deps-latest:
+	rm -rf .venv-latest && $(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip install -q --upgrade pip
+	.venv-latest/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e ".[test]"
+	.venv-latest/bin/python -m pip freeze --exclude-editable | sort > .venv-latest/freeze.txt
+	@echo "== versions that differ from constraints.txt (< locked, > newest) =="
+	@diff <(grep -v '^#' constraints.txt | sort) .venv-latest/freeze.txt || true
+	.venv-latest/bin/python -m pytest -q -p no:cacheprovider $(ARGS)
+
+# Rewrites constraints.txt from a fresh resolve of pyproject.toml (review the diff).
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q "pip==$(PIP_VERSION)"
+	.venv-lock/bin/python -m pip install -q -e ".[test]"
+	{ echo "# Versions the test suite passed with; written by 'make lock'. Installs use -c."; \
+	  .venv-lock/bin/python -m pip freeze --exclude-editable | sort -f; } > constraints.txt
+	rm -rf .venv-lock
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest build *.egg-info .pytest_cache .ruff_cache

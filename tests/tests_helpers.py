@@ -1,5 +1,41 @@
 """Helpers importable from tests (conftest fixtures are not importable)."""
 
+from __future__ import annotations
+
+import queue
+import subprocess
+import threading
+import time
+
 from conftest import free_tcp_port, free_udp_port, missing_service, require_tool
 
-__all__ = ["free_tcp_port", "free_udp_port", "missing_service", "require_tool"]
+__all__ = ["free_tcp_port", "free_udp_port", "missing_service", "require_tool",
+           "wait_for_line"]
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 20.0) -> str:
+    """Read ``proc``'s stderr until a line containing ``needle`` (the readiness line).
+
+    Lines before it (a library's warning, a log line) are skipped, never asserted on; the
+    rest of stderr keeps being drained in the background so the process never blocks on a
+    full pipe. Fails with everything read so far when the line does not come in time.
+    """
+    assert proc.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for raw in proc.stderr:
+            lines.put(raw.decode(errors="replace") if isinstance(raw, bytes) else raw)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        seen.append(line)
+        if needle in line:
+            return line
+    raise AssertionError(f"no line with {needle!r} within {timeout:g} s; stderr so far: {seen}")

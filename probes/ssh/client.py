@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import warnings
 from dataclasses import dataclass
-
-import asyncssh
 
 from otaudit.probes.base import ProbeAuthFailed, ProbeError, ProbeTimeout
 from otaudit.probes.ssh import allowlist
 from otaudit.probes.ssh.algorithms import AlgorithmSet
 from otaudit.probes.ssh.known_hosts import KnownHosts, Verdict
-
-# Legacy devices need finite-field DH (group1/group14-sha1); cryptography flags it as
-# deprecated on every use. The finding is reported as ssh.weak_kex, not as a warning.
-warnings.filterwarnings("ignore", message="Diffie-Hellman over finite fields")
+from otaudit.thirdparty import asyncssh
 
 MAX_OUTPUT = 1024 * 1024   # bytes of stdout kept per command
 MAX_STDERR = 64 * 1024

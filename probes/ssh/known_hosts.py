@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncssh
+from otaudit.thirdparty import asyncssh
 
 ENV_PATH = "OTAUDIT_SSH_KNOWN_HOSTS"
 

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import asyncssh
 from pydantic import Field, model_validator
 
 from otaudit.observation import AssetKind
@@ -38,6 +37,7 @@ from otaudit.probes.ssh.outputs import Outputs
 from otaudit.probes.ssh.switch_facts import collect_hios, collect_ios
 from otaudit.probes.ssh.transport import TransportInfo, read_kexinit
 from otaudit.secrets import SecretRef
+from otaudit.thirdparty import asyncssh
 
 Personality = Literal["linux", "cisco_ios", "hirschmann_hios"]
 ANONYMOUS_USER = "otaudit"

@@ -16,12 +16,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 from otaudit.errors import InputError
 from otaudit.simulators.base import SimulatedDevice
 from otaudit.simulators.ssh.profile import Profile, ProfileError, load_profile
 from otaudit.simulators.ssh.shell import answer, prompt
+from otaudit.thirdparty import asyncssh
 
 PROFILES = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "hmi-weak"

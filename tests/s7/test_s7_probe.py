@@ -20,7 +20,7 @@ from otaudit.simulators import bundled_profile
 from otaudit.simulators.s7.device import S7Device, from_profile
 from otaudit.simulators.s7.profile import S7Profile, load_profile
 
-from tests_helpers import free_tcp_port
+from tests_helpers import free_tcp_port, wait_for_line
 
 PROFILE_DIR = bundled_profile("s7", "s7-1200-weak").parent
 ANSWERING = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml") if "refusing" not in p.stem)
@@ -218,7 +218,7 @@ def test_cli_probe_against_cli_simulator():
                           stderr=subprocess.PIPE, text=True) as sim:
         try:
             assert sim.stderr is not None
-            assert "listening on 127.0.0.1" in sim.stderr.readline()
+            wait_for_line(sim, f"listening on 127.0.0.1:{port}")
             done = _run(["probe", "s7", "127.0.0.1", "--port", str(port), "--rack", "0",
                          "--slot", "2", "--json"])
             assert done.returncode == 0, done.stderr

@@ -178,8 +178,7 @@ async def test_sim_cli_replays_a_recording(tmp_path, monkeypatch):
         str(LINUX_SNMPREC), "--community", "site-ro", "--port", str(port), "--log", str(log),
         stderr=asyncio.subprocess.PIPE)
     try:
-        line = await asyncio.wait_for(proc.stderr.readline(), 20)
-        assert f"snmp simulator listening on 127.0.0.1:{port}" in line.decode()
+        await asyncio.wait_for(_line_with(proc.stderr, f"listening on 127.0.0.1:{port}"), 20)
         obs = await probe(port, community=env_secret(monkeypatch, "T_C", "site-ro"))
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -189,3 +188,11 @@ async def test_sim_cli_replays_a_recording(tmp_path, monkeypatch):
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert records and {r["kind"] for r in records} <= {"GET", "GETBULK"}
     assert {r["detail"].get("community") for r in records} == {"site-ro", None}
+
+
+async def _line_with(stream: asyncio.StreamReader, needle: str) -> str:
+    """The first stderr line containing ``needle`` (earlier lines are not asserted on)."""
+    while line := (await stream.readline()).decode():
+        if needle in line:
+            return line
+    raise AssertionError(f"stderr closed before a line with {needle!r}")

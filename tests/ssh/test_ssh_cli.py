@@ -14,7 +14,7 @@ import ssh_helpers  # noqa: F401  (keeps simulated host keys out of $HOME)
 
 from otaudit.probes.ssh.allowlist import ALLOWLIST
 
-from tests_helpers import free_tcp_port
+from tests_helpers import free_tcp_port, wait_for_line
 
 OTAUDIT = Path(sys.executable).with_name("otaudit")
 PASSWORD_VAR = "OTAUDIT_TEST_SSH_CLI_PASSWORD"
@@ -33,8 +33,7 @@ def cli_simulator(profile: str, log: Path) -> Iterator[int]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env())
     assert proc.stderr is not None
     try:
-        line = proc.stderr.readline().decode()
-        assert line.strip() == f"ssh simulator listening on 127.0.0.1:{port}", line
+        wait_for_line(proc, f"ssh simulator listening on 127.0.0.1:{port}")
         yield port
     finally:
         proc.terminate()

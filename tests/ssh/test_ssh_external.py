@@ -20,8 +20,7 @@ from otaudit.observation import ProbeStatus
 
 from tests_helpers import require_tool
 
-pytestmark = [pytest.mark.external_tool,
-              pytest.mark.filterwarnings("ignore:Diffie-Hellman over finite fields")]
+pytestmark = pytest.mark.external_tool
 SSH_OPTIONS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "ConnectTimeout=5", "-F", "/dev/null"]
 QUIET = ["-o", "LogLevel=ERROR"]

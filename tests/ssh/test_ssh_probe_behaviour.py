@@ -30,8 +30,6 @@ from otaudit.probes.ssh.probe import SshOptions
 
 from tests_helpers import free_tcp_port
 
-pytestmark = pytest.mark.filterwarnings("ignore:Diffie-Hellman over finite fields")
-
 
 @pytest.fixture(autouse=True)
 def _password(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,8 +18,6 @@ from ssh_helpers import (
 from otaudit.observation import ProbeStatus
 from otaudit.probes.ssh.facts import FACTS
 
-pytestmark = pytest.mark.filterwarnings("ignore:Diffie-Hellman over finite fields")
-
 
 @pytest.fixture(autouse=True)
 def _password(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,8 +14,6 @@ from otaudit.simulators import bundled_profile, create_simulator
 from otaudit.simulators.ssh.device import PROFILES, from_profile
 from otaudit.simulators.ssh.profile import load_profile
 
-pytestmark = pytest.mark.filterwarnings("ignore:Diffie-Hellman over finite fields")
-
 
 async def run(port: int, *commands: str, **options: object) -> list[asyncssh.SSHCompletedProcess]:
     async with asyncssh.connect("127.0.0.1", port, username="auditor", password=PASSWORD,
