@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from otaudit.errors import InputError, pydantic_problems
-from otaudit.inventory import Asset, Inventory, load_inventory
+from otaudit.inventory import DEFAULT_SCHEDULE, Asset, Endpoint, Inventory, load_inventory
 from otaudit.observation import AssetRef
 from otaudit.probes import UnknownProbe, probe_class
 from otaudit.probes.base import Probe, ProbeTarget
@@ -58,3 +59,99 @@ def plan_inventory(inventory: Inventory, doc: YamlDoc | None = None) -> list[Ass
 def load_plan(path: str | Path) -> tuple[Inventory, list[AssetPlan]]:
     inventory, doc = load_inventory(path)
     return inventory, plan_inventory(inventory, doc)
+
+
+def inventory_problems(doc: YamlDoc) -> list[str]:
+    """Every problem of an inventory in one pass: schema fields, references (zones,
+    schedules, duplicate ids) and each endpoint's probe options, each with its line.
+
+    ``load_plan`` stops at the first stage that fails; this goes on through all of them
+    so that one run of ``otaudit inventory validate`` shows everything to fix.
+    """
+    data = doc.data
+    if not isinstance(data, dict):
+        return [f"{doc.source}: expected a mapping with 'site', 'zones' and 'assets'"]
+    problems: list[str] = []
+    try:
+        inventory = Inventory.model_validate(data)
+    except ValidationError as exc:
+        located = [e for e in exc.errors() if e.get("loc")]  # the references come below
+        problems += pydantic_problems(_Errors(located), doc.locate)
+        inventory = None
+    problems += _reference_problems(data, doc)
+    if inventory is not None:
+        try:
+            plan_inventory(inventory, doc)
+        except InputError as exc:
+            problems += exc.problems
+    else:
+        problems += _endpoint_problems(data, doc)
+    return list(dict.fromkeys(problems))
+
+
+class _Errors:
+    """A ValidationError's ``errors()`` list, for ``pydantic_problems``."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        self._errors = errors
+
+    def errors(self) -> list[Any]:
+        return self._errors
+
+
+def _reference_problems(data: dict[str, Any], doc: YamlDoc) -> list[str]:
+    def at(*loc: str | int) -> str:
+        line = doc.locate(loc)
+        return f" ({line})" if line else ""
+
+    def ids(key: str) -> list[tuple[int, Any]]:
+        items = data.get(key) if isinstance(data.get(key), list) else []
+        return [(i, item.get("id")) for i, item in enumerate(items) if isinstance(item, dict)]
+
+    problems: list[str] = []
+    zones, schedules = ids("zones"), ids("schedules")
+    for key, found in (("zones", zones), ("schedules", schedules), ("assets", ids("assets"))):
+        seen: set[Any] = set()
+        for i, ident in found:
+            if ident in seen:
+                problems.append(f"{key}.{i}.id{at(key, i, 'id')}: duplicate id {ident!r}")
+            seen.add(ident)
+    zone_ids = {z for _, z in zones}
+    schedule_ids = {s for _, s in schedules} | {DEFAULT_SCHEDULE, None}
+    for i, asset in enumerate(data.get("assets") or []):
+        if not isinstance(asset, dict):
+            continue
+        if "zone" in asset and asset["zone"] not in zone_ids:
+            problems.append(f"assets.{i}.zone{at('assets', i, 'zone')}: unknown zone "
+                            f"{asset['zone']!r}; zones: {', '.join(map(str, zone_ids)) or '-'}")
+        if asset.get("schedule") not in schedule_ids:
+            problems.append(f"assets.{i}.schedule{at('assets', i, 'schedule')}: unknown "
+                            f"schedule {asset['schedule']!r}")
+    return problems
+
+
+def _endpoint_problems(data: dict[str, Any], doc: YamlDoc) -> list[str]:
+    """Probe options of every endpoint whose host part is valid, when the inventory as a
+    whole is not (``plan_inventory`` needs a valid inventory)."""
+    problems: list[str] = []
+    for i, asset in enumerate(data.get("assets") or []):
+        if not isinstance(asset, dict) or not isinstance(asset.get("endpoints"), dict):
+            continue
+        for protocol, raw in asset["endpoints"].items():
+            loc: tuple[str | int, ...] = ("assets", i, "endpoints", protocol)
+            where = f" ({doc.locate(loc)})" if doc.locate(loc) else ""
+            try:
+                cls = probe_class(protocol)
+                endpoint = Endpoint.model_validate(raw)
+            except UnknownProbe as exc:
+                problems.append(f"assets.{i}.endpoints.{protocol}{where}: {exc.args[0]}")
+                continue
+            except ValidationError:
+                continue  # already listed by the schema pass
+            try:
+                cls.Options.model_validate(endpoint.options)
+            except ValidationError as exc:
+                prefix = f"assets.{i}.endpoints.{protocol}."
+                problems += [prefix + p for p in pydantic_problems(
+                    exc, lambda sub, base=loc: doc.locate((*base, *sub)))]
+    return problems

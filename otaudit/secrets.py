@@ -16,6 +16,15 @@ class SecretRef(BaseModel):
     env: str | None = None
     file: Path | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_inline(cls, value: object) -> object:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            raise ValueError("a secret is never written into the inventory: write "
+                             "{env: VARIABLE} (read from the collector's environment) or "
+                             "{file: /path/to/file} (read from a file, e.g. /run/secrets/x)")
+        return value
+
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):

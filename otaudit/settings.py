@@ -10,6 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from otaudit.inventory import Duration
 
+# Least time between two requests to one device, on every path that talks to a device (the
+# collector, `otaudit probe`, the demo, benches, tests): probes/runner.py applies it.
+DEFAULT_MIN_REQUEST_INTERVAL = 0.05
+
 
 class Settings(BaseSettings):
     """Runtime settings shared by collector and server.
@@ -36,7 +40,7 @@ class Settings(BaseSettings):
     server_client_id: str = "otaudit-server"
     probe_timeout: float = 10.0
     concurrency: int = 32
-    min_request_interval: float = 0.05
+    min_request_interval: float = Field(DEFAULT_MIN_REQUEST_INTERVAL, ge=0)
 
     # Collector daemon and store-and-forward (durations: seconds or "15m", "1h", ...).
     state_dir: Path | None = None  # outbox; default $STATE_DIRECTORY, ~/.local/state/otaudit
@@ -59,6 +63,8 @@ class Settings(BaseSettings):
     # Site policy (baselines/examples has samples): used by server, report and gap alike.
     exceptions_file: Path | None = None
     attestations_file: Path | None = None
+    # A site's own checks and controls merged over the bundled baseline (docs/extending.md).
+    baseline_dir: Path | None = None
     signing_key_file: str | None = None
     trusted_keys_dir: str | None = None
     require_signatures: bool | None = None

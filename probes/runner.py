@@ -7,6 +7,7 @@ import logging
 
 from otaudit.observation import Observation, ProbeStatus, utcnow
 from otaudit.probes.base import ParseError, Probe, ProbeContext, ProbeError, ProbeTarget
+from otaudit.settings import DEFAULT_MIN_REQUEST_INTERVAL
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +20,13 @@ async def run_probe(
     site: str,
     deadline: float,
     op_timeout: float | None = None,
-    min_interval: float = 0.0,
+    min_interval: float = DEFAULT_MIN_REQUEST_INTERVAL,
 ) -> Observation:
-    """Run ``probe`` within ``deadline`` seconds; map every failure to a status."""
+    """Run ``probe`` within ``deadline`` seconds; map every failure to a status.
+
+    Requests to the device are at least ``min_interval`` apart (``ctx.pace()``), whoever
+    calls: the collector passes its configured interval, everything else gets the default.
+    """
     ctx = ProbeContext(timeout=op_timeout or deadline, min_interval=min_interval)
     rec = ctx.recorder
     started = utcnow()

@@ -14,6 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, DateTime, Index, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from otaudit.errors import InputError, StateError, Unreachable
+
+URL_HELP = "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+NO_DATABASE_HINT = ("run `otaudit server init` (or `otaudit server run`) to create it, or "
+                    "point --db / OTAUDIT_DATABASE_URL at the server's database")
+
 
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: DateTime(timezone=True)}
@@ -97,6 +103,81 @@ def make_engine(url: str) -> sa.Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def parse_database_url(url: str) -> sa.URL:
+    """The URL as SQLAlchemy reads it; InputError for anything but SQLite or PostgreSQL."""
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        raise InputError("database URL", [f"{url!r}: {URL_HELP}"],
+                         hint="--db or OTAUDIT_DATABASE_URL") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise InputError("database URL", [f"{url!r}: {URL_HELP}"],
+                         hint="--db or OTAUDIT_DATABASE_URL")
+    return parsed
+
+
+def describe_database(url: sa.URL) -> str:
+    """Where the database is, without credentials: a file path or host:port/name."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database}"
+
+
+def open_database(url: str, *, create: bool = False) -> sa.Engine:
+    """An engine on an existing otaudit database (``create``: make or migrate it).
+
+    Read commands never create anything: a missing SQLite file, a database without the
+    otaudit schema or with an older one is a StateError that says what to run; a server
+    that cannot be reached is Unreachable with host:port.
+    """
+    parsed = parse_database_url(url)
+    where = describe_database(parsed)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and parsed.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        path = Path(parsed.database)
+        if create and not path.parent.is_dir():
+            raise StateError(f"cannot create the database {path}: folder {path.parent} "
+                             "does not exist")
+        if not create and not path.is_file():
+            raise StateError(f"no database at {path}", hint=NO_DATABASE_HINT)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            revision = _schema_revision(connection)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        if sqlite or "does not exist" in reason:
+            raise StateError(f"cannot open the database {where}: {reason}",
+                             hint=None if sqlite else NO_DATABASE_HINT) from None
+        raise Unreachable(f"cannot reach the database at {where}: {reason}") from None
+    if create:
+        init_db(engine)
+        return engine
+    head = _head_revision()
+    if revision != head:
+        engine.dispose()
+        found = "no otaudit tables" if revision is None else f"schema revision {revision}"
+        raise StateError(f"the database {where} has {found}; this otaudit needs {head}",
+                         hint=NO_DATABASE_HINT if revision is None else
+                         "run `otaudit server init` to migrate it")
+    return engine
+
+
+def _schema_revision(connection: sa.Connection) -> str | None:
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def import_table_modules() -> None:

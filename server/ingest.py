@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -18,6 +19,9 @@ from otaudit.observation import Observation, utcnow
 from otaudit.server import signing_state, store
 from otaudit.server.db import session_factory
 from otaudit.signing import SignatureRejected, VerifiedEnvelope, Verifier, looks_signed
+
+if TYPE_CHECKING:
+    from otaudit.server.baseline.loader import Baseline
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +107,8 @@ class Ingestor:
 
     def __init__(self, engine: sa.Engine, *, topic_prefix: str = "otaudit/v1",
                  exceptions_file: Path | None = None, attestations_file: Path | None = None,
-                 verifier: Verifier | None = None, evaluate_inline: bool = True):
+                 verifier: Verifier | None = None, evaluate_inline: bool = True,
+                 baseline: Baseline | None = None):
         from otaudit.server.baseline import load_attestations, load_baseline, load_exceptions
 
         self.engine = engine
@@ -111,7 +116,7 @@ class Ingestor:
         self.prefix = topic_prefix
         self.verifier = verifier  # None: plain Observation JSON accepted (no signatures)
         self.evaluate_inline = evaluate_inline
-        self.baseline = load_baseline()
+        self.baseline = baseline or load_baseline()  # bundled, or with a site overlay
         self.exceptions_file, self.attestations_file = exceptions_file, attestations_file
         self.exceptions = (load_exceptions(exceptions_file, self.baseline)
                            if exceptions_file else [])

@@ -9,13 +9,16 @@ from __future__ import annotations
 import io
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from otaudit.server.baseline.loader import Baseline
 
 from otaudit.observation import utcnow
 from otaudit.server import store
@@ -28,9 +31,11 @@ STATUS_ORDER = ("fail", "capability_gap", "unknown", "compensated", "attested", 
 
 def build_report(session: Session, *, zone: str | None = None,
                  exceptions_file: Path | None = None,
-                 attestations_file: Path | None = None) -> dict[str, Any]:
+                 attestations_file: Path | None = None,
+                 baseline: Baseline | None = None) -> dict[str, Any]:
     """The report as data. The zone view (SL-A per FR) is evaluated now from the latest
-    facts with the given site policy; per-asset findings are the ones the server stored."""
+    facts with the given site policy and baseline (default: the bundled one); per-asset
+    findings are the ones the server stored."""
     from otaudit.server.baseline import (
         evaluate,
         load_attestations,
@@ -39,7 +44,7 @@ def build_report(session: Session, *, zone: str | None = None,
     )
 
     now = utcnow()
-    baseline = load_baseline()
+    baseline = baseline or load_baseline()
     zones = store.load_zones(session)
     observations = store.latest_observations(session, zone=zone)
     facts = {a.asset_id: a for a in store.merge_asset_facts(observations)}

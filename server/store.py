@@ -177,6 +177,12 @@ def load_zones(session: Session) -> dict[str, Zone]:
     }
 
 
+def known_zones(session: Session) -> set[str]:
+    """Zones with a target SL (from an inventory) and zones that assets were observed in."""
+    observed = session.scalars(sa.select(AssetRow.zone).distinct())
+    return set(session.scalars(sa.select(ZoneRow.zone_id))) | set(observed)
+
+
 def latest_observations(session: Session, asset_ids: Iterable[str] | None = None,
                         zone: str | None = None) -> list[ObservationRow]:
     """The newest observation per (asset, probe)."""

@@ -9,22 +9,24 @@ from typing import Any
 
 import typer
 
-from otaudit.errors import InputError
+from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
+from otaudit.errors import ExitCode, InputError
 
 advisories_app = typer.Typer(no_args_is_help=True,
                              help="Vendor advisories (CSAF 2.0): import and match.")
 patch_app = typer.Typer(no_args_is_help=True, help="Patch status per asset over time.")
 
 _DB_HELP = "database URL (default: OTAUDIT_DATABASE_URL / settings)"
+PATCH_FAIL_ON = (FailOn.OPEN_ADVISORY, FailOn.UNKNOWN)
 
 
-def _sessions(db: str | None) -> Any:
+def _sessions(db: str | None, *, create: bool = False) -> Any:
+    """Engine and sessions of the database; only ``create`` (import) may make one."""
     import otaudit.server.advisories.db  # noqa: F401  (registers the tables)
-    from otaudit.server.db import init_db, make_engine, session_factory
+    from otaudit.server.db import open_database, session_factory
     from otaudit.settings import Settings
 
-    engine = make_engine(db or Settings().database_url)
-    init_db(engine)
+    engine = open_database(db or Settings().database_url, create=create)
     return engine, session_factory(engine)
 
 
@@ -35,15 +37,31 @@ def import_cmd(
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
-    """Import CSAF advisories; rejected documents are listed with their reason."""
-    from otaudit.server.advisories.importer import import_source
+    """Import CSAF advisories; rejected documents are listed with their reason.
+
+    Exit 1 when any document was rejected (the others are imported and the summary
+    printed), 2 when the source itself is unusable."""
+    from otaudit.cli.progress import progress
+    from otaudit.server.advisories.importer import import_source, iter_parsed
     from otaudit.server.advisories.patch import refresh_patch_status
     from otaudit.server.advisories.sources import SourceError
 
-    engine, sessions = _sessions(db)
+    engine, sessions = _sessions(db, create=True)
     try:
-        with sessions.begin() as session:
-            report = import_source(session, source, refresh=refresh_patch_status)
+        with progress("documents", detail="rejected {task.fields[rejected]}",
+                      show=None if not as_json else False) as steps, \
+                sessions.begin() as session:
+            rejected = 0
+
+            def counted() -> Any:
+                nonlocal rejected
+                for item in iter_parsed(source):
+                    rejected += item.advisory is None
+                    steps.advance(rejected=rejected)
+                    yield item
+
+            report = import_source(session, source, parsed=counted(),
+                                   refresh=refresh_patch_status)
     except SourceError as exc:
         raise InputError(source, [str(exc)]) from exc
     finally:
@@ -51,7 +69,13 @@ def import_cmd(
     data = report.to_dict()
     if as_json:
         typer.echo(json.dumps(data, indent=2))
-        return
+    else:
+        _print_import(source, report, data)
+    if report.rejected:
+        raise typer.Exit(ExitCode.FOUND)
+
+
+def _print_import(source: str, report: Any, data: dict[str, Any]) -> None:
     typer.echo(f"{source}: {data['documents']} documents in {data['seconds']} s — imported "
                f"{data['imported']}, replaced {data['replaced']}, unchanged "
                f"{data['unchanged']}, stale {data['stale']}, rejected {data['rejected']}")
@@ -63,6 +87,8 @@ def import_cmd(
         typer.echo("data-quality problems worked around: " + ", ".join(
             f"{k} {v}" for k, v in report.quality.most_common()))
     typer.echo(f"patch status rows changed: {report.patch_rows_changed}")
+    if report.rejected:
+        typer.echo(f"{len(report.rejected)} document(s) rejected: exit 1", err=True)
 
 
 @advisories_app.command("match")
@@ -134,6 +160,8 @@ def status_cmd(
     fmt: str = typer.Option("table", "--format", help="table, json or csv"),
     state: list[str] = typer.Option([], "--state",
                                     help="only these states: open, needs_review, patched"),
+    fail_on: str | None = typer.Option(
+        None, "--fail-on", help=fail_on_help(PATCH_FAIL_ON) + " (unknown: needs_review)"),
 ) -> None:
     """Per asset × advisory × CVE: state, fixed-in, remediation, CVSS, since when, days open.
 
@@ -145,8 +173,14 @@ def status_cmd(
 
     if fmt not in ("table", "json", "csv"):
         raise InputError("--format", [f"{fmt!r}: expected table, json or csv"])
+    states = ("open", "needs_review", "patched")
+    if bad := [s for s in state if s not in states]:
+        raise InputError("--state", [f"{s!r}: expected one of {', '.join(states)}" for s in bad])
+    requested = parse_fail_on(fail_on, PATCH_FAIL_ON)
     engine, sessions = _sessions(db)
     with sessions() as session:
+        if zone is not None:
+            _known_zone(session, zone)
         rows = patch_status_rows(session, zone=zone, include=state or None)
     engine.dispose()
     if fmt == "json":
@@ -160,6 +194,17 @@ def status_cmd(
         typer.echo(out.getvalue().rstrip("\n"))
     else:
         typer.echo(_table(rows))
+    exit_on(requested, {FailOn.OPEN_ADVISORY: sum(r["state"] == "open" for r in rows),
+                        FailOn.UNKNOWN: sum(r["state"] == "needs_review" for r in rows)})
+
+
+def _known_zone(session: Any, zone: str) -> None:
+    from otaudit.errors import UnknownName
+    from otaudit.server import store
+
+    zones = store.known_zones(session)
+    if zone not in zones:
+        raise UnknownName("zone", zone, tuple(zones), source="--zone")
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

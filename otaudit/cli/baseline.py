@@ -8,14 +8,25 @@ from pathlib import Path
 
 import typer
 
+from otaudit.cli.common import BASELINE_HELP, db_option
+from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
+from otaudit.errors import InputError, UnknownName
+
 baseline_app = typer.Typer(no_args_is_help=True, add_completion=False,
                            help="Check and test the IEC 62443 baseline (checks as data).")
 
-ROOT_HELP = "baseline folder (default: the bundled baselines/)"
+ROOT_HELP = "a whole baseline folder instead of the bundled baselines/"
+GAP_FAIL_ON = (FailOn.FAIL, FailOn.CAPABILITY_GAP, FailOn.UNKNOWN, FailOn.OPEN_ADVISORY,
+               FailOn.DEVICE_ERROR)
+
+
+def _overlay_option() -> Path | None:
+    return typer.Option(None, "--baseline", help=BASELINE_HELP)
 
 
 @baseline_app.command("lint")
-def lint_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP)) -> None:
+def lint_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+             overlay: Path | None = _overlay_option()) -> None:
     """Report unknown fact paths, unknown SR/CR ids, bad levels, duplicate ids and missing
     fixtures, each with file and line. Exit 1 when there is any problem."""
     from otaudit.server.baseline.lint import lint
@@ -27,7 +38,7 @@ def lint_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP)) -
     except Exception as exc:  # a probe module that does not import yet
         typer.echo(f"error: cannot build the fact catalogue from the probes: {exc}", err=True)
         raise typer.Exit(2) from None
-    problems = lint(root, catalogue)
+    problems = lint(root, catalogue, overlay=overlay or _settings().baseline_dir)
     for problem in problems:
         typer.echo(str(problem))
     if problems:
@@ -38,13 +49,14 @@ def lint_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP)) -
 
 @baseline_app.command("test")
 def test_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+             overlay: Path | None = _overlay_option(),
              verbose: bool = typer.Option(False, "--verbose", "-v",
                                           help="list every case, not only failures")) -> None:
     """Run every check's fixtures (baselines/tests/<check>.yaml). Exit 1 on a failure."""
     from otaudit.server.baseline.fixtures import run_fixtures
     from otaudit.server.baseline.loader import read_baseline
 
-    baseline, problems = read_baseline(root)
+    baseline, problems = read_baseline(root, overlay or _settings().baseline_dir)
     if baseline is None or problems:
         for problem in problems:
             typer.echo(str(problem))
@@ -64,11 +76,12 @@ def test_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
 
 
 @baseline_app.command("controls")
-def controls_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP)) -> None:
+def controls_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
+                 overlay: Path | None = _overlay_option()) -> None:
     """List every SR/RE with its levels and the checks that decide it."""
     from otaudit.server.baseline.loader import load_baseline
 
-    baseline = load_baseline(root)
+    baseline = load_baseline(root, overlay or _settings().baseline_dir)
     automatic = 0
     for rid, req in baseline.requirements.items():
         checks = baseline.checks_for(rid)
@@ -80,44 +93,41 @@ def controls_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP
 
 
 def gap(
-    db: str | None = typer.Option(None, "--db", help="database URL (default: settings)"),
+    db: str | None = db_option(),
     zone: str | None = typer.Option(None, "--zone", help="only this zone"),
     fmt: str = typer.Option("table", "--format", help="table or json"),
     exceptions: Path | None = typer.Option(
         None, "--exceptions", help="exceptions YAML file (default: OTAUDIT_EXCEPTIONS_FILE)"),
     attestations: Path | None = typer.Option(
         None, "--attestations", help="attestations YAML file (default: OTAUDIT_ATTESTATIONS_FILE)"),
-    root: Path | None = typer.Option(None, "--baseline", help=ROOT_HELP),
+    overlay: Path | None = _overlay_option(),
+    fail_on: str | None = typer.Option(None, "--fail-on", help=fail_on_help(GAP_FAIL_ON)),
 ) -> None:
     """Per zone: SL-T vs SL-A per FR, requirements not met with their evidence, NIS2 view."""
     if fmt not in ("table", "json"):
-        raise typer.BadParameter("--format is table or json")
+        raise InputError("--format", [f"{fmt!r}: expected table or json"])
+    requested = parse_fail_on(fail_on, GAP_FAIL_ON)
+    from otaudit.cli.common import database, site_baseline
     from otaudit.observation import utcnow
     from otaudit.server import store
-    from otaudit.server.baseline import (
-        evaluate,
-        load_attestations,
-        load_baseline,
-        load_exceptions,
-    )
+    from otaudit.server.baseline import evaluate, load_attestations, load_exceptions
     from otaudit.server.baseline.render import gap_data, render_gap_table
-    from otaudit.server.db import make_engine, session_factory
-    from otaudit.settings import Settings
+    from otaudit.server.db import session_factory
 
-    settings = Settings()
+    settings = _settings()
     exceptions = exceptions or settings.exceptions_file
     attestations = attestations or settings.attestations_file
-    baseline = load_baseline(root)
+    baseline = site_baseline(settings, overlay)
     exc = load_exceptions(exceptions, baseline) if exceptions else []
     att = load_attestations(attestations, baseline) if attestations else []
-    engine = make_engine(db or settings.database_url)
+    engine = database(settings, db)
     with session_factory(engine)() as session:
         zones = store.load_zones(session)
         if zone is not None and zone not in zones:
-            typer.echo(f"error: unknown zone {zone!r}; known: {', '.join(sorted(zones))}",
-                       err=True)
-            raise typer.Exit(2)
+            raise UnknownName("zone", zone, tuple(zones), source="--zone")
         assets = store.latest_asset_facts(session, zone=zone)
+        conditions = gap_device_conditions(session, zone) if requested else {}
+    engine.dispose()
     selected = {zid: z.sl_t for zid, z in zones.items() if zone is None or zid == zone}
     evaluation = evaluate(baseline, selected, assets, exceptions=exc, attestations=att,
                           now=utcnow())
@@ -125,3 +135,23 @@ def gap(
         sys.stdout.write(json.dumps(gap_data(evaluation, zone), indent=2) + "\n")
     else:
         sys.stdout.write(render_gap_table(evaluation, zone))
+    unmet = [g.status for z in evaluation.zones for g in z.failing]
+    exit_on(requested, {FailOn.FAIL: unmet.count("fail"),
+                        FailOn.CAPABILITY_GAP: unmet.count("capability_gap"),
+                        FailOn.UNKNOWN: unmet.count("unknown"), **conditions})
+
+
+def gap_device_conditions(session, zone: str | None) -> dict[FailOn, int]:
+    """Open advisories and devices not fully read, in the zone (or all zones)."""
+    from otaudit.server import store
+    from otaudit.server.advisories.patch import patch_status_rows
+
+    observations = store.latest_observations(session, zone=zone)
+    return {FailOn.OPEN_ADVISORY: len(patch_status_rows(session, zone=zone, include=["open"])),
+            FailOn.DEVICE_ERROR: sum(1 for o in observations if o.status != "ok")}
+
+
+def _settings():
+    from otaudit.settings import Settings
+
+    return Settings()

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
+from otaudit.errors import ExitCode
 from otaudit.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 collector_app = typer.Typer(no_args_is_help=True, help="Run the collector.")
 
-EXIT_STATE = 3
-EXIT_BROKER = 4
+EXIT_STATE = ExitCode.STATE
+EXIT_BROKER = ExitCode.UNREACHABLE
+ONCE_FAIL_ON = (FailOn.DEVICE_ERROR,)
 log = logging.getLogger("otaudit.collector")
 
 
@@ -39,20 +41,26 @@ def run(
                                           help="outbox folder (default: settings)"),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="progress bar (default: on a terminal)"),
+    fail_on: str | None = typer.Option(None, "--fail-on",
+                                       help=fail_on_help(ONCE_FAIL_ON) + " (with --once)"),
 ) -> None:
     """Audit the inventory's assets; every observation goes through the durable outbox.
 
     Without --once: audit on the inventory's schedules until SIGTERM (drains in-flight
     probes, exits 0); SIGHUP or a changed file reloads the inventory.
     """
+    from otaudit.cli.progress import enabled
     from otaudit.collector.outbox import OutboxError
     from otaudit.collector.publisher import BrokerUnavailable, SigningUnavailable
 
+    requested = parse_fail_on(fail_on, ONCE_FAIL_ON)
+    if requested and not once:
+        raise typer.BadParameter("--fail-on needs --once (the daemon runs until stopped)")
     settings = get_settings(collector_id=collector_id, state_dir=state_dir)
     try:
         if once:
-            _once(inventory, settings, broker,
-                  sys.stderr.isatty() if progress is None else progress)
+            summary = _once(inventory, settings, broker,
+                            enabled() if progress is None else progress)
         else:
             _daemon(inventory, settings, broker)
     except (OutboxError, SigningUnavailable) as exc:
@@ -62,9 +70,13 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         typer.echo("error: not every observation was acknowledged by the broker", err=True)
         raise typer.Exit(EXIT_BROKER) from None
+    if once:
+        exit_on(requested, {FailOn.DEVICE_ERROR: sum(
+            n for status, n in summary.by_status.items() if status != "ok")})
 
 
-def _once(inventory: Path, settings: Settings, broker: str | None, show_progress: bool) -> None:
+def _once(inventory: Path, settings: Settings, broker: str | None,
+          show_progress: bool) -> RunSummary:
     from otaudit.collector.once import LOCK_TIMEOUT, run_once
     from otaudit.collector.outbox import Outbox
     from otaudit.collector.targets import load_plan
@@ -90,6 +102,7 @@ def _once(inventory: Path, settings: Settings, broker: str | None, show_progress
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_status.items()))
     typer.echo(f"audited {len(plans)} assets: {summary.observations} observations ({statuses}); "
                f"{summary.published} published and acknowledged")
+    return summary
 
 
 def _with_progress(start: Callable[..., Coroutine[Any, Any, RunSummary]], *, audited: int,

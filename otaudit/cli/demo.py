@@ -11,7 +11,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,12 +55,16 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
                        database_url: str | None = None, plant_file: Path | None = None,
                        settings: Settings | None = None, ingest_timeout: float = 30.0,
                        use_examples: bool = True, sign: bool = True,
-                       advisories: bool = True) -> PipelineResult:
+                       advisories: bool = True,
+                       phase: Callable[[str, int | None], None] | None = None,
+                       step: Callable[[], None] | None = None) -> PipelineResult:
     """Simulators → collector → MQTT → server → database → report, once.
 
     With ``sign`` the collector signs every envelope with a fresh Ed25519 key and the
-    server accepts only envelopes signed by it.
+    server accepts only envelopes signed by it. ``phase(name, steps)`` is called when a
+    phase starts (``steps``: how many ``step()`` calls it will make, or None).
     """
+    phase = phase or (lambda _name, _steps: None)
     from otaudit.broker import embedded_broker
     from otaudit.collector.once import run_once
     from otaudit.collector.targets import load_plan
@@ -98,12 +102,14 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
             **({"signing_key_file": str(keys / f"{collector_id}.key"),
                 "trusted_keys_dir": str(keys)} if sign else {}),
         })
+        phase("starting the simulated plant", None)
         plant = await stack.enter_async_context(start_plant(plant_file or DEMO_PLANT))
         # SSH host keys are pinned per run folder, not in the user's own known-hosts store.
         stack.enter_context(_env("OTAUDIT_SSH_KNOWN_HOSTS", str(out_dir / "known_hosts")))
         inventory_path = plant.write_inventory(out_dir / "inventory.yaml")
         inventory, plans = load_plan(inventory_path)
 
+        phase("creating the database and importing advisories", None)
         engine = make_engine(database_url)
         init_db(engine)
         with session_factory(engine).begin() as session:
@@ -123,7 +129,10 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
                                            ready=ready, stop=stop, stats=stats))
         try:
             await asyncio.wait_for(ready.wait(), 10)
-            summary = await run_once(inventory, plans, settings, broker_url=broker_url)
+            phase("auditing (probe runs)", sum(len(p.jobs) for p in plans))
+            summary = await run_once(inventory, plans, settings, broker_url=broker_url,
+                                     progress=(lambda _obs: step()) if step else None)
+            phase("storing and evaluating", None)
             deadline = time.monotonic() + ingest_timeout
             while stats.stored + stats.duplicates < summary.published:
                 if time.monotonic() > deadline or server.done():
@@ -150,7 +159,8 @@ def demo(
     """Audit the bundled simulated plant end to end; write OUT/report.json."""
     from otaudit.server.report import render_table
 
-    result = asyncio.run(run_pipeline(out, broker_url=broker))
+    with _phases(json_output=fmt == "json") as (phase, step):
+        result = asyncio.run(run_pipeline(out, broker_url=broker, phase=phase, step=step))
     report_path = out / "report.json"
     report_path.write_text(json.dumps(result.report, indent=2, default=str))
     if fmt == "json":
@@ -166,3 +176,43 @@ def demo(
                f"  export OTAUDIT_EXCEPTIONS_FILE={examples / 'exceptions.yaml'}\n"
                f"  export OTAUDIT_ATTESTATIONS_FILE={examples / 'attestations.yaml'}\n"
                "  otaudit report; otaudit gap; otaudit patch status")
+
+
+@contextmanager
+def _phases(*, json_output: bool) -> Iterator[tuple[Callable[[str, int | None], None],
+                                                    Callable[[], None]]]:
+    """Phase lines and a bar for the audit phase on stderr (when progress is on)."""
+    from otaudit.cli.progress import enabled
+
+    if not enabled(json_output=json_output):
+        yield (lambda _name, _steps: None), (lambda: None)
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+               MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        current: list[int] = []
+
+        def phase(name: str, steps: int | None) -> None:
+            if current:
+                bar.update(current[-1], completed=bar.tasks[current[-1]].total or 1,
+                           total=bar.tasks[current[-1]].total or 1)
+            current.append(bar.add_task(name, total=steps))
+
+        def step() -> None:
+            if current:
+                bar.advance(current[-1])
+
+        yield phase, step
+        if current:
+            bar.update(current[-1], total=bar.tasks[current[-1]].total or 1,
+                       completed=bar.tasks[current[-1]].total or 1)

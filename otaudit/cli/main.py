@@ -1,57 +1,109 @@
-"""Entry point of the ``otaudit`` console script."""
+"""Entry point of the ``otaudit`` console script.
+
+Every command ends with an exit code of ``otaudit.errors.ExitCode`` (README: "Exit codes").
+A problem the user can fix (``OtauditError``) is one message on stderr, never a traceback;
+``-v`` or ``OTAUDIT_DEBUG=1`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import logging
-import sys
+import os
+import traceback
 
 import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from otaudit import __version__
 from otaudit.cli import advisories as advisories_cmd
 from otaudit.cli import baseline as baseline_cmd
 from otaudit.cli import collector as collector_cmd
 from otaudit.cli import demo as demo_cmd
+from otaudit.cli import inventory as inventory_cmd
 from otaudit.cli import keys as keys_cmd
 from otaudit.cli import probe as probe_cmd
 from otaudit.cli import server as server_cmd
 from otaudit.cli import sim as sim_cmd
-from otaudit.errors import InputError
+from otaudit.cli.progress import set_quiet
+from otaudit.errors import ExitCode, OtauditError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+DEBUG_ENV = "OTAUDIT_DEBUG"
+_debug = False
+
+
+class OtauditGroup(TyperGroup):
+    """The root command: what a command raises ends here with its documented exit code
+    (also under typer's test runner, which bypasses ``main``)."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, TyperException):
+            raise  # typer's own endings: --help, usage errors, typer.Exit(code)
+        except OtauditError as exc:
+            _traceback_if_asked()
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except Exception as exc:  # a bug: say so briefly, the traceback on request
+            _traceback_if_asked()
+            typer.echo(f"error: internal error: {type(exc).__name__}: {exc}\n  this is a bug "
+                       f"in otaudit; run again with -v (or {DEBUG_ENV}=1) for the traceback "
+                       f"and report it", err=True)
+            raise typer.Exit(ExitCode.INTERNAL) from None
+
+
+app = typer.Typer(cls=OtauditGroup, no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False,
                   help="otaudit: read-only auditor of OT assets for IEC 62443.")
-_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
-app.command("probe", context_settings=_EXTRA)(probe_cmd.probe)
+app.add_typer(probe_cmd.probe_app, name="probe")
 app.command("probes")(probe_cmd.probes)
-app.command("sim", context_settings=_EXTRA)(sim_cmd.sim)
+app.add_typer(sim_cmd.sim_app, name="sim")
 app.add_typer(collector_cmd.collector_app, name="collector")
 app.add_typer(server_cmd.server_app, name="server")
 app.add_typer(advisories_cmd.advisories_app, name="advisories")
 app.add_typer(advisories_cmd.patch_app, name="patch")
 app.add_typer(keys_cmd.keys_app, name="keys")
+app.add_typer(inventory_cmd.inventory_app, name="inventory")
 app.command("report")(server_cmd.report)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(baseline_cmd.baseline_app, name="baseline")
 app.command("gap")(baseline_cmd.gap)
 
 
-@app.callback()
-def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug logging"),
-          version: bool = typer.Option(False, "--version", help="print the version")) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if version:
-        typer.echo(__version__)
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"otaudit {__version__}")
         raise typer.Exit()
 
 
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v",
+                                       help=f"debug logging and tracebacks (or {DEBUG_ENV}=1)"),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display"),
+          version: bool = typer.Option(False, "--version", is_eager=True,
+                                       callback=_show_version, help="print the version")) -> None:
+    global _debug
+    _debug = verbose or debug_from_env()
+    set_quiet(quiet)
+    logging.basicConfig(level=logging.DEBUG if _debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def debug_from_env() -> bool:
+    return os.environ.get(DEBUG_ENV, "").lower() in ("1", "true", "yes", "on")
+
+
 def main() -> None:
-    try:
-        app()
-    except InputError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    """Run the CLI. Typer ends usage errors with 2 and Ctrl-C with 130; ``OtauditGroup``
+    maps what a command raises to its exit code."""
+    app()
+
+
+def _traceback_if_asked() -> None:
+    if _debug or debug_from_env():
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

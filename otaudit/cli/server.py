@@ -1,4 +1,4 @@
-"""``otaudit server run`` and ``otaudit report``."""
+"""``otaudit server init|run`` and ``otaudit report``."""
 
 from __future__ import annotations
 
@@ -6,13 +6,32 @@ import asyncio
 import contextlib
 import json
 import signal
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import typer
 
+from otaudit.cli.common import baseline_option, database, db_option, site_baseline
+from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
+from otaudit.errors import InputError, StateError, UnknownName
 from otaudit.settings import get_settings
 
 server_app = typer.Typer(no_args_is_help=True, help="Run the server.")
+
+REPORT_FAIL_ON = (FailOn.FAIL, FailOn.CAPABILITY_GAP, FailOn.UNKNOWN, FailOn.OPEN_ADVISORY,
+                  FailOn.DEVICE_ERROR)
+
+
+@server_app.command("init")
+def init(db: str | None = db_option()) -> None:
+    """Create the database, or migrate it to this otaudit's schema (idempotent)."""
+    from otaudit.server.db import describe_database, parse_database_url
+
+    settings = get_settings(database_url=db)
+    engine = database(settings, None, create=True)
+    engine.dispose()
+    typer.echo(f"database ready: {describe_database(parse_database_url(settings.database_url))}")
 
 
 @server_app.command("run")
@@ -20,37 +39,37 @@ def run(
     inventory: Path | None = typer.Option(None, "--inventory", "-i",
                                           help="inventory whose zones (SL-T) to load"),
     broker: str | None = typer.Option(None, help="mqtt://host:port (default: settings)"),
-    db: str | None = typer.Option(None, help="database URL (default: settings)"),
+    db: str | None = db_option(),
     exceptions: Path | None = typer.Option(None, help="exceptions / compensating controls YAML"),
     attestations: Path | None = typer.Option(None, help="attestations YAML"),
+    baseline: Path | None = baseline_option(),
 ) -> None:
     """Subscribe to observations, store them, evaluate baselines, until SIGTERM/Ctrl-C."""
     from otaudit.inventory import load_inventory
-    from otaudit.server.db import init_db, make_engine, session_factory
+    from otaudit.server.db import session_factory
     from otaudit.server.ingest import Ingestor
     from otaudit.server.listener import serve
     from otaudit.server.store import upsert_zones
-
-    settings = get_settings(database_url=db)
-    engine = make_engine(settings.database_url)
-    init_db(engine)
-    if inventory:
-        inv, _ = load_inventory(inventory)
-        with session_factory(engine).begin() as session:
-            upsert_zones(session, inv)
     from otaudit.signing import SigningKeyError, verifier_from_settings
 
+    settings = get_settings(database_url=db)
+    checks = site_baseline(settings, baseline)  # linted before anything is written
+    inv = load_inventory(inventory)[0] if inventory else None
     try:
         verifier = verifier_from_settings(settings)
     except SigningKeyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise StateError(str(exc)) from None
+    engine = database(settings, None, create=True)
+    if inv is not None:
+        with session_factory(engine).begin() as session:
+            upsert_zones(session, inv)
     if verifier is None:
         typer.echo("warning: no trusted collector keys configured (OTAUDIT_TRUSTED_KEYS_DIR): "
                    "accepting unsigned observations", err=True)
     ingestor = Ingestor(engine, topic_prefix=settings.topic_prefix, verifier=verifier,
                         exceptions_file=exceptions or settings.exceptions_file,
-                        attestations_file=attestations or settings.attestations_file)
+                        attestations_file=attestations or settings.attestations_file,
+                        baseline=checks)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -65,8 +84,10 @@ def run(
             from otaudit.mqtt import BrokerAddress  # host and port only, never credentials
 
             address = BrokerAddress.parse(broker or settings.broker_url)
+            overlay = f"; site baseline {checks.overlay}" if checks.overlay else ""
             typer.echo(f"server: subscribed at {address} as "
-                       f"{settings.server_client_id}; storing in {engine.url.drivername}", err=True)
+                       f"{settings.server_client_id}; storing in {engine.url.drivername}"
+                       f"{overlay}", err=True)
 
         announcer = asyncio.create_task(announce())
         stats = await serve(ingestor, settings, broker_url=broker, stop=stop, ready=ready)
@@ -78,7 +99,7 @@ def run(
 
 
 def report(
-    db: str | None = typer.Option(None, help="database URL (default: settings)"),
+    db: str | None = db_option(),
     fmt: str = typer.Option("table", "--format", help="table or json"),
     zone: str | None = typer.Option(None, help="only this zone"),
     out: Path | None = typer.Option(None, help="write to this file instead of stdout"),
@@ -86,23 +107,45 @@ def report(
         None, help="exceptions YAML for the zone view (default: OTAUDIT_EXCEPTIONS_FILE)"),
     attestations: Path | None = typer.Option(
         None, help="attestations YAML for the zone view (default: OTAUDIT_ATTESTATIONS_FILE)"),
+    baseline: Path | None = baseline_option(),
+    fail_on: str | None = typer.Option(None, "--fail-on", help=fail_on_help(REPORT_FAIL_ON)),
 ) -> None:
     """Per zone SL-T vs SL-A; per asset: identity, probe status, findings with evidence,
     advisories. Findings are those the server stored with its site policy."""
-    from otaudit.server.db import init_db, make_engine, session_factory
+    from otaudit.server import store
+    from otaudit.server.db import session_factory
     from otaudit.server.report import build_report, render_table
 
     if fmt not in ("table", "json"):
-        raise typer.BadParameter("--format is table or json")
+        raise InputError("--format", [f"{fmt!r}: expected table or json"])
+    requested = parse_fail_on(fail_on, REPORT_FAIL_ON)
     settings = get_settings(database_url=db)
-    engine = make_engine(settings.database_url)
-    init_db(engine)
+    checks = site_baseline(settings, baseline)
+    engine = database(settings, None)
     with session_factory(engine)() as session:
-        data = build_report(session, zone=zone,
+        if zone is not None and zone not in (zones := store.known_zones(session)):
+            raise UnknownName("zone", zone, tuple(zones), source="--zone")
+        data = build_report(session, zone=zone, baseline=checks,
                             exceptions_file=exceptions or settings.exceptions_file,
                             attestations_file=attestations or settings.attestations_file)
+    engine.dispose()
     text = json.dumps(data, indent=2, default=str) if fmt == "json" else render_table(data)
     if out:
         out.write_text(text)
     else:
         typer.echo(text)
+    exit_on(requested, report_conditions(data))
+
+
+def report_conditions(data: dict[str, Any]) -> dict[FailOn, int]:
+    """How often each --fail-on condition occurs in a report."""
+    findings = Counter(f["status"] for a in data["assets"] for f in a["findings"])
+    return {
+        FailOn.FAIL: findings["fail"],
+        FailOn.CAPABILITY_GAP: findings["capability_gap"],
+        FailOn.UNKNOWN: findings["unknown"],
+        FailOn.OPEN_ADVISORY: sum(1 for a in data["assets"] for adv in a["advisories"]
+                                  if adv.get("state") == "open"),
+        FailOn.DEVICE_ERROR: sum(1 for a in data["assets"] for p in a["probes"]
+                                 if p["status"] != "ok"),
+    }

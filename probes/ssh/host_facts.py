@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otaudit.probes.base import ParseError
+from otaudit.probes.ssh.algorithms import weak
 from otaudit.probes.ssh.allowlist import ENABLED_UNITS
 from otaudit.probes.ssh.facts import HOST
 from otaudit.probes.ssh.outputs import Outputs, Unavailable
@@ -85,12 +86,26 @@ def _ntp_sources(out: Outputs) -> dict[str, object]:
     return {"time.ntp_sources": sources}
 
 
+# sshd's effective algorithm lists and the weak ones among them, judged by the same table
+# (weak_algorithms.yaml) as the algorithms the server offers on the wire (ssh.weak_*).
+WEAK_OF = {"sshd.weak_ciphers": ("ciphers", "sshd.ciphers"),
+           "sshd.weak_macs": ("macs", "sshd.macs"),
+           "sshd.weak_kex": ("kex", "sshd.kex_algorithms")}
+
+
+def _with_weak(facts: dict[str, object]) -> dict[str, object]:
+    for path, (category, source) in WEAK_OF.items():
+        if isinstance(facts.get(source), list):
+            facts[path] = weak(category, facts[source])  # type: ignore[arg-type]
+    return facts
+
+
 def collect_linux(out: Outputs) -> None:
     """Record every host fact (or its unknown reason) from the session's outputs."""
     out.group(["os.name", "os.version", "identity.os", "identity.vendor"], lambda: _os(out))
     out.group(["os.kernel", "identity.name"], lambda: _uname(out))
     out.group([p for p in HOST if p.startswith("sshd.")],
-              lambda: sshd.sshd_facts(sshd.parse_sshd_t(out.text("sshd -T"))))
+              lambda: _with_weak(sshd.sshd_facts(sshd.parse_sshd_t(out.text("sshd -T")))))
     out.group(["pwpol.max_days", "pwpol.min_days"], lambda: pam.login_defs_facts(
         pam.parse_login_defs(out.text("cat /etc/login.defs"))))
     out.group(["pwpol.min_length"], lambda: _password_policy(out))

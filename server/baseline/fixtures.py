@@ -58,12 +58,23 @@ class Outcome:
             "" if self.ok else f" ({self.message})")
 
 
-def load_fixtures(root: Path, problems: list[Problem]) -> dict[str, Fixture]:
-    """Every fixture file under ``root/tests``; problems are appended to ``problems``."""
+def baseline_fixtures(baseline: Baseline, problems: list[Problem]) -> dict[str, Fixture]:
+    """The fixtures of every folder of the baseline: bundled ``tests/``, then the site's."""
     out: dict[str, Fixture] = {}
+    for n, root in enumerate(baseline.roots):
+        out = load_fixtures(root, problems, required=n == 0, into=out)
+    return out
+
+
+def load_fixtures(root: Path, problems: list[Problem], *, required: bool = True,
+                  into: dict[str, Fixture] | None = None) -> dict[str, Fixture]:
+    """Every fixture file under ``root/tests`` (added to ``into``); problems are appended
+    to ``problems``."""
+    out: dict[str, Fixture] = {} if into is None else into
     folder = root / "tests"
     if not folder.is_dir():
-        problems.append(Problem(str(folder), None, "missing fixtures folder"))
+        if required:
+            problems.append(Problem(str(folder), None, "missing fixtures folder"))
         return out
     for path in sorted(folder.glob("*.y*ml")):
         data, src = _parse(path, root, FixtureFile, problems)
@@ -73,7 +84,8 @@ def load_fixtures(root: Path, problems: list[Problem]) -> dict[str, Fixture]:
             problems.append(src.at(("check",), f"fixture for {data.check!r} must be named "
                                    f"{data.check}.yaml"))
         if data.check in out:
-            problems.append(src.at(("check",), f"second fixture file for {data.check}"))
+            problems.append(src.at(("check",), f"second fixture file for {data.check} (first: "
+                                   f"{out[data.check].source.file})"))
             continue
         out[data.check] = Fixture(data, src)
     return out
@@ -104,7 +116,7 @@ def run_fixtures(baseline: Baseline, fixtures: dict[str, Fixture] | None = None,
     """Run every case of every fixture file; return outcomes and loading problems."""
     problems: list[Problem] = []
     if fixtures is None:
-        fixtures = load_fixtures(baseline.root, problems)
+        fixtures = baseline_fixtures(baseline, problems)
     outcomes: list[Outcome] = []
     for check_id, fixture in sorted(fixtures.items()):
         if check_id not in baseline.checks:

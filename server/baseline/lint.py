@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from otaudit.server.baseline.fixtures import expectation_kinds, load_fixtures
+from otaudit.server.baseline.fixtures import baseline_fixtures, expectation_kinds
 from otaudit.server.baseline.format import ITEM_OPS, ORDER_OPS, Check, Leaf, is_param
 from otaudit.server.baseline.loader import (
     KNOWN_PROBES,
@@ -31,15 +31,17 @@ NUMERIC = {"int", "float"}
 TEXT = {"str", "enum", "version"}
 
 
-def lint(root: Path | str | None, catalogue: Mapping[str, Any]) -> list[Problem]:
-    """All problems of the baseline at ``root`` (default: bundled), sorted by file and line."""
+def lint(root: Path | str | None, catalogue: Mapping[str, Any],
+         overlay: Path | str | None = None) -> list[Problem]:
+    """All problems of the baseline at ``root`` (default: bundled) with a site ``overlay``,
+    sorted by file and line."""
     root = Path(root) if root is not None else bundled_root()
-    baseline, problems = read_baseline(root)
+    baseline, problems = read_baseline(root, overlay)
     if baseline is None:
         return sorted(set(problems))
     for cid, check in baseline.checks.items():
         problems += _fact_problems(check, baseline.sources[cid], catalogue)
-    fixtures = load_fixtures(root, problems)
+    fixtures = baseline_fixtures(baseline, problems)
     for cid, check in baseline.checks.items():
         src = baseline.sources[cid]
         fixture = fixtures.get(cid)

@@ -128,7 +128,13 @@ class Baseline:
     checks: dict[str, Check]
     controls: dict[str, Control]
     sources: dict[str, Source] = field(default_factory=dict)
+    overlay: Path | None = None  # a site's own checks and controls, merged over ``root``
     _compiled: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        """The folders the baseline was read from: the bundled one, then the site overlay."""
+        return (self.root,) if self.overlay is None else (self.root, self.overlay)
 
     def checks_for(self, requirement: str) -> list[str]:
         control = self.controls.get(requirement)
@@ -148,14 +154,15 @@ def bundled_root() -> Path:
     return Path(__file__).resolve().parents[2] / "baselines"
 
 
-def load_baseline(root: Path | str | None = None) -> Baseline:
-    """Load and validate a baseline folder (default: the bundled one).
+def load_baseline(root: Path | str | None = None, overlay: Path | str | None = None) -> Baseline:
+    """Load and validate a baseline folder (default: the bundled one), with a site overlay.
 
     Raises ``InputError`` listing every problem as ``file:line: message``.
     """
-    base, problems = read_baseline(root)
+    base, problems = read_baseline(root, overlay)
     if problems or base is None:
-        raise InputError(Path(root or bundled_root()), [str(p) for p in sorted(problems)])
+        raise InputError(Path(overlay or root or bundled_root()),
+                         [str(p) for p in sorted(problems)])
     return base
 
 
@@ -202,11 +209,13 @@ def _parse(path: Path, root: Path, model: type[BaseModel],
         return None, source
 
 
-def _digest(root: Path) -> str:
+def _digest(*roots: Path) -> str:
     sha = hashlib.sha256()
-    for sub in ("catalogue", "controls", "checks"):
-        for path in sorted((root / sub).rglob("*.yaml")):
-            sha.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for n, root in enumerate(roots):
+        for sub in ("catalogue", "controls", "checks"):
+            for path in sorted((root / sub).rglob("*.yaml")):
+                name = f"{n}:{path.relative_to(root)}" if n else str(path.relative_to(root))
+                sha.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return sha.hexdigest()
 
 
@@ -354,63 +363,87 @@ def _inside_where(loc: Loc) -> bool:
     return "where" in loc
 
 
-def _read_checks(root: Path, requirements: dict[str, Requirement], components: dict[str, str],
-                 nis2: dict[str, Nis2Point], problems: list[Problem],
-                 sources: dict[str, Source]) -> dict[str, Check]:
+def _read_checks(roots: list[Path], requirements: dict[str, Requirement],
+                 components: dict[str, str], nis2: dict[str, Nis2Point],
+                 problems: list[Problem], sources: dict[str, Source]) -> dict[str, Check]:
+    """Checks of every root (bundled first); an id defined twice names both files."""
     checks: dict[str, Check] = {}
     first_seen: dict[str, Source] = {}
-    folder = root / "checks"
-    if not folder.is_dir():
-        problems.append(Problem(_rel(folder, root), None, "missing checks folder"))
-        return checks
-    for path in sorted(folder.rglob("*.y*ml")):
-        check, src = _parse(path, root, Check, problems)
-        if check is None or src is None:
+    for n, root in enumerate(roots):
+        folder = root / "checks"
+        if not folder.is_dir():
+            if n == 0:  # a site overlay may bring controls only
+                problems.append(Problem(_rel(folder, root), None, "missing checks folder"))
             continue
-        if check.id in first_seen:
-            other = first_seen[check.id]
-            problems.append(src.at(("id",), f"duplicate check id {check.id!r} (first defined "
-                                   f"in {other.file}:{other.doc.line_of(('id',))})"))
-            continue
-        first_seen[check.id] = src
-        problems.extend(_check_problems(check, src, requirements, components, nis2))
-        checks[check.id] = check
-        sources[check.id] = src
+        for path in sorted(folder.rglob("*.y*ml")):
+            check, src = _parse(path, root, Check, problems)
+            if check is None or src is None:
+                continue
+            if check.id in first_seen:
+                other = first_seen[check.id]
+                problems.append(src.at(("id",), f"duplicate check id {check.id!r} (first "
+                                       f"defined in {other.file}:{other.doc.line_of(('id',))})"))
+                continue
+            first_seen[check.id] = src
+            problems.extend(_check_problems(check, src, requirements, components, nis2))
+            checks[check.id] = check
+            sources[check.id] = src
     return dict(sorted(checks.items()))
 
 
-def _read_controls(root: Path, requirements: dict[str, Requirement], checks: dict[str, Check],
-                   problems: list[Problem], sources: dict[str, Source]) -> dict[str, Control]:
-    path = root / "controls" / "iec62443-3-3.yaml"
-    data, src = _parse(path, root, ControlsFile, problems)
-    if data is None or src is None:
-        return {}
-    sources["controls"] = src
+def _read_controls(roots: list[Path], requirements: dict[str, Requirement],
+                   checks: dict[str, Check], problems: list[Problem],
+                   sources: dict[str, Source]) -> dict[str, Control]:
+    """The bundled controls file, then a site's: a site entry adds its checks to the SR's."""
     controls: dict[str, Control] = {}
-    listed_by: dict[str, dict[str, Loc]] = {}
-    for i, control in enumerate(data.controls):
-        loc: Loc = ("controls", i)
-        if control.id not in requirements:
-            problems.append(src.at((*loc, "id"), f"unknown IEC 62443-3-3 id {control.id!r}"))
+    listed_by: dict[str, dict[str, tuple[Source, Loc]]] = {}
+    for n, root in enumerate(roots):
+        path = root / "controls" / "iec62443-3-3.yaml"
+        if n and not path.exists():
             continue
-        if control.id in controls:
-            problems.append(src.at((*loc, "id"), f"duplicate control {control.id!r}"))
+        data, src = _parse(path, root, ControlsFile, problems)
+        if data is None or src is None:
             continue
-        if not control.checks and not control.attestation:
-            problems.append(src.at(loc, f"{control.id}: no checks; mark it `attestation: true` "
-                                   "(decided by an attestation)"))
-        if not control.checks and control.unchecked != "unknown":
-            problems.append(src.at((*loc, "unchecked"), f"{control.id}: `unchecked` needs "
-                                   "checks (attest not_applicable instead)"))
-        for j, cid in enumerate(control.checks):
-            if cid not in checks:
-                problems.append(src.at((*loc, "checks", j), f"unknown check {cid!r}"))
-            listed_by.setdefault(cid, {})[control.id] = (*loc, "checks", j)
-        controls[control.id] = control
+        sources["controls" if n == 0 else f"controls:{n}"] = src
+        seen_here: set[str] = set()
+        for i, control in enumerate(data.controls):
+            loc: Loc = ("controls", i)
+            if control.id not in requirements:
+                problems.append(src.at((*loc, "id"),
+                                       f"unknown IEC 62443-3-3 id {control.id!r}"))
+                continue
+            if control.id in seen_here:
+                problems.append(src.at((*loc, "id"), f"duplicate control {control.id!r}"))
+                continue
+            seen_here.add(control.id)
+            for j, cid in enumerate(control.checks):
+                if cid not in checks:
+                    problems.append(src.at((*loc, "checks", j), f"unknown check {cid!r}"))
+                elif control.id in listed_by.get(cid, {}):
+                    first, first_loc = listed_by[cid][control.id]
+                    problems.append(src.at((*loc, "checks", j), f"{control.id} lists {cid} "
+                                           f"twice (also in {first.file}:"
+                                           f"{first.doc.line_of(_clean(first_loc))})"))
+                    continue
+                listed_by.setdefault(cid, {})[control.id] = (src, (*loc, "checks", j))
+            if n and control.id in controls:  # a site adds checks to a bundled control
+                bundled = controls[control.id]
+                added = [c for c in control.checks if c not in bundled.checks]
+                controls[control.id] = bundled.model_copy(
+                    update={"checks": [*bundled.checks, *added]})
+                continue
+            if not control.checks and not control.attestation:
+                problems.append(src.at(loc, f"{control.id}: no checks; mark it "
+                                       "`attestation: true` (decided by an attestation)"))
+            if not control.checks and control.unchecked != "unknown":
+                problems.append(src.at((*loc, "unchecked"), f"{control.id}: `unchecked` needs "
+                                       "checks (attest not_applicable instead)"))
+            controls[control.id] = control
+    main = sources.get("controls")
     for rid in requirements:
-        if rid not in controls:
-            problems.append(src.at(("controls",), f"{rid} is missing from the controls file "
-                                   "(list it with its checks, or `attestation: true`)"))
+        if rid not in controls and main is not None:
+            problems.append(main.at(("controls",), f"{rid} is missing from the controls file "
+                                    "(list it with its checks, or `attestation: true`)"))
     for cid, check in checks.items():
         referenced = set(check.requirements())
         listed = listed_by.get(cid, {})
@@ -421,29 +454,43 @@ def _read_controls(root: Path, requirements: dict[str, Requirement], checks: dic
                                         f"{cid} references {rid} but controls/iec62443-3-3.yaml "
                                         f"does not list it under {rid}"))
         for rid in sorted(set(listed) - referenced):
-            problems.append(src.at(listed[rid], f"{rid} lists {cid}, which does not "
-                                   f"reference {rid}"))
+            lsrc, lloc = listed[rid]
+            problems.append(lsrc.at(lloc, f"{rid} lists {cid}, which does not "
+                                    f"reference {rid}"))
     ordered = sorted(controls.values(), key=lambda c: requirements[c.id].order)
     return {c.id: c for c in ordered}
 
 
-def read_baseline(root: Path | str | None = None) -> tuple[Baseline | None, list[Problem]]:
-    """Read a baseline folder; return it (None when unusable) and every problem found."""
+def read_baseline(root: Path | str | None = None, overlay: Path | str | None = None
+                  ) -> tuple[Baseline | None, list[Problem]]:
+    """Read a baseline folder (default: the bundled one) and a site ``overlay`` of own checks
+    (``checks/``), controls (``controls/iec62443-3-3.yaml``, adding checks to SRs) and
+    fixtures (``tests/``); return the baseline (None when unusable) and every problem."""
     root = Path(root) if root is not None else bundled_root()
     problems: list[Problem] = []
     if not root.is_dir():
         return None, [Problem(str(root), None, "not a directory")]
+    roots = [root]
+    if overlay is not None:
+        overlay = Path(overlay)
+        if not overlay.is_dir():
+            return None, [Problem(str(overlay), None, "not a directory")]
+        if (overlay / "catalogue").exists():
+            problems.append(Problem(_rel(overlay / "catalogue", overlay), None,
+                                    "a site overlay holds checks/, controls/ and tests/; the "
+                                    "catalogue (the standard's ids) comes with otaudit"))
+        roots.append(overlay)
     sources: dict[str, Source] = {}
     requirements = _read_requirements(root, problems)
     components = _read_components(root, problems)
     nis2 = _read_nis2(root, requirements, problems)
-    checks = _read_checks(root, requirements, components, nis2, problems, sources)
-    controls = _read_controls(root, requirements, checks, problems, sources)
+    checks = _read_checks(roots, requirements, components, nis2, problems, sources)
+    controls = _read_controls(roots, requirements, checks, problems, sources)
     if not requirements:
         return None, problems
-    base = Baseline(root=root, digest=_digest(root), requirements=requirements,
+    base = Baseline(root=root, digest=_digest(*roots), requirements=requirements,
                     components=components, nis2=nis2, checks=checks, controls=controls,
-                    sources=sources)
+                    sources=sources, overlay=overlay)
     return base, problems
 
 

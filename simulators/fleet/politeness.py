@@ -147,6 +147,18 @@ class PolitenessReport:
         return text
 
 
+def device_check(device: str, protocol: str, records: list[dict[str, Any]], *,
+                 connections: int, max_concurrent: int) -> DeviceCheck:
+    """Judge one device from its request records (``RequestRecord`` as dicts, any order)."""
+    logged = sorted(records, key=lambda r: float(r["at"]))
+    ops = [(float(r["at"]), r.get("kind") in SETUP_KINDS)
+           for r, before in zip(logged, [None, *logged][:len(logged)], strict=True)
+           if starts_operation(r, before)]
+    return DeviceCheck(device=device, protocol=protocol, connections=connections,
+                       max_concurrent=max_concurrent, requests=len(ops),
+                       sequence=[(b[0] - a[0], not a[1]) for a, b in itertools.pairwise(ops)])
+
+
 def check_politeness(log_dir: Path, interval: float, tolerance: float | None = None
                      ) -> PolitenessReport:
     """Build the report from ``devices-w*.jsonl`` and ``requests-w*.jsonl`` in ``log_dir``
@@ -154,18 +166,10 @@ def check_politeness(log_dir: Path, interval: float, tolerance: float | None = N
     records: dict[str, list[dict[str, Any]]] = {}
     for record in read_jsonl(sorted(log_dir.glob("requests-w*.jsonl"))):
         records.setdefault(record["device"], []).append(record)
-    starts: dict[str, list[tuple[float, bool]]] = {}  # (stamp, is a connection set-up)
-    for device, logged in records.items():
-        logged.sort(key=lambda r: float(r["at"]))
-        starts[device] = [(float(r["at"]), r.get("kind") in SETUP_KINDS)
-                          for r, before in zip(logged, [None, *logged[:-1]], strict=True)
-                          if starts_operation(r, before)]
     report = PolitenessReport(interval, interval / 2 if tolerance is None else tolerance)
     for summary in read_jsonl(sorted(log_dir.glob("devices-w*.jsonl"))):
-        ops = starts.get(summary["device"], [])
-        report.devices.append(DeviceCheck(
-            device=summary["device"], protocol=summary["protocol"],
+        report.devices.append(device_check(
+            summary["device"], summary["protocol"], records.get(summary["device"], []),
             connections=int(summary["connections"]),
-            max_concurrent=int(summary["max_concurrent"]), requests=len(ops),
-            sequence=[(b[0] - a[0], not a[1]) for a, b in itertools.pairwise(ops)]))
+            max_concurrent=int(summary["max_concurrent"])))
     return report

@@ -36,6 +36,14 @@ ILLEGAL_DATA_ADDRESS, ILLEGAL_DATA_VALUE, GATEWAY_TARGET_FAILED = 0x02, 0x03, 0x
 CATEGORY_END = {1: 0x02, 2: 0x7F, 3: 0xFF}  # last object id of basic/regular/extended
 
 
+# `otaudit sim modbus` flags beyond --profile/--host/--port/--log: any profile field.
+CLI_OPTIONS = {
+    "--behaviour B": "normal, garbage_devid, close_on_devid, silent or slow (overrides the "
+                     "profile)",
+    "--delay S": "seconds before each answer when --behaviour slow",
+}
+
+
 def from_profile(profile: Path | None, host: str = "127.0.0.1", port: int = 0,
                  **options: Any) -> ModbusSimulator:
     """Build a simulator; ``options`` override profile fields (e.g. ``behaviour="silent"``)."""

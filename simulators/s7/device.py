@@ -11,6 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from otaudit.errors import InputError
 from otaudit.simulators import bundled_profile
 from otaudit.simulators.base import SimulatedDevice
 from otaudit.simulators.s7.profile import S7Profile, load_profile
@@ -18,6 +19,14 @@ from otaudit.simulators.s7.server import ProfileServer
 
 DEFAULT_PROFILE = "s7-1200-weak"
 OVERRIDABLE = {"cpu_mode", "refuse", "rack", "slot", "name"}
+# `otaudit sim s7` flags beyond --profile/--host/--port/--log (override the profile).
+CLI_OPTIONS = {
+    "--cpu-mode M": "operating state the CPU reports: RUN, STOP, STARTUP, HOLD or DEFECT",
+    "--refuse R": "refuse classic S7 access at this stage: cotp, close, setup or none",
+    "--rack N": "rack the CPU answers on",
+    "--slot N": "slot the CPU answers on",
+    "--name NAME": "module name the CPU reports",
+}
 
 
 class S7Device(SimulatedDevice):
@@ -50,8 +59,9 @@ def from_profile(profile: Path | str | None, host: str = "127.0.0.1", port: int 
     """Build a simulated CPU from a profile file (None → the bundled S7-1200 profile)."""
     unknown = set(options) - OVERRIDABLE
     if unknown:
-        raise ValueError(f"unknown s7 simulator option(s) {sorted(unknown)}; "
-                         f"known: {sorted(OVERRIDABLE)}")
+        raise InputError("s7 simulator options", [
+            f"unknown option(s) {', '.join('--' + u.replace('_', '-') for u in sorted(unknown))}"
+            f"; known: {', '.join(CLI_OPTIONS)}"])
     path = Path(profile) if profile is not None else bundled_profile("s7", DEFAULT_PROFILE)
     if not path.exists() and "/" not in str(profile):
         path = bundled_profile("s7", str(profile))

@@ -50,6 +50,14 @@ PRIV = {"DES": config.USM_PRIV_CBC56_DES, "3DES": config.USM_PRIV_CBC168_3DES,
         "AES-256": config.USM_PRIV_CFB256_AES}
 
 
+# `otaudit sim snmp` flags beyond --profile/--host/--port/--log.
+CLI_OPTIONS = {
+    "--snmprec FILE": "replay a recording (.snmprec, or snmpwalk -On output) instead of a "
+                      "profile",
+    "--community C": "community the recording answers (default public; with --snmprec)",
+}
+
+
 def from_profile(profile: Path | None = None, host: str = "127.0.0.1", port: int = 0, *,
                  snmprec: str | Path | None = None, community: str | None = None,
                  **options: Any) -> SnmpSimulator:

@@ -26,6 +26,12 @@ PROFILES = Path(__file__).parent / "profiles"
 DEFAULT_PROFILE = "hmi-weak"
 _KEY_SIZES = {"ssh-rsa": 2048, "ssh-dss": 1024}
 KEY_DIR_ENV = "OTAUDIT_SSH_SIM_KEY_DIR"
+# `otaudit sim ssh` flags beyond --profile/--host/--port/--log.
+CLI_OPTIONS = {
+    "--host-key-dir DIR": f"where the host keys persist (default ${KEY_DIR_ENV} or the "
+                          "user cache, one folder per profile)",
+    "--fresh-keys": "new host keys held in memory only (the 'changed host key' scenario)",
+}
 
 
 def default_key_dir() -> Path:

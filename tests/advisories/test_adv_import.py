@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import otaudit.server.advisories.db  # noqa: F401  (tables on Base before init_db)
 from otaudit.cli.main import app
-from otaudit.errors import InputError
+from otaudit.errors import ExitCode
 from otaudit.server.advisories import importer as importer_mod
 from otaudit.server.advisories.db import (
     AdvisoryCveRow,
@@ -205,5 +205,5 @@ def test_cli_import_and_match_json(tmp_path: Path, sqlite_url: str) -> None:
     assert json.loads(from_db.output)["verdicts"] == json.loads(in_memory.output)["verdicts"]
     missing = runner.invoke(app, ["advisories", "import", str(tmp_path / "nope"), "--db",
                                   sqlite_url])
-    assert isinstance(missing.exception, InputError)
-    assert "no such file or folder" in str(missing.exception)
+    assert missing.exit_code == ExitCode.BAD_INPUT
+    assert "no such file or folder" in missing.output

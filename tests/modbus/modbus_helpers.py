@@ -12,6 +12,7 @@ from otaudit.observation import AssetKind, AssetRef, Observation
 from otaudit.probes.base import ProbeTarget
 from otaudit.probes.modbus.probe import ModbusOptions, ModbusProbe
 from otaudit.probes.runner import run_probe
+from otaudit.settings import DEFAULT_MIN_REQUEST_INTERVAL
 from otaudit.simulators import create_simulator
 from otaudit.simulators.modbus.device import ModbusSimulator
 
@@ -28,7 +29,7 @@ async def simulator(profile: str = "schneider-m340", **options: Any
 
 
 async def probe(port: int, *, deadline: float = 3.0, op_timeout: float | None = None,
-                min_interval: float = 0.0, **options: Any) -> Observation:
+                min_interval: float = DEFAULT_MIN_REQUEST_INTERVAL, **options: Any) -> Observation:
     target = ProbeTarget(asset=AssetRef(id="plc", kind=AssetKind.PLC, zone="cell-1"),
                          host="127.0.0.1", port=port, options=ModbusOptions(**options))
     return await run_probe(ModbusProbe(), target, collector_id="test", site="test",

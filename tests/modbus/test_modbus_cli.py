@@ -76,7 +76,7 @@ def test_cli_probe_reads_a_simulator_run_by_the_cli(sim_process: SimProcess) -> 
     assert obs["facts"]["modbus.device_id_objects"]["value"]["0x06"] == "CONVEYOR_2"
 
     bad_unit = otaudit_probe("--port", str(port), "--unit", "9")  # not configured → 0B
-    assert bad_unit.returncode == 3
+    assert bad_unit.returncode == 1  # ExitCode.FOUND: not fully read
     assert "exception 0B" in json.loads(bad_unit.stdout)["reason"]
 
 
@@ -91,5 +91,5 @@ def test_sim_log_file_lists_only_reads(sim_process: SimProcess) -> None:
 
 def test_cli_probe_of_a_closed_port_is_refused() -> None:
     done = otaudit_probe("--port", str(free_tcp_port()))
-    assert done.returncode == 3
+    assert done.returncode == 1  # ExitCode.FOUND: not fully read
     assert json.loads(done.stdout)["status"] == "refused"

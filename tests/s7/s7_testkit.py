@@ -9,6 +9,7 @@ from otaudit.observation import AssetKind, AssetRef, Observation
 from otaudit.probes.base import ProbeTarget
 from otaudit.probes.runner import run_probe
 from otaudit.probes.s7.probe import S7Options, S7Probe
+from otaudit.settings import DEFAULT_MIN_REQUEST_INTERVAL
 from otaudit.simulators.base import SimulatedDevice
 from otaudit.simulators.s7.profile import S7Profile
 
@@ -24,7 +25,7 @@ def target_for(host: str, port: int, **options: Any) -> ProbeTarget:
 
 
 async def probe(device: SimulatedDevice, *, deadline: float = 10.0,
-                op_timeout: float | None = 3.0, min_interval: float = 0.0,
+                op_timeout: float | None = 3.0, min_interval: float = DEFAULT_MIN_REQUEST_INTERVAL,
                 **options: Any) -> Observation:
     return await run_probe(S7Probe(), target_for(device.host, device.port, **options),
                            collector_id="test", site="test", deadline=deadline,

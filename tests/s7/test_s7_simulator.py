@@ -53,7 +53,7 @@ def test_profile_errors_are_clear(tmp_path):
     problems = "\n".join(excinfo.value.problems)
     assert "module.firmware (line 12)" in problems and "like V4.5.2" in problems
     assert "raw_szl" in problems
-    with pytest.raises(ValueError, match="unknown s7 simulator option"):
+    with pytest.raises(InputError, match=r"unknown option\(s\) --colour; known: --cpu-mode"):
         from_profile(None, colour="red")
 
 

@@ -13,6 +13,7 @@ from otaudit.probes.base import ProbeTarget
 from otaudit.probes.runner import run_probe
 from otaudit.probes.snmp.options import SnmpOptions
 from otaudit.probes.snmp.probe import SnmpProbe
+from otaudit.settings import DEFAULT_MIN_REQUEST_INTERVAL
 from otaudit.simulators import bundled_profile
 from otaudit.simulators.base import SimulatedDevice
 from otaudit.simulators.snmp.profile import SnmpProfile
@@ -34,7 +35,7 @@ def target_for(host: str, port: int, *, checks: bool = False, **options: Any) ->
 
 async def probe(port: int, *, host: str = "127.0.0.1", checks: bool = False,
                 deadline: float = 15.0, op_timeout: float | None = 5.0,
-                min_interval: float = 0.0, **options: Any) -> Observation:
+                min_interval: float = DEFAULT_MIN_REQUEST_INTERVAL, **options: Any) -> Observation:
     options = {**FAST, **options}
     return await run_probe(SnmpProbe(), target_for(host, port, checks=checks, **options),
                            collector_id="test", site="test", deadline=deadline,

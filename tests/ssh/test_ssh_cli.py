@@ -69,14 +69,14 @@ def test_cli_probe_against_cli_simulator(tmp_path: Path) -> None:
     assert "otaudit-demo" not in log.read_text()
 
 
-def test_cli_legacy_device_without_allow_legacy_exits_3(tmp_path: Path) -> None:
+def test_cli_legacy_device_without_allow_legacy_exits_1(tmp_path: Path) -> None:
     with cli_simulator("legacy-ie3000", tmp_path / "sim.jsonl") as port:
         refused = probe_cli(port, "--user", "auditor", "--password-env", PASSWORD_VAR,
                             "--personality", "cisco_ios", "--known-hosts", str(tmp_path / "kh"))
         allowed = probe_cli(port, "--user", "auditor", "--password-env", PASSWORD_VAR,
                             "--personality", "cisco_ios", "--allow-legacy",
                             "--known-hosts", str(tmp_path / "kh"))
-    assert refused.returncode == 3
+    assert refused.returncode == 1  # ExitCode.FOUND: the device was not fully read
     assert "allow_legacy is off" in json.loads(refused.stdout)["reason"]
     assert allowed.returncode == 0, allowed.stderr
     assert json.loads(allowed.stdout)["facts"]["ssh.legacy_algorithms_used"]["value"] is True

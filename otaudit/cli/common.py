@@ -1,0 +1,41 @@
+"""What several commands share: the database they read, the baseline with a site overlay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from otaudit.server.baseline.loader import Baseline
+    from otaudit.settings import Settings
+
+DB_HELP = "database URL (default: OTAUDIT_DATABASE_URL)"
+BASELINE_HELP = ("a site's own checks/controls/tests merged over the bundled baseline "
+                 "(default: OTAUDIT_BASELINE_DIR; docs/extending.md)")
+
+
+def db_option() -> str | None:
+    return typer.Option(None, "--db", help=DB_HELP)
+
+
+def baseline_option() -> Path | None:
+    return typer.Option(None, "--baseline", help=BASELINE_HELP)
+
+
+def database(settings: Settings, db: str | None, *, create: bool = False) -> sa.Engine:
+    """The engine of ``--db`` or the settings' database; read commands never create one."""
+    from otaudit.server.db import open_database
+
+    return open_database(db or settings.database_url, create=create)
+
+
+def site_baseline(settings: Settings, overlay: Path | None) -> Baseline:
+    """The bundled baseline with the site overlay (``--baseline`` or OTAUDIT_BASELINE_DIR);
+    every problem of either is an InputError naming file and line."""
+    from otaudit.server.baseline import load_baseline
+
+    return load_baseline(overlay=overlay or settings.baseline_dir)
