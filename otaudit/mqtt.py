@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from otaudit.errors import InputError
 from otaudit.settings import Settings
 
 OBSERVATION_SEGMENT = "obs"
@@ -34,6 +35,10 @@ def parse_observation_topic(prefix: str, topic: str) -> tuple[str, str, str] | N
     return parts[0], parts[1], parts[3]
 
 
+class BadBrokerUrl(InputError, ValueError):
+    """A broker URL otaudit cannot use."""
+
+
 @dataclass(frozen=True)
 class BrokerAddress:
     host: str
@@ -44,7 +49,9 @@ class BrokerAddress:
     def parse(cls, url: str) -> BrokerAddress:
         parts = urlsplit(url)
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
-            raise ValueError(f"broker URL {url!r}: expected mqtt://host[:port] or mqtts://host[:port]")
+            raise BadBrokerUrl("broker URL", [
+                f"{url!r}: expected mqtt://host[:port] or mqtts://host[:port]"],
+                hint="--broker or OTAUDIT_BROKER_URL")
         tls = parts.scheme in ("mqtts", "ssl")
         return cls(parts.hostname, parts.port or (8883 if tls else 1883), tls)
 

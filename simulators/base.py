@@ -17,9 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from otaudit.errors import InputError
 
-class NotLoopback(ValueError):
-    pass
+
+class NotLoopback(InputError, ValueError):
+    """A simulator asked to bind a non-loopback address."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("--host", [message])
 
 
 def require_loopback(host: str) -> str:

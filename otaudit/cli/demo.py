@@ -157,8 +157,14 @@ def demo(
     fmt: str = typer.Option("table", "--format", help="table or json on stdout"),
 ) -> None:
     """Audit the bundled simulated plant end to end; write OUT/report.json."""
+    from otaudit.errors import InputError
+    from otaudit.mqtt import BrokerAddress
     from otaudit.server.report import render_table
 
+    if fmt not in ("table", "json"):
+        raise InputError("--format", [f"{fmt!r}: expected table or json"])
+    if broker is not None:
+        BrokerAddress.parse(broker)
     with _phases(json_output=fmt == "json") as (phase, step):
         result = asyncio.run(run_pipeline(out, broker_url=broker, phase=phase, step=step))
     report_path = out / "report.json"

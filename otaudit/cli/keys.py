@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from otaudit.errors import InputError
+
 keys_app = typer.Typer(no_args_is_help=True, help="Collector signing keys (Ed25519).")
 
 
@@ -25,8 +27,9 @@ def generate(
     try:
         private_path, public_path, kid = write_key_pair(out, collector, force=force)
     except FileExistsError as exc:
-        typer.echo(f"error: {exc} already exists (--force to overwrite)", err=True)
-        raise typer.Exit(1) from None
+        raise InputError(str(exc), ["already exists (--force to overwrite)"]) from None
+    except OSError as exc:
+        raise InputError(out, [f"cannot write the key files: {exc.strerror or exc}"]) from None
     typer.echo(f"collector {collector}: key id {kid}\n"
                f"  private key {private_path} (mode 0600; OTAUDIT_SIGNING_KEY_FILE on the "
                f"collector)\n  public key  {public_path} (copy into the server's "
@@ -44,6 +47,5 @@ def show_id(path: Path = typer.Argument(..., help="a .pub or .key file")) -> Non
         else:
             public = load_public_key(path)
     except SigningKeyError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise InputError(path, [str(exc)]) from None
     typer.echo(key_id(public))

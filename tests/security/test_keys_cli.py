@@ -32,7 +32,7 @@ def test_generate_writes_private_key_0600_and_enrollable_public_key(tmp_path: Pa
         assert shown.exit_code == 0 and shown.output.strip() == signer.key_id
 
     again = runner.invoke(app, ["keys", "generate", "c1", "--out", str(tmp_path / "k")])
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 2 and "already exists" in again.output
     assert Signer.from_key_file(private, "c1").key_id == signer.key_id  # untouched
     forced = runner.invoke(app, ["keys", "generate", "c1", "--out", str(tmp_path / "k"),
                                  "--force"])
