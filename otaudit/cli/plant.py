@@ -48,6 +48,7 @@ def _number(flags: dict[str, Any], name: str, default: Any, kind: type) -> Any:
 
 def plant(flags: dict[str, Any]) -> None:
     """Run the plant described by the ``--name value`` flags (see ``OPTIONS``)."""
+    from otaudit.cli.progress import progress
     from otaudit.settings import get_settings
     from otaudit.simulators.fleet import Fleet, generate_layout
     from otaudit.simulators.fleet.layout import default_port_mode
@@ -82,7 +83,9 @@ def plant(flags: dict[str, Any]) -> None:
     try:
         typer.echo(f"starting {len(layout.devices)} devices in {fleet.workers} worker "
                    f"processes ...", err=True)
-        fleet.start()
+        listening = sum(1 for d in layout.devices if d.runs != "offline")
+        with progress("devices listening", total=listening) as steps:
+            fleet.start(on_started=steps.advance)
         paths = fleet.write_outputs()
         _describe(layout, fleet, paths)
         deadline = time.monotonic() + duration if duration else None

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,8 @@ class Fleet:
                 device.port = HIGH_PORTS[device.protocol]  # nothing listens there
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self) -> Fleet:
+    def start(self, on_started: Callable[[], None] | None = None) -> Fleet:
+        """Start the workers; return once every device listens (``on_started`` per device)."""
         spec_dir = self.out_dir / "workers"
         for folder in (spec_dir, self.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
@@ -84,14 +86,15 @@ class Fleet:
                 err.close()
             self.procs.append(proc)
         try:
-            self._await_ready(by_id)
+            self._await_ready(by_id, on_started or (lambda: None))
         except BaseException:
             self.stop()
             raise
         self.ready_seconds = time.monotonic() - started
         return self
 
-    def _await_ready(self, by_id: dict[str, DeviceSpec]) -> None:
+    def _await_ready(self, by_id: dict[str, DeviceSpec], on_started: Callable[[], None]
+                     ) -> None:
         deadline = time.monotonic() + self.start_timeout
         waiting = {p.pid for p in self.procs}
         with selectors.DefaultSelector() as sel:
@@ -108,6 +111,7 @@ class Fleet:
                         kind = event.get("event")
                         if kind == "started":
                             by_id[event["id"]].port = int(event["port"])
+                            on_started()
                         elif kind == "ready":
                             waiting.discard(proc.pid)
                             sel.unregister(key.fileobj)
