@@ -168,3 +168,21 @@ class Probe(ABC):
     @abstractmethod
     async def collect(self, target: ProbeTarget, ctx: ProbeContext) -> None:
         """Read the device, record facts via ``ctx.recorder``; raise ProbeError to fail."""
+
+    async def identify(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+        """The least read that says what the device is, for ``otaudit discover`` (default:
+        the whole read-only ``collect``). Same client, guard and pacing as ``collect``."""
+        await self.collect(target, ctx)
+
+
+class IdentifyOnly(Probe):
+    """``probe`` whose run is its ``identify`` (so ``run_probe`` maps its failures)."""
+
+    def __init__(self, probe: Probe) -> None:
+        self.probe = probe
+        self.name, self.version = probe.name, probe.version
+        self.default_port, self.default_kind = probe.default_port, probe.default_kind
+        self.Options, self.facts = probe.Options, {}
+
+    async def collect(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+        await self.probe.identify(target, ctx)

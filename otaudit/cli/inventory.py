@@ -76,3 +76,50 @@ def _ref(value: Any) -> str:
     if isinstance(value, dict) and set(value) <= {"env", "file"}:
         return "{" + ", ".join(f"{k}: {v}" for k, v in value.items() if v) + "}"
     return str(value)
+
+
+@inventory_app.command("import")
+def import_cmd(
+    path: Path = typer.Argument(..., help="asset list: .csv (UTF-8, ',' or ';') or .xlsx"),
+    mapping: Path = typer.Option(..., "--mapping", "-m",
+                                 help="YAML: which column holds which inventory field "
+                                      "(format: collector/assetlist.py)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="write the inventory here "
+                                    "(default: stdout)"),
+) -> None:
+    """An inventory from a spreadsheet export; every problem with its row and column."""
+    from otaudit.collector.assetlist import import_asset_list, load_mapping
+    from otaudit.collector.draft import dump_draft
+    from otaudit.collector.targets import inventory_problems
+    from otaudit.yamlio import parse_yaml
+
+    if not path.is_file():
+        raise InputError(path, ["no such file"])
+    data = import_asset_list(path, load_mapping(mapping))
+    text = dump_draft(data, f"Imported from {path.name} with {mapping.name} by "
+                            "`otaudit inventory import`.")
+    problems = inventory_problems(parse_yaml(text, str(out or "imported inventory")))
+    if problems:
+        raise InputError(path, problems)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"{len(data['assets'])} assets in {len(data['zones'])} zones -> {out}",
+                   err=True)
+    else:
+        typer.echo(text, nl=False)
+
+
+@inventory_app.command("export")
+def export_cmd(
+    path: Path = typer.Argument(..., help="inventory YAML"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="CSV file (default: stdout)"),
+) -> None:
+    """The inventory as CSV, one row per endpoint (endpoint options are not exported)."""
+    from otaudit.collector.assetlist import export_csv
+    from otaudit.inventory import load_inventory
+
+    text = export_csv(load_inventory(path)[0])
+    if out:
+        out.write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)

@@ -8,6 +8,7 @@ requests on one connection. Sends read requests only (see ``guard.py``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Self
 
 from pydantic import Field, field_validator
@@ -85,6 +86,15 @@ class ModbusProbe(Probe):
                         break
         finally:
             read.record(ctx.recorder)
+
+
+    async def identify(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+        """The basic objects only (vendor, product code, revision): one request or two."""
+        options = target.options
+        if not isinstance(options, ModbusOptions):
+            options = ModbusOptions.model_validate(options.model_dump())
+        await self.collect(replace(target, options=options.model_copy(
+            update={"read_codes": [1]})), ctx)
 
 
 class _Identification:

@@ -88,6 +88,13 @@ class S7Probe(Probe):
     default_kind = AssetKind.PLC
     Options = S7Options
     facts = FACTS
+    # SZL lists read in order: identity, component identification, protection, CPU state
+    szls: tuple[tuple[int, int], ...] = ((0x0011, 0x0000), (0x001C, 0x0000), (0x0232, 0x0004),
+                                         (0x0424, 0x0000))
+
+    async def identify(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+        """Connect and read the module identification (SZL 0x0011) only."""
+        await _IdentityRead().collect(target, ctx)
 
     async def collect(self, target: ProbeTarget, ctx: ProbeContext) -> None:
         options = target.options
@@ -97,8 +104,7 @@ class S7Probe(Probe):
         refused: list[str] = []
         malformed: list[str] = []
         try:
-            for szl_id, index in ((0x0011, 0x0000), (0x001C, 0x0000), (0x0232, 0x0004),
-                                  (0x0424, 0x0000)):
+            for szl_id, index in self.szls:
                 request = f"s7 read_szl 0x{szl_id:04X}/0x{index:04X}"
                 await ctx.pace()
                 try:
@@ -124,8 +130,12 @@ class S7Probe(Probe):
             rec.error(problem)
         if malformed:
             raise ParseError("; ".join(malformed))
-        if len(refused) == len(SZL_FACTS):
+        if len(refused) == len(self.szls):
             raise ProbeRefused("the CPU accepted the S7 connection but refused every SZL read")
+
+
+class _IdentityRead(S7Probe):
+    szls = ((0x0011, 0x0000),)
 
 
 async def _connect(target: ProbeTarget, options: S7Options,

@@ -79,7 +79,8 @@ class SnmpProbe(Probe):
     Options = SnmpOptions
     facts = FACTS
 
-    async def collect(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+    async def collect(self, target: ProbeTarget, ctx: ProbeContext,
+                      identify_only: bool = False) -> None:
         options = target.options
         if not isinstance(options, SnmpOptions):
             raise ProbeError(f"snmp probe got {type(options).__name__} options")
@@ -91,9 +92,15 @@ class SnmpProbe(Probe):
             audit = _Audit(session, ctx.recorder, options, credentials, target,
                            walk_seconds=min(ctx.timeout, MAX_WALK_SECONDS))
             try:
-                await audit.run()
+                await (audit.identify() if identify_only else audit.run())
             finally:
                 _redact_facts(ctx)
+
+    async def identify(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+        """The system group with the configured credential, and the vendor OIDs its
+        sysDescr/sysObjectID point to: no table walk, no other version, no default
+        community."""
+        await self.collect(target, ctx, identify_only=True)
 
 
 def _redact_facts(ctx: ProbeContext) -> None:
@@ -172,6 +179,9 @@ class _Audit:
             self.rec.unknown_fact("snmp.default_communities_accepted",
                                   "not checked: the asset does not opt in "
                                   "(credential_checks: false)")
+
+    async def identify(self) -> None:
+        await self._identity(await self._system_group(), [])
 
     def _request_name(self, credential: Credential, what: str) -> str:
         return f"snmp {credential.version} {what} [{credential.describe()}]"

@@ -167,6 +167,12 @@ class SshProbe(Probe):
         if lost:
             raise ProbeError(lost)
 
+    async def identify(self, target: ProbeTarget, ctx: ProbeContext) -> None:
+        """Banner and KEXINIT only: one connection, no authentication request, nothing
+        pinned in the known-hosts store."""
+        await ctx.pace()
+        self._record_transport(await read_kexinit(target.host, target.port, ctx.timeout), ctx)
+
     async def _login(self, target: ProbeTarget, opts: SshOptions, ctx: ProbeContext,
                      store: KnownHosts, usable: list[AlgorithmSet]
                      ) -> tuple[SshSession, AlgorithmSet]:
