@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from pymodbus.exceptions import ModbusException
@@ -33,7 +34,10 @@ class RawDeviceIdReply(ModbusPDU):
 class ModbusSession:
     """``async with ModbusSession(host, port, unit, timeout) as s: await s.read_device_id(...)``"""
 
-    def __init__(self, host: str, port: int, *, unit: int, timeout: float) -> None:
+    def __init__(self, host: str, port: int, *, unit: int, timeout: float,
+                 sent: Callable[[], None] | None = None) -> None:
+        """``sent`` is called when a request frame is handed to the socket (pacing counts
+        from there: ``ProbeContext.sent``)."""
         self.endpoint = f"{host}:{port}"
         self.unit = unit
         self.timeout = timeout
@@ -43,6 +47,7 @@ class ModbusSession:
             host, port=port, timeout=timeout + 1.0,  # pymodbus' own timer is only a backstop
             retries=0, reconnect_delay=0,            # never resend, never reconnect behind us
             trace_connect=self._on_connect,
+            trace_packet=self._on_packet(sent),
         )
         self._client.register(RawDeviceIdReply)
         create = self._client.ctx.call_create
@@ -55,6 +60,14 @@ class ModbusSession:
                 raise
 
         self._client.ctx.call_create = create_connection
+
+    @staticmethod
+    def _on_packet(sent: Callable[[], None] | None) -> Callable[[bool, bytes], bytes]:
+        def trace(sending: bool, data: bytes) -> bytes:
+            if sending and sent is not None:
+                sent()
+            return data
+        return trace
 
     def _on_connect(self, connected: bool) -> None:
         if not connected:

@@ -63,10 +63,12 @@ class GuardedModbusClient(AsyncModbusTcpClient):
             return trace_pdu(sending, pdu) if trace_pdu else pdu
 
         def guard_packet(sending: bool, data: bytes) -> bytes:
-            data = trace_packet(sending, data) if trace_packet else data
             if sending:
-                check_frame(data)
-            return data
+                check_frame(data)  # first: a refused frame never counts as sent
+                data = trace_packet(sending, data) if trace_packet else data
+                check_frame(data)  # and whatever a trace hook made of it
+                return data
+            return trace_packet(sending, data) if trace_packet else data
 
         super().__init__(host, trace_pdu=guard_pdu, trace_packet=guard_packet, **kwargs)
 

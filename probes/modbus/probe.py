@@ -77,7 +77,7 @@ class ModbusProbe(Probe):
         read = _Identification()
         try:
             async with ModbusSession(target.host, target.port, unit=options.unit,
-                                     timeout=ctx.timeout) as session:
+                                     timeout=ctx.timeout, sent=ctx.sent) as session:
                 for code in options.read_codes or [1, 2, 3]:
                     if (read.first and options.read_codes is None
                             and code > read.first.conformity & 0x7F):
