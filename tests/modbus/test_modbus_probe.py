@@ -247,12 +247,11 @@ async def test_pacing_counts_from_the_frame_handed_to_the_socket() -> None:
             super().sent()
 
     ctx = Counting(timeout=3.0, min_interval=0.0)
-    async with simulator("schneider-m340") as device:
-        async with ModbusSession("127.0.0.1", device.port, unit=1, timeout=3.0,
-                                 sent=ctx.sent) as session:
-            before = ctx._last_request
-            await session.read_device_id(1, 0)
-            after_first = ctx._last_request
-            await session.read_device_id(2, 3)
+    async with simulator("schneider-m340") as device, ModbusSession(
+            "127.0.0.1", device.port, unit=1, timeout=3.0, sent=ctx.sent) as session:
+        before = ctx._last_request
+        await session.read_device_id(1, 0)
+        after_first = ctx._last_request
+        await session.read_device_id(2, 3)
     assert Counting.calls == 2 == len([r for r in device.log.records if r.kind == "fc43/14"])
     assert after_first > before
