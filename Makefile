@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PIP_VERSION := 26.3
 ARGS   ?=
 
-.PHONY: demo test test-postgres lint bench clean deps-latest lock
+.PHONY: demo test test-postgres lint bench clean deps-latest lock mutation mutation-slice
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,19 @@ test: $(STAMP)
 # The whole suite once more with PostgreSQL as the default test database (CI runs both).
 test-postgres: $(STAMP)
 	OTAUDIT_TEST_DATABASE=postgres $(BIN)/python -m pytest $(ARGS)
+
+# Mutation testing (issue 23): 45 seeded mutants per module, or ARGS="--all"; the slice is
+# what CI runs (a few mutants per module, judged together).
+MUTATION_STAMP := $(VENV)/.mutation
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,mutation]"
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python tests/mutation/mutate.py $(ARGS)
+
+mutation-slice: $(MUTATION_STAMP)
+	$(BIN)/python tests/mutation/mutate.py --slice $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -46,7 +59,7 @@ deps-latest:
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install -q "pip==$(PIP_VERSION)"
-	.venv-lock/bin/python -m pip install -q -e ".[test]"
+	.venv-lock/bin/python -m pip install -q -e ".[test,mutation]"
 	{ echo "# Versions the test suite passed with; written by 'make lock'. Installs use -c."; \
 	  .venv-lock/bin/python -m pip freeze --exclude-editable | sort -f; } > constraints.txt
 	rm -rf .venv-lock
