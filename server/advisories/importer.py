@@ -33,7 +33,9 @@ from otaudit.server.advisories.db import (
 )
 from otaudit.server.advisories.matcher import AdvisoryIndex
 from otaudit.server.advisories.normalise import NORMAL_FORM_VERSION, Advisory, normalise
-from otaudit.server.advisories.sources import Item, iter_source
+from otaudit.server.advisories.sources import MAX_DOCUMENT_BYTES, Item, iter_source
+
+MAX_DEPTH = 64  # CSAF documents nest ~12 levels (branches 3-5 deep); Python's parser stops at ~1000
 
 
 @dataclass
@@ -86,10 +88,20 @@ def parse_item(item: Item) -> Parsed:
     if item.error is not None or item.data is None:
         return Parsed(item.name, reason=item.error or "no data")
     sha = hashlib.sha256(item.data).hexdigest()
+    if len(item.data) > MAX_DOCUMENT_BYTES:
+        return Parsed(item.name, sha256=sha, reason=f"the document is {len(item.data):,} bytes, "
+                      f"larger than the limit of {MAX_DOCUMENT_BYTES:,} bytes for one advisory")
     try:
         doc = json.loads(item.data)
+    except RecursionError:
+        return Parsed(item.name, sha256=sha, reason="invalid JSON: nested too deeply for an "
+                      f"advisory (CSAF documents nest fewer than {MAX_DEPTH} levels)")
     except (ValueError, UnicodeDecodeError) as exc:
         return Parsed(item.name, sha256=sha, reason=f"invalid JSON: {exc}")
+    depth = json_depth(doc)
+    if depth > MAX_DEPTH:
+        return Parsed(item.name, sha256=sha, reason=f"invalid CSAF: nested {depth} levels deep, "
+                      f"more than the {MAX_DEPTH} an advisory needs")
     errors = csaf.validate(doc)
     if errors:
         return Parsed(item.name, sha256=sha, reason="invalid CSAF: " + "; ".join(errors))
@@ -99,6 +111,21 @@ def parse_item(item: Item) -> Parsed:
         return Parsed(item.name, sha256=sha,
                       reason=f"normalisation failed: {type(exc).__name__}: {exc}")
     return Parsed(item.name, advisory, doc, sha, item.data.decode("utf-8", errors="replace"))
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a decoded JSON value, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
+    return deepest
 
 
 def iter_parsed(source: str) -> Iterator[Parsed]:

@@ -18,13 +18,15 @@ import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # one advisory (the CISA corpus' largest is 0.7 MB)
+MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024  # decompressed documents read from one archive
 FETCH_WORKERS = 8
 USER_AGENT = "otaudit-advisories/1"
 
@@ -59,7 +61,15 @@ def iter_source(source: str, timeout: float = 30.0) -> Iterator[Item]:
         yield _local(path, path.name)
 
 
+def _too_large(size: int) -> str:
+    return (f"the document is {size:,} bytes, larger than the limit of {MAX_DOCUMENT_BYTES:,} "
+            "bytes for one advisory")
+
+
 def _local(file: Path, name: str) -> Item:
+    size = file.stat().st_size
+    if size > MAX_DOCUMENT_BYTES:
+        return Item(name, None, _too_large(size))
     data = file.read_bytes()
     for algo in ("sha512", "sha256"):
         sidecar = file.with_name(file.name + "." + algo)
@@ -70,15 +80,34 @@ def _local(file: Path, name: str) -> Item:
 
 
 def _iter_tar(path: Path) -> Iterator[Item]:
+    """The archive's documents; a member above the size limits is rejected without reading it.
+
+    A tar header states each member's size, so a gzip bomb (a small archive whose member
+    decompresses to gigabytes) is refused before a byte of it is kept.
+    """
     contents: dict[str, bytes] = {}
+    refused: dict[str, str] = {}
+    kept = 0
     try:  # one sequential pass: random access into a gzip stream is quadratic
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
-                if member.isfile() and member.name.endswith((".json", ".sha512", ".sha256")):
-                    reader = archive.extractfile(member)
-                    contents[member.name] = reader.read() if reader else b""
-    except (tarfile.TarError, OSError, EOFError) as exc:
+                if not (member.isfile() and member.name.endswith((".json", ".sha512",
+                                                                   ".sha256"))):
+                    continue
+                if member.size > MAX_DOCUMENT_BYTES:
+                    refused[member.name] = _too_large(member.size)
+                    continue
+                if kept + member.size > MAX_ARCHIVE_BYTES:
+                    refused[member.name] = (f"the archive holds more than {MAX_ARCHIVE_BYTES:,} "
+                                            "bytes of documents; the rest is not read")
+                    continue
+                reader = archive.extractfile(member)
+                contents[member.name] = reader.read(MAX_DOCUMENT_BYTES + 1) if reader else b""
+                kept += len(contents[member.name])
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise SourceError(f"{path}: not a readable archive ({exc})") from exc
+    for name in sorted(n for n in refused if n.endswith(".json")):
+        yield Item(name, None, refused[name])
     for name in sorted(n for n in contents if n.endswith(".json")):
         data = contents[name]
         item = Item(name, data)
