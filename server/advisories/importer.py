@@ -98,10 +98,10 @@ def parse_item(item: Item) -> Parsed:
                       f"advisory (CSAF documents nest fewer than {MAX_DEPTH} levels)")
     except (ValueError, UnicodeDecodeError) as exc:
         return Parsed(item.name, sha256=sha, reason=f"invalid JSON: {exc}")
-    depth = json_depth(doc)
+    depth = json_depth(doc, MAX_DEPTH)
     if depth > MAX_DEPTH:
-        return Parsed(item.name, sha256=sha, reason=f"invalid CSAF: nested {depth} levels deep, "
-                      f"more than the {MAX_DEPTH} an advisory needs")
+        return Parsed(item.name, sha256=sha, reason="invalid CSAF: nested more than "
+                      f"{MAX_DEPTH} levels deep, more than an advisory needs")
     errors = csaf.validate(doc)
     if errors:
         return Parsed(item.name, sha256=sha, reason="invalid CSAF: " + "; ".join(errors))
@@ -113,19 +113,18 @@ def parse_item(item: Item) -> Parsed:
     return Parsed(item.name, advisory, doc, sha, item.data.decode("utf-8", errors="replace"))
 
 
-def json_depth(value: Any) -> int:
-    """Nesting depth of a decoded JSON value, counted without recursion."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, dict | list))
-        elif isinstance(node, list):
-            deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in node if isinstance(v, dict | list))
-    return deepest
+def json_depth(value: Any, stop: int = 1_000_000) -> int:
+    """Nesting depth of a decoded JSON value (level by level, no recursion; stops past ``stop``)."""
+    depth = 0
+    level = [value] if type(value) in (dict, list) else []
+    while level and depth <= stop:
+        depth += 1
+        below: list[Any] = []
+        for node in level:
+            below += [v for v in (node.values() if type(node) is dict else node)
+                      if type(v) is dict or type(v) is list]
+        level = below
+    return depth
 
 
 def iter_parsed(source: str) -> Iterator[Parsed]:
