@@ -319,7 +319,7 @@ def _name_candidate(product: Product, device: DeviceName) -> _Candidate | None:
                              | ({nf.token} if filter_is_identity else set())))
     if ident.weak and not ident.globs:
         return None
-    if ident.names(device) and (not filter_is_identity or nf.token in all_tokens):
+    if ident.names(device):
         family = not tokens <= device.tokens or bool(ident.choices or ident.sizes)
         via = ""
         if family:
@@ -424,9 +424,12 @@ def _evaluate(cand: _Candidate, vuln: Vulnerability, installed: Version | None,
             return _Outcome("affected", 2, product, "all versions are affected (installed "
                             "version unknown)", fixed_in=None)
         return _Outcome("needs_review", 2, product, "the installed firmware version is unknown")
-    pos = positions.get(id(spec))
-    if pos is None:  # the same product answers for every CVE of the advisory
-        pos = positions[id(spec)] = position(spec, installed, scheme)
+    if spec is not product.spec:  # a bound of the device's own model: not shared, not cached
+        pos = position(spec, installed, scheme)
+    else:
+        pos = positions.get(id(spec))
+        if pos is None:  # the same product answers for every CVE of the advisory
+            pos = positions[id(spec)] = position(spec, installed, scheme)
     if product.identity.conditions and pos.where == "in" and status == "affected":
         return _Outcome("needs_review", 2, product, f"{pos.detail}, but only "
                         f"{'; '.join(product.identity.conditions)!r}",
