@@ -240,6 +240,10 @@ class ProductName:
         for core in self.families:
             if "".join(core) == token:
                 return any(_in_family(core, mine) for mine in device.cores)
+        panel = _PANEL_MODEL.match(token)
+        if panel and device.size is not None and not device.panel_model:
+            # the advisory names the model ("TP1200 Comfort"), the device its size (12")
+            return int(panel.group(2)) // 100 == device.size
         return _GLOB_TOKEN.match(token) is not None and glob_matches(token, device.all_tokens)
 
     def names(self, device: DeviceName) -> bool:
@@ -293,6 +297,8 @@ _ALIAS = re.compile(r"^(?:including\s+)?(?:formerly|former(?! name)|aka|also kno
 _CONDITION_WORDS = re.compile(r"\b(?:running|with|if|when|only|enabled|configured|using|"
                               r"activated|except|unless)\b", re.I)
 _PANEL_LETTERS = frozenset({"tp", "ktp", "mtp", "kp", "op", "mp"})
+_PANEL_MODEL = re.compile(r"^(tp|ktp|mtp|kp)(\d{1,2}00)$")
+_INCHES = re.compile(r"(?<![\d.])(\d{1,2})(?:\s*(?:\"|”|″|'')|\s?-?inch\b)", re.I)
 
 
 def _sizes(body: str) -> tuple[str, tuple[tuple[int, int], ...]]:
@@ -448,6 +454,7 @@ class DeviceName:
     product_tokens: frozenset[str] = field(default_factory=frozenset)
     cores: tuple[Core, ...] = ()
     size: int | None = None
+    panel_model: bool = False  # the size came from a panel model number (TP1200)
 
     @property
     def all_tokens(self) -> frozenset[str]:
@@ -456,8 +463,10 @@ class DeviceName:
     @property
     def keys(self) -> tuple[str, ...]:
         """Index keys under which its candidate products are found."""
+        panels = () if self.size is None or self.panel_model else tuple(
+            f"{letters}{self.size}00" for letters in ("tp", "ktp", "mtp", "kp"))
         return (*self.all_tokens, *{f"core:{c[0]}" for c in self.cores},
-                *{f"embedded:{e}" for e in self.embedded}, "*")
+                *{f"embedded:{e}" for e in self.embedded}, *panels, "*")
 
     @cached_property
     def embedded(self) -> frozenset[str]:
@@ -506,8 +515,12 @@ def device_name(product: str | None, model: str | None, order_code: str | None,
     cores = tuple(dict.fromkeys(core for core, _ in _cores(text)))
     size = next((int(c[1]) // 100 for c in cores
                  if c[0] in _PANEL_LETTERS and c[1].endswith("00")), None)
+    panel_model = size is not None
+    if size is None and (inches := _INCHES.search(text)):  # "Comfort Panel 12\""
+        size = int(inches.group(1))
+        own = {t for t in own if t != inches.group(1)}
     return DeviceName(frozenset(own), frozenset(family - own), tuple(codes),
-                      frozenset(tokens(product)) - words, cores, size)
+                      frozenset(tokens(product)) - words, cores, size, panel_model)
 
 
 def glob_matches(glob: str, device_tokens: frozenset[str]) -> bool:

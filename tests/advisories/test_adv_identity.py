@@ -125,3 +125,32 @@ def test_remarks_are_read_for_what_they_say() -> None:
 ])
 def test_vendor_version_spellings(a: str, b: str, expected: int) -> None:
     assert compare(parse_version(a), parse_version(b)) == expected
+
+
+@pytest.mark.parametrize(("name", "product", "expected"), [
+    ("SIMATIC HMI TP1200 Comfort", 'SIMATIC HMI Comfort Panel 12"', True),
+    ("SIMATIC HMI TP1200 Comfort", 'SIMATIC HMI Comfort Panel 7"', False),
+    ("SIMATIC HMI KTP1200 Basic", 'SIMATIC HMI Comfort Panel 12"', False),  # Basic, not Comfort
+    ('SIMATIC HMI Comfort Panels 4" - 22"', 'SIMATIC HMI Comfort Panel 12 inch', True),
+])
+def test_a_panel_named_by_size_matches_an_advisory_naming_the_model(
+        name: str, product: str, expected: bool) -> None:
+    """The reverse of the size-named case: the device says its size, the advisory the model."""
+    assert _names(name, product) is expected
+
+
+def test_the_index_finds_a_model_named_entry_for_a_size_named_device(
+        request: pytest.FixtureRequest) -> None:
+    import json
+
+    from otaudit.server.advisories.matcher import AdvisoryIndex, Identity
+    from otaudit.server.advisories.normalise import normalise
+
+    shared = request.getfixturevalue("shared_dir") / "advisories" / "csaf" / "icsa-22-286-14.json"
+    if not shared.is_file():
+        pytest.skip(f"{shared} is absent")
+    index = AdvisoryIndex([normalise(json.loads(shared.read_text()))])
+    verdicts = index.match(Identity("Siemens", 'SIMATIC HMI Basic Panel 7"', "KTP Basic", None,
+                                    "V17 Update 4"))
+    assert [(v.verdict, v.fixed_in) for v in verdicts] == [("affected", "V17 Update 5")]
+    assert "KTP700 Basic" in verdicts[0].product_name
