@@ -260,23 +260,27 @@ class Fetcher:
 
     def documents(self, url: str) -> Iterator[Item]:
         """The documents behind ``url`` (an advisory, a ROLIE feed or provider metadata)."""
+        # Only a feed or a document that did not change means nothing changed; provider
+        # metadata stays the same while the feeds and directories it names change.
+        kind = (self.state.get(url) or {}).get("updated")
         try:
-            top = self.get(url, conditional=True)
+            top = self.get(url, conditional=kind in (_FEED, _DOCUMENT))
         except FetchError as exc:
             raise SourceError(str(exc)) from exc
         if top.status == 304:
             self.not_modified.append(url)
+            self.updates[url] = dict(self.state[url])
             return
         try:
             doc = json.loads(top.data)
         except (ValueError, RecursionError) as exc:
             raise SourceError(f"{url} is not JSON: {exc}"[:500]) from exc
         if isinstance(doc, dict) and "document" in doc:
-            self._remember(url, top, None)
+            self._remember(url, top, _DOCUMENT)
             yield Item(url, top.data)
             return
         entries = self._entries(doc, url)
-        self._remember(url, top, None)
+        self._remember(url, top, _FEED if isinstance(doc.get("feed"), dict) else _METADATA)
         with ThreadPoolExecutor(FETCH_WORKERS) as pool:
             yield from pool.map(self._fetch_entry, entries)
 
@@ -358,6 +362,9 @@ class Fetcher:
         return Item(entry.url, data, signature=signature,
                     signature_offered=bool(entry.signature_url and not entry.signature_optional)
                     or signature is not None)
+
+
+_FEED, _DOCUMENT, _METADATA = "(feed)", "(document)", "(provider metadata)"  # top-level kinds
 
 
 class _Retry(Exception):

@@ -226,3 +226,25 @@ def test_rolie_signature_links_are_read_and_verified(provider: tuple[str, _Provi
     assert dict(report.rejected)[f"{base}/docs/{NAMES[2]}"].startswith(
         "OpenPGP signature invalid")
     assert sum(p.endswith(".asc") for p in _requests(server)) == 3
+
+
+def test_directory_distribution_is_incremental_by_changes_csv(
+        provider: tuple[str, _Provider], sessions: Any) -> None:
+    """provider-metadata.json -> directory_url -> changes.csv: only changed dates are fetched."""
+    url, server = provider
+    base = url.rsplit("/", 1)[0]
+    metadata = f"{base}/.well-known/csaf/provider-metadata.json"
+    server.files["/.well-known/csaf/provider-metadata.json"] = json.dumps(
+        {"distributions": [{"directory_url": f"{base}/docs/"}]}).encode()
+    server.files["/docs/changes.csv"] = "".join(
+        f'"{n}","2024-01-01T00:00:00Z"\n' for n in NAMES).encode()
+    assert _import(sessions, metadata).imported == 3
+    server.files["/docs/changes.csv"] = "".join(
+        f'"{n}","{"2024-03-03T00:00:00Z" if n == NAMES[0] else "2024-01-01T00:00:00Z"}"\n'
+        for n in NAMES).encode()
+    mark = len(server.log)
+    report = _import(sessions, metadata)
+    asked = _requests(server, mark)
+    assert asked[:2] == ["/.well-known/csaf/provider-metadata.json", "/docs/changes.csv"]
+    assert [p for p in asked[2:] if p.endswith(".json")] == [f"/docs/{NAMES[0]}"]
+    assert report.unchanged == 3 and report.imported == 0  # the one asked answered 304
