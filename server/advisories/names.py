@@ -6,7 +6,14 @@ that restrict it (``WinCC V7.4 and earlier`` → name filter ``<= V7.4``) and of
 and part-number globs in parentheses (kept separately). Tokens keep model numbers whole
 (``S7-1200`` → ``s71200``, ``X-200`` → ``x200``, ``XC-200`` → ``xc200``), so XC-200 never
 equals X-200 and ControlLogix 5570 never equals 5580. A device adds family tokens derived
-from its order number (6ES721… → S7-1200) or model (SCALANCE XC208 → XC-200).
+from its order number (6ES721… → S7-1200) and from the vendor tables of ``families.yaml``
+(SIMATIC HMI panels, Hirschmann Classic switches).
+
+Beyond tokens (issue 15): model lists in a name are choices ("XB-200/XC-200", "KTP700, KTP900
+and KTP900F"), hyphenated or family/series numbers hold the models of their range (X-200:
+X208, not X204RNA; UC-8100: UC-8112, not UC-8112A), all-caps letters name a series (RS: RS20),
+panel diagonals in a name restrict by the device's size (TP1200: 12"), and remarks name other
+names of the product (formerly …) or conditions (running … with the Web UI enabled).
 """
 
 from __future__ import annotations
@@ -208,11 +215,6 @@ class ProductName:
         return (not self.significant and not self.choices and not self.families
                 and not any(len(t) >= 4 for t in self.tokens))
 
-    @cached_property
-    def specific(self) -> int:
-        """How much of a name it is (more tokens: a narrower product, e.g. Unified Comfort)."""
-        return len(self.tokens) + len(self.choices) + bool(self.sizes)
-
     def index_keys(self) -> tuple[str, ...]:
         """Keys a device must produce (``DeviceName.keys``) for this product to be a candidate."""
         if self.significant:
@@ -225,9 +227,6 @@ class ProductName:
         if words:
             return (max(words, key=lambda t: (len(t), t)),)
         return tuple(k for t in sorted(self.tokens) for k in _keys(t, self)) or ("*",)
-
-    def index_token(self) -> str:
-        return self.index_keys()[0]
 
     def has(self, token: str, device: DeviceName) -> bool:
         """Whether the device names ``token`` (itself, as a series, or as a family member)."""
