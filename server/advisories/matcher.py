@@ -9,7 +9,11 @@ advisory only the products of the best tier are evaluated.
 Per (advisory, CVE) the verdict is ``affected``, ``fixed``, ``not_affected`` or
 ``needs_review``; each names the product-tree entry and expression that decided it and why.
 Anything unparsed, conditional or incomparable is ``needs_review``, never "not affected".
-A fix is only ever proposed above the installed version.
+A fix is only ever proposed above the installed version. Among name matches the most specific
+name wins (Unified Comfort Panels over Comfort Panels); a device whose name fits one line by
+name but another by version gets ``needs_review`` naming both. An exact-version list is read as
+exact (not listed: not affected by that entry), and a remark's CVE scope or model bound
+applies.
 """
 
 from __future__ import annotations

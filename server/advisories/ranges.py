@@ -6,8 +6,13 @@ comparators (``< V4.5.0``, ``<= 6.0``), prose (``All versions >= V2.0 and < V2.5
 meaning AND (``>= 1.0 | <= 1.32``), OR (``28.011 | 28.012``), disjoint intervals, per-train
 upper bounds (``< 19.0.1 | < 18.0.1``) or a lost word (``< 15.1 | 7`` = ``< 15.1 Update 7``),
 hyphen ranges, ``X and earlier``, wildcards (``V3.X.16``), and article numbers in the version
-slot. Anything else is kept verbatim as ``unparsed`` (the matcher answers ``needs_review``);
-text around a comparator that restricts it (``NMC2 <= 6.9.6``) becomes a condition.
+slot, ``between X (including) and Y (excluding)``, ``X until Y``, ``up to and including``.
+Parenthesised remarks are read for what they say (``_remarks``): a CVE scope, a release line,
+a model's own bound, another name of the product, a condition, or information. An inclusive
+bound with fewer components than the installed version names a release (``<= 33`` holds
+33.011). Anything else is kept verbatim as ``unparsed`` (the matcher answers
+``needs_review``); text around a comparator that restricts it (``NMC2 <= 6.9.6``) becomes a
+condition.
 
 ``notes`` name the data-quality problems worked around, counted by the importer.
 """
