@@ -1,4 +1,4 @@
-"""``otaudit advisories import|match`` and ``otaudit patch status``."""
+"""``otaudit advisories import|match|kev update`` and ``otaudit patch status``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from otaudit.errors import ExitCode, InputError
 advisories_app = typer.Typer(no_args_is_help=True,
                              help="Vendor advisories (CSAF 2.0): import and match.")
 patch_app = typer.Typer(no_args_is_help=True, help="Patch status per asset over time.")
+kev_app = typer.Typer(no_args_is_help=True,
+                      help="CISA's Known Exploited Vulnerabilities catalogue (patch priority).")
+advisories_app.add_typer(kev_app, name="kev")
 
 _DB_HELP = "database URL (default: OTAUDIT_DATABASE_URL / settings)"
 PATCH_FAIL_ON = (FailOn.OPEN_ADVISORY, FailOn.UNKNOWN)
@@ -146,6 +149,43 @@ def match_cmd(
         typer.echo(f"    {v.reason}")
 
 
+@kev_app.command("update")
+def kev_update_cmd(
+    file: str | None = typer.Option(None, "--file", help="a KEV catalogue JSON file"),
+    url: str | None = typer.Option(None, "--url", help="the catalogue's URL (default: CISA's "
+                                   "feed)"),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Replace the stored KEV catalogue; open patch status items on its CVEs are listed first."""
+    from otaudit.server.advisories.kev import KEV_URL, KevError, update_kev
+    from otaudit.server.advisories.patch import patch_status_rows
+
+    if file and url:
+        raise InputError("--file/--url", ["give one source: --file F or --url U"])
+    source = file or url or KEV_URL
+    engine, sessions = _sessions(db, create=True)
+    try:
+        with sessions.begin() as session:
+            report = update_kev(session, source)
+            exploited = [r for r in patch_status_rows(session) if r["known_exploited"]]
+    except KevError as exc:
+        raise InputError(source, exc.reasons) from exc
+    finally:
+        engine.dispose()
+    data = {**report.to_dict(), "open_items_known_exploited": len(exploited),
+            "assets_with_known_exploited": len({r["asset_id"] for r in exploited})}
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"{source}: KEV catalogue {data['version']} ({data['released']}), "
+               f"{data['entries']} CVEs; {data['added']} added, {data['removed']} removed "
+               "since the last update")
+    typer.echo(f"known exploited: {data['open_items_known_exploited']} open or to-review "
+               f"items on {data['assets_with_known_exploited']} assets (listed first by "
+               "`otaudit patch status`)")
+
+
 def _order_like(model: str | None) -> str | None:
     """``--model 6ES7 214-1AG40-0XB0`` is an order number (digits and dashes)."""
     if model and any(c.isdigit() for c in model) and "-" in model:
@@ -168,6 +208,8 @@ def status_cmd(
     Tracked are exposures: ``open`` (affected now), ``needs_review`` and ``patched`` (was
     affected, a later observation shows a fixed firmware). Devices already on a fixed
     firmware are not listed; ``otaudit advisories match`` shows every verdict of one device.
+    Items whose CVE is in CISA's Known Exploited Vulnerabilities catalogue (``otaudit
+    advisories kev update``) come first, with CISA's due date; then by state and CVSS.
     """
     from otaudit.server.advisories.patch import patch_status_rows
 
@@ -210,8 +252,9 @@ def _known_zone(session: Any, zone: str) -> None:
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no patch status (no advisories imported, or no asset matches)"
-    columns = ("asset_id", "zone", "state", "advisory_id", "cve", "cvss", "installed_version",
-               "fixed_in", "affected_since", "days_open", "remediation_category")
+    columns = ("asset_id", "zone", "state", "kev_due_date", "advisory_id", "cve", "cvss",
+               "installed_version", "fixed_in", "affected_since", "days_open",
+               "remediation_category")
     cells = [[_cell(r.get(c), c) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]

@@ -4,6 +4,10 @@
   document and its compiled normal form; ``advisory_products`` and ``advisory_cves`` make the
   normal form queryable (which advisories name this order number / CVE).
 - ``advisory_import_runs`` and ``advisory_import_rejections``: what each import did.
+- ``advisory_fetch_state``: per provider URL, the ETag / Last-Modified / feed timestamp and hash
+  of what was fetched, so the next run asks conditionally and skips what did not change.
+- ``kev_entries`` and ``kev_catalogs``: CISA's Known Exploited Vulnerabilities catalogue (the
+  last one imported, replacing the previous) and each import of it.
 - ``patch_assets`` (current identity, observation cursor, advisory generation evaluated),
   ``patch_identity_history`` (each identity an asset reported, first and last seen),
   ``patch_status`` (current status per asset × advisory × CVE) and
@@ -14,7 +18,7 @@ Child rows are deleted explicitly (SQLite does not enforce cascades by default).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +46,9 @@ class AdvisoryRow(Base):
     normal_form: Mapped[int] = mapped_column(Integer)
     normal: Mapped[dict[str, Any]] = deferred(mapped_column(sa.JSON))
     document: Mapped[str] = deferred(mapped_column(Text))  # the CSAF JSON exactly as received
+    # OpenPGP signature (.asc) of the document: valid / invalid / no_key / missing / not_checked
+    signature: Mapped[str | None] = mapped_column(String(16))
+    signature_detail: Mapped[str | None] = mapped_column(Text)
 
 
 class AdvisoryProductRow(Base):
@@ -165,3 +172,45 @@ class PatchHistoryRow(Base):
     installed_version: Mapped[str | None] = mapped_column(String(128))
     fixed_in: Mapped[str | None] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class FetchStateRow(Base):
+    """What was fetched from a provider URL last time (conditional requests, incremental runs)."""
+
+    __tablename__ = "advisory_fetch_state"
+
+    url: Mapped[str] = mapped_column(String(2000), primary_key=True)
+    etag: Mapped[str | None] = mapped_column(String(300))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    updated: Mapped[str | None] = mapped_column(String(64))  # the feed's "updated" of the entry
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    fetched_at: Mapped[datetime]
+
+
+class KevEntryRow(Base):
+    """One CVE of CISA's Known Exploited Vulnerabilities catalogue (the last one imported)."""
+
+    __tablename__ = "kev_entries"
+
+    cve: Mapped[str] = mapped_column(String(64), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(200))
+    product: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(Text)
+    date_added: Mapped[date]
+    due_date: Mapped[date | None]
+    ransomware: Mapped[str] = mapped_column(String(16))
+    required_action: Mapped[str] = mapped_column(Text)
+
+
+class KevCatalogRow(Base):
+    """Each KEV catalogue imported: its version, release date and where it came from."""
+
+    __tablename__ = "kev_catalogs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(64))
+    released: Mapped[datetime | None]
+    entries: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    imported_at: Mapped[datetime]

@@ -18,11 +18,12 @@ _URL = re.compile(r"https?://\S+|www\.\S+|\S+@\S+")
 _INTENT = re.compile(
     r"\b(?:updat|upgrad|fix|correct|resolv|address|patch|releas|availab|apply|install|later|"
     r"higher|newer|includes|frn|migrat|remediat|firmware|version)\w*", re.I)
-_QUALS = r"(?:[\s_]*(?:SP|Service\s+Pack|Update|Upd|UC|HF|Hotfix|CU|P)\s*\d+[a-z]?)*"
+_QUALS = r"(?:[\s_]*(?:SP|Service\s+Pack|Update|Upd|UC|HF|Hotfix|CU|P|U)\s*\d+[a-z]?)*"
 _VER = re.compile(
     r"(?<![\w./\-])(?P<v>"
     r"(?:SV|V|v\.?)?\d+\.\d+\(\d+[a-z]?\)[A-Z]{1,4}\d*[a-z]?"  # Cisco IOS
-    r"|(?:[A-Z]{1,3}-)?(?:SV|V|v\.?)?\d+(?:\.(?:\d+[A-Za-z]?|[xX]))+(?:[_-](?:kit|r)\d+)?"
+    r"|(?:[A-Z]{1,3}-)?(?:SV|V|v\.?)?\d+(?:\.(?:\d+[A-Za-z]?|[xX]))+"
+    r"(?:[_-](?:kit|r)\d+|-\d{1,3}(?![\d.]))?"  # "20.054_kit1", "6.1.1-3"
     + _QUALS +
     r"|(?:SV|V)\d+[a-z]?(?:[\s_]*(?:SP|Update|Upd|UC|HF)\s*\d+[a-z]?)+"  # V17 Update 4
     r"|(?<=to\s)(?:SV|V)\d+[a-z]?(?![\w.])"  # "Update to V16"
@@ -42,9 +43,12 @@ class FixText:
     start: int
 
 
-def fix_candidates(text: str) -> list[tuple[str, str | None]]:
-    """(version, the software name written right before it or None) the text presents as fixes."""
-    if not text or not _INTENT.search(text):
+def fix_candidates(text: str, vendor_fix: bool = False) -> list[tuple[str, str | None]]:
+    """(version, the software name written right before it or None) the text presents as fixes.
+
+    A ``vendor_fix`` remediation needs no wording of intent ("ABB 800xA Base 6.1.1-3").
+    """
+    if not text or not (vendor_fix or _INTENT.search(text)):
         return []
     clean = _URL.sub(" ", text)
     out: list[tuple[str, str | None]] = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,12 +29,22 @@ from otaudit.server.advisories.db import (
     AdvisoryCveRow,
     AdvisoryProductRow,
     AdvisoryRow,
+    FetchStateRow,
     ImportRejectionRow,
     ImportRunRow,
 )
 from otaudit.server.advisories.matcher import AdvisoryIndex
 from otaudit.server.advisories.normalise import NORMAL_FORM_VERSION, Advisory, normalise
-from otaudit.server.advisories.sources import Item, iter_source
+from otaudit.server.advisories.openpgp import SignatureCheck
+from otaudit.server.advisories.sources import (
+    FETCH_RATE,
+    MAX_DOCUMENT_BYTES,
+    Fetcher,
+    Item,
+    iter_source,
+)
+
+MAX_DEPTH = 64  # CSAF documents nest ~14 levels; Python's JSON parser stops at ~1000
 
 
 @dataclass
@@ -51,6 +62,9 @@ class ImportReport:
     run_id: int | None = None
     seconds: float = 0.0
     patch_rows_changed: int = 0
+    signatures: Counter[str] = field(default_factory=Counter)  # result -> documents
+    requests: int = 0  # HTTP requests sent (URL sources)
+    not_modified: bool = False  # the provider answered 304 for the source itself
 
     def top_rejections(self, n: int = 5) -> list[tuple[str, int]]:
         kinds = Counter(" ".join(reason.split()[:2]) if reason.startswith("HTTP ")
@@ -66,6 +80,8 @@ class ImportReport:
             "rejections": [{"document": d, "reason": r} for d, r in self.rejected],
             "data_quality": dict(self.quality.most_common()),
             "patch_rows_changed": self.patch_rows_changed, "run_id": self.run_id,
+            "signatures": dict(self.signatures.most_common()), "http_requests": self.requests,
+            "source_not_modified": self.not_modified,
         }
 
 
@@ -79,17 +95,32 @@ class Parsed:
     sha256: str = ""
     text: str = ""
     reason: str | None = None
+    unchanged: bool = False
+    signature: str | None = None
+    signature_detail: str | None = None
 
 
-def parse_item(item: Item) -> Parsed:
-    """Bytes → validated, normalised advisory; never raises."""
+def parse_item(item: Item, check: SignatureCheck | None = None) -> Parsed:
+    """Bytes → validated, normalised advisory with its signature result; never raises."""
+    if item.unchanged:
+        return Parsed(item.name, unchanged=True)
     if item.error is not None or item.data is None:
         return Parsed(item.name, reason=item.error or "no data")
     sha = hashlib.sha256(item.data).hexdigest()
+    if len(item.data) > MAX_DOCUMENT_BYTES:
+        return Parsed(item.name, sha256=sha, reason=f"the document is {len(item.data):,} bytes, "
+                      f"larger than the limit of {MAX_DOCUMENT_BYTES:,} bytes for one advisory")
     try:
         doc = json.loads(item.data)
+    except RecursionError:
+        return Parsed(item.name, sha256=sha, reason="invalid JSON: nested too deeply for an "
+                      f"advisory (CSAF documents nest fewer than {MAX_DEPTH} levels)")
     except (ValueError, UnicodeDecodeError) as exc:
         return Parsed(item.name, sha256=sha, reason=f"invalid JSON: {exc}")
+    depth = json_depth(doc, MAX_DEPTH)
+    if depth > MAX_DEPTH:
+        return Parsed(item.name, sha256=sha, reason="invalid CSAF: nested more than "
+                      f"{MAX_DEPTH} levels deep, more than an advisory needs")
     errors = csaf.validate(doc)
     if errors:
         return Parsed(item.name, sha256=sha, reason="invalid CSAF: " + "; ".join(errors))
@@ -98,21 +129,48 @@ def parse_item(item: Item) -> Parsed:
     except Exception as exc:  # a document must never crash the import
         return Parsed(item.name, sha256=sha,
                       reason=f"normalisation failed: {type(exc).__name__}: {exc}")
-    return Parsed(item.name, advisory, doc, sha, item.data.decode("utf-8", errors="replace"))
+    check = check or SignatureCheck()
+    result, detail = check.check(item.data, item.signature, item.signature_offered)
+    refusal = check.refusal(result, detail)
+    if refusal:
+        return Parsed(item.name, sha256=sha, reason=refusal, signature=result,
+                      signature_detail=detail)
+    return Parsed(item.name, advisory, doc, sha, item.data.decode("utf-8", errors="replace"),
+                  signature=result, signature_detail=detail)
 
 
-def iter_parsed(source: str) -> Iterator[Parsed]:
-    for item in iter_source(source):
-        yield parse_item(item)
+def json_depth(value: Any, stop: int = 1_000_000) -> int:
+    """Nesting depth of a decoded JSON value (level by level, no recursion; stops past ``stop``)."""
+    depth = 0
+    level = [value] if type(value) in (dict, list) else []
+    while level and depth <= stop:
+        depth += 1
+        below: list[Any] = []
+        for node in level:
+            below += [v for v in (node.values() if type(node) is dict else node)
+                      if type(v) is dict or type(v) is list]
+        level = below
+    return depth
 
 
-def load_index(source: str) -> tuple[AdvisoryIndex, ImportReport]:
+def iter_parsed(source: str, check: SignatureCheck | None = None,
+                fetcher: Fetcher | None = None) -> Iterator[Parsed]:
+    check = check or SignatureCheck()
+    fetcher = fetcher or Fetcher(signatures=check.wants_signatures, rate=fetch_rate())
+    for item in iter_source(source, fetcher=fetcher):
+        yield parse_item(item, check)
+
+
+def load_index(source: str, check: SignatureCheck | None = None
+               ) -> tuple[AdvisoryIndex, ImportReport]:
     """Read ``source`` into memory (no database): newest revision per tracking id wins."""
     report = ImportReport(source)
     start = utcnow()
     newest: dict[str, tuple[tuple[Any, ...], Advisory]] = {}
-    for parsed in iter_parsed(source):
+    for parsed in iter_parsed(source, check or SignatureCheck.from_environment()):
         report.documents += 1
+        if parsed.signature:
+            report.signatures[parsed.signature] += 1
         if parsed.advisory is None:
             report.rejected.append((parsed.name, parsed.reason or "unknown"))
             continue
@@ -134,8 +192,22 @@ def load_index(source: str) -> tuple[AdvisoryIndex, ImportReport]:
 
 def import_source(session: Session, source: str,
                   parsed: Iterable[Parsed] | None = None,
-                  refresh: Callable[[Session], int] | None = None) -> ImportReport:
-    """Import ``source`` inside ``session``'s transaction (the caller commits)."""
+                  refresh: Callable[[Session], int] | None = None,
+                  check: SignatureCheck | None = None,
+                  fetcher: Fetcher | None = None) -> ImportReport:
+    """Import ``source`` inside ``session``'s transaction (the caller commits).
+
+    ``check`` is the signature policy and keys (default: from the environment, see
+    ``openpgp``). For a URL, the fetch state of the last run is read from and written to
+    ``advisory_fetch_state`` in the same transaction.
+    """
+    check = check or SignatureCheck.from_environment()
+    is_url = source.startswith(("http://", "https://"))
+    if fetcher is None and is_url and parsed is None:
+        fetcher = Fetcher(state=_fetch_state(session), signatures=check.wants_signatures,
+                          rate=fetch_rate())
+    elif fetcher is not None and not fetcher.state:
+        fetcher.state = _fetch_state(session)
     report = ImportReport(source)
     start = utcnow()
     run = ImportRunRow(source=source, started_at=start, quality={})
@@ -145,8 +217,13 @@ def import_source(session: Session, source: str,
     stored = {row.tracking_id: row for row in session.execute(sa.select(
         AdvisoryRow.id, AdvisoryRow.tracking_id, AdvisoryRow.version,
         AdvisoryRow.current_release_date, AdvisoryRow.sha256))}
-    for item in parsed if parsed is not None else iter_parsed(source):
+    for item in parsed if parsed is not None else iter_parsed(source, check, fetcher):
         report.documents += 1
+        if item.unchanged:
+            report.unchanged += 1
+            continue
+        if item.signature:
+            report.signatures[item.signature] += 1
         if item.advisory is None:
             _reject(session, run, report, item.name, None, item.reason or "unknown")
             continue
@@ -162,6 +239,9 @@ def import_source(session: Session, source: str,
         if outcome in ("imported", "replaced"):
             report.quality.update(adv.quality)
             stored[adv.tracking_id] = _Stored(adv.version, adv.current_release_date, item.sha256)
+    if fetcher is not None:
+        _save_fetch_state(session, fetcher.updates)
+        report.requests, report.not_modified = fetcher.requests, bool(fetcher.not_modified)
     run.finished_at = utcnow()
     run.imported, run.replaced = report.imported, report.replaced
     run.unchanged, run.stale, run.rejected = report.unchanged, report.stale, len(report.rejected)
@@ -196,7 +276,8 @@ def _store(session: Session, run: ImportRunRow, item: Parsed, old: Any, now: dat
         initial_release_date=csaf.parse_date(adv.initial_release_date),
         current_release_date=csaf.parse_date(adv.current_release_date), source=item.name,
         sha256=item.sha256, imported_at=now, import_run_id=run.id,
-        normal_form=NORMAL_FORM_VERSION, normal=adv.to_dict(), document=item.text)
+        normal_form=NORMAL_FORM_VERSION, normal=adv.to_dict(), document=item.text,
+        signature=item.signature, signature_detail=(item.signature_detail or "")[:2000] or None)
     session.add(row)
     session.flush()
     session.execute(sa.insert(AdvisoryProductRow), [
@@ -213,6 +294,36 @@ def _store(session: Session, run: ImportRunRow, item: Parsed, old: Any, now: dat
     if cves:
         session.execute(sa.insert(AdvisoryCveRow), cves)
     return "replaced" if old is not None else "imported"
+
+
+def fetch_rate() -> float:
+    """Requests per second to a provider: ``OTAUDIT_ADVISORY_FETCH_RATE`` or the default."""
+    try:
+        return float(os.environ.get("OTAUDIT_ADVISORY_FETCH_RATE", FETCH_RATE))
+    except ValueError:
+        return FETCH_RATE
+
+
+def _fetch_state(session: Session) -> dict[str, dict[str, Any]]:
+    return {row.url: {"etag": row.etag, "last_modified": row.last_modified,
+                      "updated": row.updated, "sha256": row.sha256}
+            for row in session.scalars(sa.select(FetchStateRow))}
+
+
+def _save_fetch_state(session: Session, updates: dict[str, dict[str, Any]]) -> None:
+    """Upsert what this run saw per URL (ETag, Last-Modified, feed timestamp, hash)."""
+    if not updates:
+        return
+    now = utcnow()
+    urls = [u for u in updates if len(u) <= 2000]
+    for part in [urls[i:i + 500] for i in range(0, len(urls), 500)]:
+        session.execute(sa.delete(FetchStateRow).where(FetchStateRow.url.in_(part)))
+    session.execute(sa.insert(FetchStateRow), [
+        {"url": url, "etag": (updates[url].get("etag") or None) and updates[url]["etag"][:300],
+         "last_modified": (updates[url].get("last_modified") or None)
+         and updates[url]["last_modified"][:100],
+         "updated": updates[url].get("updated"), "sha256": updates[url].get("sha256"),
+         "fetched_at": now} for url in urls])
 
 
 def _delete(session: Session, tracking_id: str) -> None:

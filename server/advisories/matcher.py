@@ -9,26 +9,31 @@ advisory only the products of the best tier are evaluated.
 Per (advisory, CVE) the verdict is ``affected``, ``fixed``, ``not_affected`` or
 ``needs_review``; each names the product-tree entry and expression that decided it and why.
 Anything unparsed, conditional or incomparable is ``needs_review``, never "not affected".
-A fix is only ever proposed above the installed version.
+A fix is only ever proposed above the installed version. Among name matches the most specific
+name wins (Unified Comfort Panels over Comfort Panels); a device whose name fits one line by
+name but another by version gets ``needs_review`` naming both. An exact-version list is read as
+exact (not listed: not affected by that entry), and a remark's CVE scope or model bound
+applies.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from otaudit.server.advisories.names import (
     FAMILY_TOKENS,
     DeviceName,
     device_name,
-    glob_matches,
     order_matches,
+    tokens,
     vendor_key,
 )
 from otaudit.server.advisories.normalise import Advisory, Product, Vulnerability
-from otaudit.server.advisories.ranges import Position, position
+from otaudit.server.advisories.ranges import Bound, Interval, Position, position
 from otaudit.server.advisories.versions import (
     Incomparable,
     Version,
@@ -138,8 +143,12 @@ class AdvisoryIndex:
                 self._by_order[code].append((a, pid))
             for pattern in ident.order_patterns:
                 self._patterns.append((pattern, frozenset(product.vendors), a, pid))
-            if ident.tokens or ident.globs:
-                self._by_token[ident.index_token()].append((a, pid))
+            if ident.tokens or ident.globs or ident.choices or ident.families:
+                for key in ident.index_keys():
+                    self._by_token[key].append((a, pid))
+            for alias in ident.aliases:
+                if alias:
+                    self._by_token[max(alias, key=lambda t: (len(t), t))].append((a, pid))
             if not ident.significant:
                 for token in ident.tokens:
                     self._by_word[token].append((a, pid))
@@ -154,7 +163,8 @@ class AdvisoryIndex:
         per_advisory = self._candidate_cache.get(key)
         if per_advisory is None:
             per_advisory = defaultdict(list)
-            device = device_name(identity.product, identity.model, identity.order_code)
+            device = device_name(identity.product, identity.model, identity.order_code,
+                                 identity.vendor)
             for a, _pid, cand in self._candidates(device, vkey):
                 per_advisory[a].append(cand)
             if len(self._candidate_cache) > 50_000:
@@ -162,9 +172,11 @@ class AdvisoryIndex:
             self._candidate_cache[key] = per_advisory
         out: list[Verdict] = []
         positions: dict[int, Position] = {}
+        device_text = frozenset(tokens(" ".join(x for x in (identity.product, identity.model)
+                                                if x)))
         for a, cands in per_advisory.items():
             out += self._verdicts(self.advisories[a], cands, identity, installed, scheme,
-                                  positions)
+                                  positions, device_text)
         out.sort(key=lambda v: (-_PRIORITY[v.verdict], -(v.cvss or 0), v.advisory_id, v.cve))
         return out
 
@@ -190,7 +202,7 @@ class AdvisoryIndex:
                                              f"order number {code} matches {pattern}")
                     break
         all_tokens = device.all_tokens
-        for token in (*all_tokens, "*"):
+        for token in device.keys:
             for a, pid in self._by_token.get(token, ()):
                 if (a, pid) in seen:
                     continue
@@ -220,24 +232,78 @@ class AdvisoryIndex:
     # verdicts ----------------------------------------------------------------------------
 
     def _verdicts(self, advisory: Advisory, cands: list[_Candidate], identity: Identity,
-                  installed: Version | None, scheme: str, positions: dict[int, Position]
-                  ) -> list[Verdict]:
+                  installed: Version | None, scheme: str, positions: dict[int, Position],
+                  device_text: frozenset[str] = frozenset()) -> list[Verdict]:
         best = max(TIERS[c.tier] for c in cands)
-        chosen = [c for c in cands if TIERS[c.tier] == best]
+        chosen = _most_specific([c for c in cands if TIERS[c.tier] == best])
         out = []
         for vuln in advisory.vulnerabilities:
             listed = [c for c in chosen if c.product.pid in vuln.status]
             if not listed:
                 continue
             outcomes = [o for c in listed
-                        if (o := _evaluate(c, vuln, installed, scheme, positions)) is not None]
+                        if (o := _evaluate(c, vuln, installed, scheme, positions,
+                                           device_text)) is not None]
             if not outcomes:
                 continue
+            if installed is not None and all(o.extra.get("line") for o in outcomes):
+                other = _other_line(advisory, vuln, listed, device_text, installed)
+                if other is not None:
+                    outcomes.append(other)
+                    listed = [*listed, _Candidate(other.product, "name", "its name is longer "
+                                                  "than the device's", family=True)]
             top = max(o.strength for o in outcomes)
             decisive = max((o for o in outcomes if o.strength == top),
                            key=lambda o: _PRIORITY[o.kind])
             out.append(_verdict(advisory, vuln, decisive, listed, identity))
         return out
+
+
+def _other_line(advisory: Advisory, vuln: Vulnerability, listed: list[_Candidate],
+                device_text: frozenset[str], installed: Version) -> _Outcome | None:
+    """The device's name fits a line whose version it is not, and a longer name whose it is.
+
+    "SIMATIC WinCC" at V17 is no WinCC V7.5 or V8.0, but may be "SIMATIC WinCC Runtime
+    Professional V17": which line is installed cannot be decided from the name, so both are
+    named for review instead of a guess.
+    """
+    if not device_text:
+        return None
+    names = {c.product.pid for c in listed}
+    for pid in vuln.status:
+        product = advisory.products.get(pid)
+        if product is None or pid in names or vuln.status[pid] != "affected":
+            continue
+        ident = product.identity
+        nf = ident.name_filter
+        if nf is None or not device_text < ident.tokens or \
+                _name_filter_failure(nf, installed) is not None or \
+                position(product.spec, installed, product.scheme).where != "in":
+            continue  # no other line, or not a version that line would be affected in
+        mine = ", ".join(f"'{c.product.name}'" for c in listed)
+        return _Outcome("needs_review", 3, product,
+                        f"the device's name fits {mine} (another release line than "
+                        f"{installed.raw}) and '{product.name}' (whose line {installed.raw} is); "
+                        "which of them is installed cannot be decided from the name",
+                        extra={"line": False})
+    return None
+
+
+def _most_specific(cands: list[_Candidate]) -> list[_Candidate]:
+    """A device named by "Unified Comfort Panels" is not also one of the "Comfort Panels".
+
+    Among name matches, an entry whose words are all part of another matching entry of another
+    name (SIMATIC WinCC ⊂ SIMATIC WinCC Runtime Professional) gives way to it.
+    """
+    if len(cands) < 2 or cands[0].tier != "name":
+        return cands
+    out = []
+    for c in cands:
+        mine = c.product.identity
+        if not any(o.product.name != c.product.name and mine.tokens < o.product.identity.tokens
+                   for o in cands):
+            out.append(c)
+    return out or cands
 
 
 def _vendor_ok(vkey: str | None, product: Product) -> bool:
@@ -253,26 +319,42 @@ def _name_candidate(product: Product, device: DeviceName) -> _Candidate | None:
     nf = ident.name_filter
     all_tokens = device.all_tokens
     filter_is_identity = nf is not None and nf.token in all_tokens
-    needed = tokens | ({nf.token} if filter_is_identity else set())
-    globs_ok = not ident.globs or any(glob_matches(g, all_tokens) for g in ident.globs)
-    names = ", ".join(sorted(needed | set(ident.globs)))
+    names = ", ".join(sorted(tokens | set(ident.globs) | {"/".join(c) for c in ident.choices}
+                             | ({nf.token} if filter_is_identity else set())))
     if ident.weak and not ident.globs:
         return None
-    if needed <= all_tokens and globs_ok and (needed or ident.globs):
-        family = not needed <= device.tokens
-        why = (f"vendor and product name match ({names}"
-               + (", via the order-number/model family table" if family else "") + ")")
-        return _Candidate(product, "name", why, family=family,
-                          name_filter=nf is not None and not filter_is_identity)
+    if ident.names(device):
+        family = not tokens <= device.tokens or bool(ident.choices or ident.sizes)
+        via = ""
+        if family:
+            via = ", as a member of the family, series or model list it names"
+        if ident.sizes and device.size is not None:
+            via += f" ({device.size}\" panel)"
+        return _Candidate(product, "name", f"vendor and product name match ({names}{via})",
+                          family=family, name_filter=nf is not None and not filter_is_identity)
     significant = ident.significant
+    specific = {t for t in significant if _specific_model(t)}
+    if specific and significant <= all_tokens and all(
+            any(ident.has(t, device) for t in group) for group in ident.choices):
+        missing = ", ".join(sorted(t for t in tokens - all_tokens if not ident.has(t, device)))
+        return _Candidate(product, "name", f"model number {', '.join(sorted(specific))} matches"
+                          + (f" ('{missing}' describes it)" if missing else ""),
+                          name_filter=nf is not None and not filter_is_identity)
     shared_words = (tokens - significant) & all_tokens
-    if significant and significant <= all_tokens and shared_words and globs_ok \
+    if significant and significant <= all_tokens and shared_words \
             and significant - FAMILY_TOKENS:
         missing = ", ".join(sorted(tokens - all_tokens))
         return _Candidate(product, "fuzzy",
                           f"fuzzy name match: model tokens agree but '{missing}' is not in the "
                           "device identity")
     return None
+
+
+def _specific_model(token: str) -> bool:
+    """A model number that names one product (R16SFCPU, 1766-L32BXB), not a family or size."""
+    return (len(token) >= 5 and any(c.isalpha() for c in token)
+            and sum(c.isdigit() for c in token) >= 2 and token not in FAMILY_TOKENS
+            and not token.startswith("v"))
 
 
 def _looks_foreign(codes: tuple[str, ...], ident: Any) -> bool:
@@ -296,24 +378,66 @@ def _name_filter_failure(nf: Any, installed: Version | None) -> str | None:
     return f"the product name restricts it to {what}, installed {installed.raw} is not"
 
 
+def _in_scope(cve: str, scope: list[str]) -> bool:
+    """``CVE-222-30997`` (sic) still names CVE-2022-30997."""
+    for named in scope:
+        if named == cve.upper():
+            return True
+        year = named.split("-")[1]
+        if len(year) != 4 and cve.upper().endswith("-" + named.split("-")[-1]):
+            return True
+    return False
+
+
+def _overridden(spec: Any, device_text: frozenset[str]) -> Any:
+    """The spec with the bound a remark gives for the device's model ("1.29 for NX7")."""
+    for override in spec.overrides:
+        model = re.sub(r"[^a-z0-9]", "", override["model"].lower())
+        if not any(t.startswith(model) for t in device_text) or len(spec.intervals) != 1:
+            continue
+        interval = spec.intervals[0]
+        if interval.hi is None:
+            continue
+        inclusive = override["op"] == "<=" or (not override["op"] and interval.hi.inclusive)
+        new = Interval(interval.lo, Bound(override["version"], inclusive))
+        return replace(spec, intervals=[new], reading=(
+            f"the remark gives {override['model']} its own bound: {new.describe()}"))
+    return spec
+
+
 def _evaluate(cand: _Candidate, vuln: Vulnerability, installed: Version | None,
-              scheme: str, positions: dict[int, Position]) -> _Outcome | None:
+              scheme: str, positions: dict[int, Position],
+              device_text: frozenset[str] = frozenset()) -> _Outcome | None:
     product = cand.product
     status = vuln.status[product.pid]
     spec = product.spec
+    if spec.cve_scope and not _in_scope(vuln.cve, spec.cve_scope):
+        return _Outcome("not_affected", 2, product, "the advisory restricts this entry to "
+                        f"{', '.join(spec.cve_scope)}, not {vuln.cve}")
+    spec = _overridden(spec, device_text)
     if cand.name_filter:
         outside = _name_filter_failure(product.identity.name_filter, installed)
         if outside:
-            return _Outcome("not_affected", 2, product, outside)
+            return _Outcome("not_affected", 2, product, outside, extra={"line": True})
     fixes = _fix_versions(vuln, product, scheme)
+    if spec.kind in ("all", "none"):  # "Versions 13.3.1, 14.LTS …" in a mitigation is no fix
+        fixes = [f for f in fixes if f[1]["rem"] >= 0
+                 and vuln.remediations[f[1]["rem"]]["category"] == "vendor_fix"]
     if installed is None:
         if spec.kind in ("all", "none") and status == "affected":
             return _Outcome("affected", 2, product, "all versions are affected (installed "
                             "version unknown)", fixed_in=None)
         return _Outcome("needs_review", 2, product, "the installed firmware version is unknown")
-    pos = positions.get(id(spec))
-    if pos is None:  # the same product answers for every CVE of the advisory
-        pos = positions[id(spec)] = position(spec, installed, scheme)
+    if spec is not product.spec:  # a bound of the device's own model: not shared, not cached
+        pos = position(spec, installed, scheme)
+    else:
+        pos = positions.get(id(spec))
+        if pos is None:  # the same product answers for every CVE of the advisory
+            pos = positions[id(spec)] = position(spec, installed, scheme)
+    if product.identity.conditions and pos.where == "in" and status == "affected":
+        return _Outcome("needs_review", 2, product, f"{pos.detail}, but only "
+                        f"{'; '.join(product.identity.conditions)!r}",
+                        _propose_fix(installed, fixes))
     if cand.tier == "fuzzy":
         return _Outcome("needs_review", 2, product, f"by version alone: {pos.detail}",
                         _propose_fix(installed, fixes))
@@ -345,7 +469,8 @@ def _affected_status(product: Product, spec: Any, pos: Position, installed: Vers
     reading = f" ({spec.reading})" if spec.reading else ""
     if pos.where == "in":
         if reached is not None and not pos.exact_hit:
-            if spec.kind in ("all", "none") or any(i.hi is None for i in spec.intervals):
+            if spec.kind in ("all", "none") or any(i.hi is None for i in spec.intervals) \
+                    or pos.by_prefix:
                 return _Outcome("fixed", strength, product,
                                 f"{pos.detail}, but the vendor's fix {reached.raw} for this "
                                 "release train is installed")
@@ -353,22 +478,24 @@ def _affected_status(product: Product, spec: Any, pos: Position, installed: Vers
                             f"{pos.detail}, yet the fix {reached.raw} named for this train is "
                             "not newer than the installed version")
         return _Outcome("affected", strength, product, pos.detail + reading, proposal)
-    if pos.where == "above":
-        if not pos.exact_only or reached is not None:
-            why = (f"{pos.detail}" if reached is None else
-                   f"{pos.detail}; the vendor's fix {reached.raw} is installed")
-            return _Outcome("fixed", 2, product, why + reading)
-        if proposal is not None:
+    if pos.exact_only:  # an exact list is read as exact: not listed, not affected by it
+        own = proposal is not None and proposal.release_train() == installed.release_train()
+        if pos.where == "above" and own:  # "v.32.011" listed, "v34.014 and later" the fix
             return _Outcome("needs_review", 1, product,
                             f"the advisory lists only {spec.describe()}; {installed.raw} is not "
-                            f"listed but older than the fix {proposal.raw}", proposal)
-        return _Outcome("needs_review", 1, product,
+                            f"listed, but the vendor names {proposal.raw} as the fix of its "
+                            "release train", proposal)
+        if pos.where == "above" and reached is not None:
+            return _Outcome("fixed", 2, product,
+                            f"the advisory lists only {spec.describe()}; {installed.raw} is not "
+                            f"listed and the vendor's fix {reached.raw} is installed")
+        return _Outcome("not_affected", 1, product,
                         f"the advisory lists only {spec.describe()}; {installed.raw} is not "
-                        "listed and no fixed version is known")
-    if pos.exact_only:
-        return _Outcome("needs_review", 1, product,
-                        f"the advisory lists only {spec.describe()}; {installed.raw} is older "
-                        "and not listed", proposal)
+                        "listed")
+    if pos.where == "above":
+        why = (f"{pos.detail}" if reached is None else
+               f"{pos.detail}; the vendor's fix {reached.raw} is installed")
+        return _Outcome("fixed", 2, product, why + reading)
     return _Outcome("not_affected", 2, product, pos.detail + reading)
 
 

@@ -24,11 +24,17 @@ from otaudit.server.advisories.names import (
     normalise_vendor,
     product_name,
     tokens,
+    vendor_words,
 )
-from otaudit.server.advisories.ranges import VersionSpec, parse_expression, position
+from otaudit.server.advisories.ranges import (
+    VersionSpec,
+    parse_expression,
+    position,
+    train_bounds,
+)
 from otaudit.server.advisories.versions import parse_version, scheme_for_vendor
 
-NORMAL_FORM_VERSION = 1
+NORMAL_FORM_VERSION = 2
 _NAME_CATEGORIES = ("product_family", "product_name", "specification")
 _VERSION_CATEGORIES = ("product_version", "product_version_range", "service_pack",
                        "patch_level")
@@ -110,8 +116,13 @@ class Advisory:
             nf = ident.get("name_filter")
             ident["name_filter"] = NameFilter(**nf) if nf else None
             ident["tokens"] = frozenset(ident["tokens"])
-            for key in ("globs", "order_numbers", "order_patterns"):
-                ident[key] = tuple(ident[key])
+            ident["series"] = frozenset(ident.get("series", ()))
+            for key in ("globs", "order_numbers", "order_patterns", "conditions"):
+                ident[key] = tuple(ident.get(key, ()))
+            ident["choices"] = tuple(tuple(c) for c in ident.get("choices", ()))
+            ident["families"] = tuple(tuple(c) for c in ident.get("families", ()))
+            ident["sizes"] = tuple(tuple(c) for c in ident.get("sizes", ()))
+            ident["aliases"] = tuple(frozenset(a) for a in ident.get("aliases", ()))
             products[pid] = Product(**{**p, "identity": ProductName(**ident),
                                        "spec": VersionSpec.from_dict(p["spec"])})
         vulns = [Vulnerability(**v) for v in data["vulnerabilities"]]
@@ -131,7 +142,12 @@ def _product_dict(p: Product) -> dict[str, Any]:
                      "order_numbers": list(ident.order_numbers),
                      "order_patterns": list(ident.order_patterns),
                      "name_filter": {"op": nf.op, "version": nf.version, "token": nf.token}
-                     if nf else None},
+                     if nf else None,
+                     "choices": [list(c) for c in ident.choices], "series": sorted(ident.series),
+                     "families": [list(c) for c in ident.families],
+                     "sizes": [list(c) for c in ident.sizes],
+                     "aliases": [sorted(a) for a in ident.aliases],
+                     "conditions": list(ident.conditions)},
         "spec": p.spec.to_dict(),
     }
 
@@ -183,10 +199,14 @@ def _products(tree: dict[str, Any], quality: Counter[str]) -> dict[str, Product]
         helper = prod.get("product_identification_helper") or {}
         models = [m for m in helper.get("model_numbers", []) if isinstance(m, str)]
         models += spec.article_numbers
+        words = vendor_words(vendor_raw)
+        identity = product_name(name, prod.get("name", ""), models, words)
+        if spec.aliases:  # "< 15.1 HF001 (including former Unity Pro)"
+            identity = replace(identity, aliases=identity.aliases + tuple(
+                frozenset(tokens(alias)) - words for alias in spec.aliases))
         out[pid] = Product(pid=pid, vendor_raw=vendor_raw.strip(),
                            vendors=sorted(normalise_vendor(vendor_raw)), name=name,
-                           full_name=prod.get("name", ""),
-                           identity=product_name(name, prod.get("name", ""), models), spec=spec)
+                           full_name=prod.get("name", ""), identity=identity, spec=spec)
     for fpn in tree.get("full_product_names", []) or []:
         pid = fpn["product_id"]
         if pid not in out:
@@ -194,6 +214,7 @@ def _products(tree: dict[str, Any], quality: Counter[str]) -> dict[str, Product]
             out[pid] = Product(pid=pid, vendor_raw="", vendors=[], name=fpn["name"],
                                full_name=fpn["name"], identity=product_name(fpn["name"]),
                                spec=VersionSpec("none", ""))
+    _per_line_bounds(out, quality)
     for rel in tree.get("relationships", []) or []:
         pid = rel["full_product_name"]["product_id"]
         hardware = out.get(rel["relates_to_product_reference"])
@@ -207,6 +228,32 @@ def _products(tree: dict[str, Any], quality: Counter[str]) -> dict[str, Product]
             full_name=rel["full_product_name"]["name"], identity=hardware.identity,
             spec=software.spec, via=f"{rel.get('category')}:{software.pid}")
     return out
+
+
+def _per_line_bounds(products: dict[str, Product], quality: Counter[str]) -> None:
+    """Several entries of one product, each only an upper bound, are one bound per release line.
+
+    Relion 670 "<= 1.2.3.17", "<= 2.0.0.10", "<= 2.1.0.1": 2.0.0.11 is the fix of the 2.0 line,
+    not a version below the 2.1 line's bound.
+    """
+    groups: dict[tuple[str, str], list[Product]] = {}
+    for product in products.values():
+        spec = product.spec
+        if spec.kind == "range" and len(spec.intervals) == 1 and not spec.exact and \
+                spec.intervals[0].lo is None and spec.intervals[0].hi is not None:
+            groups.setdefault((product.vendor_raw, product.name), []).append(product)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        bounds = train_bounds([p.spec.intervals[0].hi for p in group])  # type: ignore[misc]
+        lows = {id(hi): lo for lo, hi in bounds}
+        for product in group:
+            lo = lows.get(id(product.spec.intervals[0].hi))
+            if lo is not None:
+                product.spec.intervals[0].lo = lo
+                product.spec.reading = (f"one bound per release line: this entry is the "
+                                        f"{lo.version} line")
+                quality["bound_per_release_line"] += 1
 
 
 def _restore_trailing_zeros(spec: VersionSpec, full_name: str) -> None:
@@ -294,7 +341,7 @@ def _attribute_fixes(vuln: Vulnerability, rems: list[dict[str, Any]],
     applicable: dict[str, list[tuple[int, str]]] = {}
     for i, rem in enumerate(rems):
         named = mentions(rem["_text"])
-        rem["_fixes"] = (fix_candidates(rem["_text"])
+        rem["_fixes"] = (fix_candidates(rem["_text"], rem["category"] == "vendor_fix")
                          if rem["category"] in ("vendor_fix", "mitigation") else [])
         for pid in rem["product_ids"]:
             if named and pid not in named:
@@ -338,8 +385,8 @@ def _plausible_fix(text: str, product: Product, quality: Counter[str]) -> bool:
         return False
     spec = product.spec
     open_ended = any(i.hi is None for i in spec.intervals)
-    if spec.kind == "range" and not open_ended and \
-            position(spec, ver, product.scheme).where == "in":
+    pos = position(spec, ver, product.scheme) if spec.kind == "range" else None
+    if pos is not None and not open_ended and pos.where == "in" and not pos.by_prefix:
         quality["fix_text_inside_affected_range"] += 1
         return False
     return True

@@ -479,7 +479,14 @@ def _derive(seq: list[Verdict | None]) -> tuple[dict[str, Any], int | None, int 
 def patch_status_rows(session: Session, zone: str | None = None, asset_id: str | None = None,
                       include: Iterable[str] | None = None, now: datetime | None = None
                       ) -> list[dict[str, Any]]:
-    """Current patch status rows (dicts), most urgent first, with ``days_open``."""
+    """Current patch status rows (dicts), most urgent first, with ``days_open``.
+
+    An ``open`` or ``needs_review`` row whose CVE is in CISA's Known Exploited Vulnerabilities
+    catalogue is ``known_exploited`` (with the date CISA added it and its due date). Order:
+    known exploited first, then by state (open, needs_review, patched), then CVSS, highest first.
+    """
+    from otaudit.server.advisories.kev import kev_entries
+
     now = now or utcnow()
     query = sa.select(PatchStatusRow)
     if zone is not None:
@@ -489,15 +496,23 @@ def patch_status_rows(session: Session, zone: str | None = None, asset_id: str |
     if include is not None:
         query = query.where(PatchStatusRow.state.in_(list(include)))
     rows = []
-    for r in session.scalars(query):
+    found = list(session.scalars(query))
+    kev = kev_entries(session, [r.cve for r in found if r.state in _EXPOSED])
+    for r in found:
         since = _aware(r.affected_since) if r.affected_since else None
         patched = _aware(r.patched_at) if r.patched_at else None
         days = None
         if since is not None:
             days = ((patched or now) - since).days
+        exploited = kev.get(r.cve) if r.state in _EXPOSED else None
         rows.append({
             "asset_id": r.asset_id, "zone": r.zone, "advisory_id": r.advisory_id, "cve": r.cve,
             "state": r.state, "verdict": r.verdict, "cvss": r.cvss, "severity": r.severity,
+            "known_exploited": exploited is not None,
+            "kev_date_added": exploited.date_added.isoformat() if exploited else None,
+            "kev_due_date": exploited.due_date.isoformat()
+            if exploited and exploited.due_date else None,
+            "kev_ransomware": exploited.ransomware if exploited else None,
             "installed_version": r.installed_version, "fixed_in": r.fixed_in,
             "affected_since": since.isoformat() if since else None,
             "patched_at": patched.isoformat() if patched else None, "days_open": days,
@@ -506,9 +521,12 @@ def patch_status_rows(session: Session, zone: str | None = None, asset_id: str |
             "expression": r.expression, "basis": r.basis, "reason": r.reason,
         })
     order = {"open": 0, "needs_review": 1, "patched": 2, "fixed": 3, "not_affected": 4}
-    rows.sort(key=lambda x: (order.get(x["state"], 9), -(x["cvss"] or 0), x["asset_id"],
-                             x["advisory_id"], x["cve"]))
+    rows.sort(key=lambda x: (not x["known_exploited"], order.get(x["state"], 9),
+                             -(x["cvss"] or 0), x["asset_id"], x["advisory_id"], x["cve"]))
     return rows
+
+
+_EXPOSED = ("open", "needs_review")
 
 
 def patch_status_by_asset(session: Session) -> dict[str, list[dict[str, Any]]]:
@@ -517,8 +535,10 @@ def patch_status_by_asset(session: Session) -> dict[str, list[dict[str, Any]]]:
     for row in patch_status_rows(session, include=("open", "needs_review", "patched")):
         fix = f", fixed in {row['fixed_in']}" if row["fixed_in"] else ""
         since = f", since {row['affected_since'][:10]}" if row["affected_since"] else ""
+        kev = (f", KNOWN EXPLOITED (CISA KEV since {row['kev_date_added']}, due "
+               f"{row['kev_due_date']})" if row["known_exploited"] else "")
         row["status"] = row["state"]
-        row["summary"] = f"{row['cve']} (CVSS {row['cvss'] or '?'}){fix}{since}"
+        row["summary"] = f"{row['cve']} (CVSS {row['cvss'] or '?'}){kev}{fix}{since}"
         out.setdefault(row["asset_id"], []).append(row)
     return out
 

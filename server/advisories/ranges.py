@@ -6,8 +6,13 @@ comparators (``< V4.5.0``, ``<= 6.0``), prose (``All versions >= V2.0 and < V2.5
 meaning AND (``>= 1.0 | <= 1.32``), OR (``28.011 | 28.012``), disjoint intervals, per-train
 upper bounds (``< 19.0.1 | < 18.0.1``) or a lost word (``< 15.1 | 7`` = ``< 15.1 Update 7``),
 hyphen ranges, ``X and earlier``, wildcards (``V3.X.16``), and article numbers in the version
-slot. Anything else is kept verbatim as ``unparsed`` (the matcher answers ``needs_review``);
-text around a comparator that restricts it (``NMC2 <= 6.9.6``) becomes a condition.
+slot, ``between X (including) and Y (excluding)``, ``X until Y``, ``up to and including``.
+Parenthesised remarks are read for what they say (``_remarks``): a CVE scope, a release line,
+a model's own bound, another name of the product, a condition, or information. An inclusive
+bound with fewer components than the installed version names a release (``<= 33`` holds
+33.011). Anything else is kept verbatim as ``unparsed`` (the matcher answers
+``needs_review``); text around a comparator that restricts it (``NMC2 <= 6.9.6``) becomes a
+condition.
 
 ``notes`` name the data-quality problems worked around, counted by the importer.
 """
@@ -36,12 +41,25 @@ _PRIOR_TO = re.compile(r"^(?:versions?\s+)?(?:prior\s+to|before|older\s+than|bel
                        r"\s+(?P<v>.+)$", re.I)
 _UP_TO = re.compile(r"^(?:versions?\s+)?(?:up\s+to(?:\s+and\s+including)?|through)\s+(?P<v>.+)$",
                     re.I)
-_SPAN = re.compile(r"^(?P<a>\S+(?:\s+(?:SP|Update|Upd)\s*\d+)*)\s*(?:-|–|to|through)\s*"
+_SPAN = re.compile(r"^(?P<a>\S+(?:\s+(?:SP|Update|Upd)\s*\d+)*)\s*(?:-|–|to|through|until)\s*"
                    r"(?P<b>\S+(?:\s+(?:SP|Update|Upd)\s*\d+)*)$", re.I)
 _LIST_SEP = re.compile(r"\s*(?:,|\band\b|\bor\b)\s*", re.I)
 _PIPE_WORD = re.compile(r"^(?:SP|Update|Upd|HF|UC|CU|Hotfix|Patch)\s*\d+[a-z]?$", re.I)
 _ARTICLE = re.compile(r"^(?:\d{7}|\d{4}-[A-Z0-9]{4,}|6[A-Z]{2}\d{4}-\d[A-Z0-9]{4}-\d[A-Z0-9]{3})$")
 _OPS = {"=<": "<=", "=>": ">=", "==": "="}
+_VER = r"\S+(?:\s+(?:SP|Update|Upd)\s*\d+)*"
+_BETWEEN = re.compile(rf"^(?:between\s+)?(?P<a>{_VER})\s*\((?P<ai>including|excluding)\)\s+and\s+"
+                      rf"(?P<b>{_VER})\s*\((?P<bi>including|excluding)\)$", re.I)
+_REMARK = re.compile(r"(?<![\w.])\(([^()]*)\)")  # not Cisco "15.2(6)E2a"
+_SCOPE_CVE = re.compile(r"CVE-\d{3,4}-\d{4,}", re.I)
+_TRAIN_REMARK = re.compile(r"^(?P<major>\d+)\.x(?:\s+series|\s+line|\s+versions?)?$", re.I)
+_FOR_MODEL = re.compile(r"^(?:V\s?)?(?P<v>\d[\w.]*)\s+for\s+(?P<m>[A-Za-z][\w-]*)$")
+_MODEL_PRIOR = re.compile(r"^(?P<m>[A-Z][A-Z0-9-]*\d[A-Z0-9-]*)\s+(?P<v>\d[\w.]*)\s+and\s+"
+                          r"(?:prior|earlier|older)$")
+_ALIAS_REMARK = re.compile(r"^(?:including\s+)?(?:formerly|former|aka|also known as)\s+"
+                           r"(?:known as\s+)?(?P<n>.+)$", re.I)
+_CONDITION = re.compile(r"\b(?:only|if|when|unless|except|excluding|with|where|using|enabled|"
+                        r"activated|configured|installed|for)\b", re.I)
 
 
 @dataclass
@@ -77,6 +95,10 @@ class VersionSpec:
     notes: list[str] = field(default_factory=list)
     reading: str | None = None  # how an ambiguous expression was read
     article_numbers: list[str] = field(default_factory=list)
+    cve_scope: list[str] = field(default_factory=list)  # "(CVE-2022-37434 only)"
+    overrides: list[dict[str, str]] = field(default_factory=list)  # "(1.29 for NX7)"
+    aliases: list[str] = field(default_factory=list)  # "(including former Unity Pro)"
+    remarks: list[str] = field(default_factory=list)  # remarks read as information only
 
     def describe(self) -> str:
         if self.kind == "all":
@@ -96,7 +118,8 @@ class VersionSpec:
                 "intervals": [{"lo": bound(i.lo), "hi": bound(i.hi)} for i in self.intervals],
                 "exact": self.exact, "excluded": self.excluded, "conditions": self.conditions,
                 "notes": self.notes, "reading": self.reading,
-                "article_numbers": self.article_numbers}
+                "article_numbers": self.article_numbers, "cve_scope": self.cve_scope,
+                "overrides": self.overrides, "aliases": self.aliases, "remarks": self.remarks}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VersionSpec:
@@ -125,8 +148,18 @@ def parse_expression(raw: str | None, category: str = "product_version_range") -
             notes.append("vers_missing_pipe")
         text = rest
     text = " ".join(text.replace("_", " ").split())
+    text = re.sub(r"\s*\bup to and including\b\s*", " <= ", text, flags=re.I).strip()
+    between = _BETWEEN.match(_ALL_PREFIX.sub("", text))
+    if between:
+        notes.append("prose_range")
+        lo_op = ">=" if between.group("ai").lower() == "including" else ">"
+        hi_op = "<=" if between.group("bi").lower() == "including" else "<"
+        text = f"{lo_op} {between.group('a')} | {hi_op} {between.group('b')}"
+    text, remark = _remarks(text, notes)
     if _ALL.match(text):
-        return VersionSpec("all", raw, notes=[*notes, "prose_all"])
+        spec = VersionSpec("all", raw, notes=[*notes, "prose_all"])
+        _apply_remarks(spec, remark)
+        return spec
     if _ARTICLE.match(text) and category == "product_version":
         return VersionSpec("all", raw, notes=[*notes, "article_number_in_version"],
                            article_numbers=[text])
@@ -139,9 +172,12 @@ def parse_expression(raw: str | None, category: str = "product_version_range") -
     try:
         spec = _parse_body(text, category, notes)
     except _Unparsed as exc:
-        return VersionSpec("unparsed", raw, notes=[*notes, "unparsed"],
+        spec = VersionSpec("unparsed", raw, notes=[*notes, "unparsed"],
                            conditions=[str(exc)] if str(exc) else [])
+        _apply_remarks(spec, remark)
+        return spec
     spec.raw = raw
+    _apply_remarks(spec, remark)
     if category == "product_version" and spec.intervals:
         spec.notes.append("range_in_product_version")
     if any(_is_wild(v) for v in _versions_of(spec)):
@@ -151,6 +187,77 @@ def parse_expression(raw: str | None, category: str = "product_version_range") -
 
 class _Unparsed(Exception):
     pass
+
+
+@dataclass
+class _Remark:
+    cve_scope: list[str] = field(default_factory=list)
+    overrides: list[dict[str, str]] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+    train: str | None = None
+
+
+def _remarks(text: str, notes: list[str]) -> tuple[str, _Remark]:
+    """Take the parenthesised remarks out of a range: what each one says about it.
+
+    ``(CVE-2022-37434 only)`` restricts the CVEs, ``(6.x series)`` the release line, ``(1.29 for
+    NX7)`` / ``(RES670 2.0.0.4 and prior)`` give another bound for one model, ``(including
+    former Unity Pro)`` names the product otherwise, ``(Build Nr. …)`` is a version detail;
+    other restricting words (``only with activated debug support``) become conditions, the
+    rest (``These products are sold in limited regions``) stays as information.
+    """
+    remark = _Remark()
+
+    def take(m: re.Match[str]) -> str:
+        inner = " ".join(m.group(1).split()).strip(" .")
+        if not inner:
+            return " "
+        if parse_version(inner) is not None and m.group(0) == text.strip()[-len(m.group(0)):] \
+                and re.search(r"[<>=]\s*$", text[:m.start()]):
+            return " " + inner + " "  # "<=(R4.02)"
+        notes.append("remark")
+        cves = _SCOPE_CVE.findall(inner)
+        train = _TRAIN_REMARK.match(inner)
+        for_model = _FOR_MODEL.match(inner) or _MODEL_PRIOR.match(inner)
+        alias = _ALIAS_REMARK.match(inner)
+        if cves:
+            remark.cve_scope += [c.upper() for c in cves]
+        elif train:
+            remark.train = train.group("major")
+        elif for_model:
+            prior = re.search(r"\b(?:prior|earlier|older)$", inner) is not None
+            remark.overrides.append({"model": for_model.group("m"),
+                                     "version": for_model.group("v"), "op": "<=" if prior else ""})
+        elif alias and parse_version(alias.group("n")) is None:
+            remark.aliases.append(alias.group("n"))
+        elif parse_version(inner) is not None or re.match(r"^(?:build|rev|revision)\b", inner,
+                                                          re.I):
+            remark.remarks.append(inner)  # "(Build Nr. 1.2.14002.257)", "(1.9.0)"
+        elif _CONDITION.search(inner):
+            remark.conditions.append(inner)
+        else:
+            remark.remarks.append(inner)
+        return " "
+
+    out = " ".join(_REMARK.sub(take, text).split())
+    return out.strip(" |") or text, remark
+
+
+def _apply_remarks(spec: VersionSpec, remark: _Remark) -> None:
+    spec.cve_scope = remark.cve_scope
+    spec.overrides = remark.overrides
+    spec.aliases = remark.aliases
+    spec.remarks = remark.remarks
+    spec.conditions = [*spec.conditions, *remark.conditions]
+    if remark.conditions and "conditional" not in spec.notes:
+        spec.notes.append("conditional")
+    if remark.train and spec.kind == "range":
+        for interval in spec.intervals:
+            if interval.lo is None:
+                interval.lo = Bound(remark.train, True)
+        spec.reading = f"the remark limits it to the {remark.train}.x line"
 
 
 def _parse_body(text: str, category: str, notes: list[str]) -> VersionSpec:
@@ -292,14 +399,31 @@ def _build(terms: list[tuple[str, str]], notes: list[str]) -> VersionSpec:
 
 def _train_intervals(uppers: list[Bound]) -> list[Interval]:
     """One interval per major train: ``< 19.0.1 | < 18.0.1`` → [18, 18.0.1) ∪ [19, 19.0.1)."""
+    return [Interval(lo, hi) for lo, hi in train_bounds(uppers)]
+
+
+def train_bounds(uppers: list[Bound]) -> list[tuple[Bound | None, Bound]]:
+    """(lower bound, bound) per release line of several upper bounds, lowest line first.
+
+    The line is the major version when the majors differ (``< 19.0.1``, ``< 18.0.1``), else
+    major.minor (``<= 2.0.0.10``, ``<= 2.1.0.1``); the lowest bound keeps no lower bound.
+    When no prefix tells the bounds apart, each keeps no lower bound.
+    """
     parsed = sorted(((parse_version(b.version), b) for b in uppers),
                     key=lambda vb: vb[0].key if vb[0] else ())
-    out: list[Interval] = []
+    width = 0
+    versions = [v for v, _ in parsed]
+    for n in (1, 2):
+        if all(v is not None and v.train is None and v.n > n for v in versions) and \
+                len({v.key[:n] for v in versions if v is not None}) == len(versions):
+            width = n
+            break
+    out: list[tuple[Bound | None, Bound]] = []
     for i, (ver, bound) in enumerate(parsed):
-        if i == 0 or ver is None or ver.train is not None:
-            out.append(Interval(None, bound))
+        if i == 0 or ver is None or not width:
+            out.append((None, bound))
         else:
-            out.append(Interval(Bound(str(ver.key[0][0]), True), bound))
+            out.append((Bound(".".join(str(k[0]) for k in ver.key[:width]), True), bound))
     return out
 
 
@@ -331,6 +455,16 @@ class Position:
     detail: str
     exact_hit: bool = False
     exact_only: bool = False
+    by_prefix: bool = False  # in only because "<= 33" names the whole release 33
+
+
+def _same_release(installed: Any, bound_text: str, scheme: str) -> bool:
+    """``<= 33`` / ``<= V16`` name a release: 33.011 and V16 Update 4 belong to it."""
+    bound = parse_version(bound_text, scheme)
+    if bound is None or bound.train is not None or installed.train is not None \
+            or bound.slotted or bound.wild or bound.n >= installed.n:
+        return False
+    return installed.key[:bound.n] == bound.key[:bound.n]
 
 
 def position(spec: VersionSpec, installed: Any, scheme: str = "generic") -> Position:
@@ -368,14 +502,20 @@ def position(spec: VersionSpec, installed: Any, scheme: str = "generic") -> Posi
             c = cmp(interval.lo.version)
             lo_ok = None if c is None else (c >= 0 if interval.lo.inclusive else c > 0)
         hi_ok = True
+        prefix = False
         if interval.hi:
             c = cmp(interval.hi.version)
             hi_ok = None if c is None else (c <= 0 if interval.hi.inclusive else c < 0)
+            if c is not None and c > 0 and interval.hi.inclusive:
+                prefix = hi_ok = _same_release(installed, interval.hi.version, scheme)
             if hi_ok is not False:
                 above = False
         else:
             above = False
         if lo_ok is True and hi_ok is True:
+            if prefix:
+                return Position("in", f"{shown} is {interval.describe()} (\"{interval.hi.version}\""
+                                f" names the release {shown} belongs to)", by_prefix=True)
             return Position("in", f"{shown} is {interval.describe()}")
     for text in spec.exact:
         c = cmp(text)

@@ -32,14 +32,16 @@ _PREFIX_WORDS = re.compile(
     r"^(?:firmware|fw|software|sw|version|ver|revision|rev|release|frn)\b[\s_:.\-]*", re.I)
 _LETTER_PREFIX = re.compile(r"^(?:[A-Z]{1,3}-)?(?:SV|V|R|FW)\.?\s?(?=\d|[xX*]+\.)", re.I)
 _CISCO = re.compile(r"^(\d+)\.(\d+)\((\d+)([a-z]?)\)([A-Z]{1,4})?(\d+)?([a-z]?)$")
-_MAIN = re.compile(r"^(\d+[a-z]{0,2}|[xX*]+)((?:\.(?:\d+[a-z]{0,2}|[xX*]+))*)", re.I)
+_PART = r"(?:\d+(?:[a-z]{1,2}(?!\d))?|[xX*]+)"  # letters right after digits, not "4u1"
+_MAIN = re.compile(rf"^({_PART})((?:\.{_PART})*)", re.I)
+_LINE_PREFIX = re.compile(r"^[A-Z][A-Z0-9]{1,4}-(?=\d)")  # Hirschmann "L2P-09.0.04"
 _QUAL = re.compile(
     r"^[\s_.\-]*(?P<word>service\s*pack|sp|update|upd|uc|cu|qu|mp|hotfix\s*rev|hotfix|hf|patch|fp|p|build"
-    r"|b|ir|kit|rev|r)[\s_.]*(?P<num>\d+)(?P<let>[a-z]?)(?![a-z])", re.I)
+    r"|b|ir|kit|rev|r|u)[\s_.]*(?P<num>\d+)(?P<let>[a-z]?)(?![a-z])", re.I)
 _DASH_BUILD = re.compile(r"^(?:-|\s*\()(\d+)\)?")
 _SLOTS = {"sp": 0, "servicepack": 0, "update": 1, "upd": 1, "uc": 1, "cu": 1, "qu": 1, "mp": 1,
           "hotfix": 2, "hotfixrev": 2, "hf": 2, "patch": 2, "fp": 2, "p": 2,
-          "build": 3, "b": 3, "ir": 3, "kit": 3, "rev": 3, "r": 3}
+          "build": 3, "b": 3, "ir": 3, "kit": 3, "rev": 3, "r": 3, "u": 1}
 SLOT_NAMES = ("SP", "Update", "HF", "build")
 
 
@@ -55,6 +57,8 @@ class Version:
     key: tuple[Elem, ...]
     train: str | None = None  # Cisco IOS train ("E", "EA"); None for other schemes
     wild: tuple[int, ...] = ()
+    n: int = KEYLEN  # components as written (``V16`` 1, ``33.011`` 2)
+    slotted: bool = False  # holds SP / Update / hotfix / build parts
 
     def __str__(self) -> str:
         return self.raw
@@ -74,7 +78,7 @@ class Version:
             key[pos] = other.key[pos] if other.key[pos] != WILD else ZERO
         values = iter(str(key[pos][0]) + key[pos][1] for pos in self.wild)
         raw = re.sub(r"(?<![A-Za-z])[xX*]+(?![A-Za-z])", lambda _: next(values, "0"), self.raw)
-        return Version(raw, tuple(key), self.train, ())
+        return Version(raw, tuple(key), self.train, (), self.n, self.slotted)
 
 
 def compare(a: Version, b: Version) -> int:
@@ -105,17 +109,22 @@ def parse_version(text: str, scheme: str = "generic") -> Version | None:
     for _ in range(3):
         stripped = _PREFIX_WORDS.sub("", s)
         stripped = _LETTER_PREFIX.sub("", stripped)
+        stripped = _LINE_PREFIX.sub("", stripped)
         if stripped == s:
             break
         s = stripped.strip()
     if not s:
         return None
+    abb = re.match(r"^(\d+)p(\d+)r(\d+)$", s, re.I)  # ABB Relion "1p1r26" = 1.1 revision 26
+    if abb:
+        key = tuple((int(g), "") for g in abb.groups())
+        return Version(raw, _pad(key), None, (), 3)
     cisco = _CISCO.match(s)
     if cisco:
         major, minor, rebuild, rlet, train, throttle, tlet = cisco.groups()
         key = ((int(major), ""), (int(minor), ""), (int(rebuild), rlet),
                (int(throttle or 0), tlet))
-        return Version(raw, _pad(key), train or "")
+        return Version(raw, _pad(key), train or "", (), 4)
     main = _MAIN.match(s)
     if not main:
         return None
@@ -150,13 +159,15 @@ def parse_version(text: str, scheme: str = "generic") -> Version | None:
             return None
         slots[slot] = elem
         rest = rest[qual.end():]
+    written = len(elems)
     if slots:
         base = max(2, len(elems))
         elems += [ZERO] * (base - len(elems))
         elems += [slots.get(i, ZERO) for i in range(4)]
+        written = len(elems)
     if len(elems) > KEYLEN:
         return None
-    return Version(raw, _pad(tuple(elems)), None, tuple(wild))
+    return Version(raw, _pad(tuple(elems)), None, tuple(wild), written, bool(slots))
 
 
 def _pad(key: tuple[Elem, ...]) -> tuple[Elem, ...]:

@@ -36,7 +36,7 @@ from otaudit.server.baseline.format import (
     NoneOf,
     is_param,
 )
-from otaudit.server.baseline.versions import VersionError, version_key
+from otaudit.server.baseline.versions import VersionError, VersionKey, version_key
 
 Tri = bool | None
 Evaluator = Callable[[Any, "list[Trace] | None"], Tri]
@@ -65,7 +65,7 @@ def _category(v: Any) -> str:
         return "bool"
     if isinstance(v, int | float):
         return "number"
-    if isinstance(v, str | tuple):  # tuples are parsed versions
+    if isinstance(v, str | tuple | VersionKey):  # parsed versions compare with versions
         return "text"
     return "none" if v is None else type(v).__name__
 

@@ -6,7 +6,6 @@ import copy
 import hashlib
 import json
 import tarfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -168,10 +167,8 @@ def test_whole_corpus_imports_or_is_rejected_with_a_reason(shared_dir: Path, sql
         names = {m.name for m in tar.getmembers() if m.name.endswith(".json")}
     engine = make_engine(sqlite_url)
     init_db(engine)
-    start = time.monotonic()
-    with session_factory(engine).begin() as session:
+    with session_factory(engine).begin() as session:  # its time: bench/advisories.py
         report = import_source(session, str(archive))
-    elapsed = time.monotonic() - start
     assert report.documents == len(names) == 2350
     assert report.imported + report.replaced + report.stale + report.unchanged + len(
         report.rejected) == report.documents
@@ -181,7 +178,6 @@ def test_whole_corpus_imports_or_is_rejected_with_a_reason(shared_dir: Path, sql
     with session_factory(engine)() as session:
         stored = session.scalar(sa.select(sa.func.count()).select_from(AdvisoryRow))
     assert stored == report.imported
-    assert elapsed < 45, f"corpus import took {elapsed:.1f} s"
     engine.dispose()
 
 

@@ -135,15 +135,50 @@ def test_malformed_leaves_are_rejected(bad):
 
 
 @pytest.mark.parametrize("ordered", [
-    ["V2.9", "V2.9.4", "V4.0", "V4.5", "V4.5.0", "V4.5.2", "V4.10"],
+    ["V2.9", "V2.9.4", "V4.0", "V4.5", "V4.5.2", "V4.10"],
     ["15.2(4)E", "15.2(6)E0a", "15.2(6)E2", "15.2(7)E"],
-    ["1.0a", "1.0.1", "2.30", "09.0.04", "10.0"],
+    ["1.0", "1.0a", "1.0b", "1.1", "2.30", "09.0.04", "10.0"],
+    ["V7.5 SP1", "V7.5 SP2 Update 15", "7.5.2.16", "V7.5 SP2 Update 17", "V8.0"],
 ])
 def test_version_order(ordered):
     for older, newer in itertools.pairwise(ordered):
         assert compare(older, newer) == -1, (older, newer)
         assert compare(newer, older) == 1
     assert compare("v4.5", "V4.5") == 0
+
+
+@pytest.mark.parametrize(("a", "b"), [
+    ("V4.5", "V4.5.0"),  # missing components are zeros, as in advisories ("< V4.5" == "< V4.5.0")
+    ("V7.5 SP2 Update 16", "7.5.2.16"),  # Siemens' dotted spelling of the same release
+    ("V17 Upd4", "V17 Update 4"),
+    ("SV4.10", "4.10"),
+])
+def test_equal_spellings(a, b):
+    assert compare(a, b) == 0 and version_key(a) == version_key(b)
+
+
+def test_one_comparator_for_checks_and_advisories():
+    """The baseline's ordering is the advisory matcher's, pair by pair (issue 13 point 8)."""
+    from otaudit.server.advisories.versions import compare as adv_compare
+    from otaudit.server.advisories.versions import parse_version
+
+    spellings = ["V4.5", "V4.5.0", "4.5.2", "V7.5 SP2 Update 16", "7.5.2.16", "V7.5 SP2 Update 8",
+                 "15.2(6)E0a", "15.2(7)E3", "1.03", "1.03D", "SV3.00", "V2.9.4", "V16"]
+    for a in spellings:
+        for b in spellings:
+            pa, pb = parse_version(a), parse_version(b)
+            try:
+                expected = adv_compare(pa, pb)
+            except ValueError:
+                with pytest.raises(VersionError):
+                    compare(a, b)
+                continue
+            assert compare(a, b) == expected, (a, b)
+
+
+def test_other_trains_are_unknown_in_a_condition(ctx_factory=None):
+    ctx = facts(f__v="15.2(7)E3")
+    assert run({"fact": "f.v", "op": "ge", "value": "15.2(6)EA1", "as": "version"}, ctx) is None
 
 
 def test_version_without_digits():
@@ -154,8 +189,11 @@ def test_version_without_digits():
 @given(st.lists(st.integers(0, 50), min_size=1, max_size=4),
        st.lists(st.integers(0, 50), min_size=1, max_size=4))
 def test_numeric_versions_order_like_tuples(a, b):
+    """Dotted numbers order like tuples padded with zeros (4.5 == 4.5.0 < 4.5.1)."""
     va, vb = ".".join(map(str, a)), ".".join(map(str, b))
-    assert compare(va, vb) == (a > b) - (a < b)
+    n = max(len(a), len(b))
+    pa, pb = a + [0] * (n - len(a)), b + [0] * (n - len(b))
+    assert compare(va, vb) == (pa > pb) - (pa < pb)
 
 
 def test_leaf_model_roundtrip():
