@@ -111,8 +111,11 @@ def test_gap_table(db):
     assert "Zone cell-1: 1 assets" in out and "SL-T" in out and "SL-A" in out
     assert "SR 1.1 Human user identification and authentication [IAC, SL 2]: capability_gap" \
         in out
-    assert "plc-1  OTA-MB-001  capability_gap" in out
-    assert "modbus.unauthenticated_read eq false -> true [false]" in out
+    assert "check OTA-MB-001: capability_gap — on plc-1" in out
+    assert "plc-1: modbus.unauthenticated_read eq false -> true" in out
+    assert out.count("plc-1: modbus.unauthenticated_read eq false -> true") == \
+        out.count("check OTA-MB-001: capability_gap")  # each evidence item once per reason
+    assert "SL-A proven" in out and "SL-A reachable" in out and "assessed" in out
     assert "NIS2 Art. 21(2)" in out
 
 
