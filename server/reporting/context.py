@@ -105,7 +105,9 @@ def report_document(session: Session, *, baseline: Baseline, zone: str | None = 
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="seconds")
+    from datetime import UTC
+
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat(timespec="seconds")
 
 
 def _finding_order(f: dict[str, Any]) -> tuple[int, int, str]:

@@ -15,7 +15,7 @@ INSTALL_HINT = ("install the system libraries WeasyPrint needs: apt-get install 
                 "libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core (README: report)")
 
 
-def _weasyprint():  # noqa: ANN202 - the module
+def _weasyprint():
     try:
         import weasyprint
     except (OSError, ImportError) as exc:
