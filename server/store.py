@@ -183,6 +183,11 @@ def known_zones(session: Session) -> set[str]:
     return set(session.scalars(sa.select(ZoneRow.zone_id))) | set(observed)
 
 
+def known_sites(session: Session) -> set[str]:
+    """The sites that observations were stored for."""
+    return set(session.scalars(sa.select(ObservationRow.site).distinct()))
+
+
 def latest_observations(session: Session, asset_ids: Iterable[str] | None = None,
                         zone: str | None = None) -> list[ObservationRow]:
     """The newest observation per (asset, probe)."""
