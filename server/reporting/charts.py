@@ -22,6 +22,11 @@ STATUS_COLOURS = {"fail": "#c00000", "capability_gap": "#ed7d31", "unknown": "#a
                   "not_applicable": "#d9d9d9"}
 
 
+def _text(value: object) -> str:
+    """Escaped text as a plain str (adding a Markup to a str would escape the str too)."""
+    return str(escape(str(value)))
+
+
 def fr_chart(zone: Mapping[str, Any], series: Sequence[str] = ("sl_t", "sl_a", "sl_reachable"),
              width: int = 640, height: int = 210) -> Markup:
     """Grouped bars per FR (0..4) for the given series of a zone."""
@@ -31,9 +36,9 @@ def fr_chart(zone: Mapping[str, Any], series: Sequence[str] = ("sl_t", "sl_a", "
     bar = min(22.0, (group - 10) / len(series))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" role="img">',
-             f"<title>{escape(zone['zone'])}: "
-             + escape("; ".join(f"{fr} " + "/".join(str(zone[s].get(fr, 0)) for s in series)
-                                for fr in FRS)) + "</title>"]
+             f"<title>{_text(zone['zone'])}: "
+             + _text("; ".join(f"{fr} " + "/".join(str(zone[s].get(fr, 0)) for s in series)
+                               for fr in FRS)) + "</title>"]
     for level in range(5):
         y = top + plot_h - plot_h * level / 4
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
@@ -73,7 +78,7 @@ def status_bar(counts: Mapping[str, int], width: int = 640, height: int = 46) ->
     total = sum(counts.get(s, 0) for s in order) or 1
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" '
              f'height="{height}" viewBox="0 0 {width} {height}" role="img">',
-             "<title>findings: " + escape(", ".join(f"{s} {counts[s]}" for s in order))
+             "<title>findings: " + _text(", ".join(f"{s} {counts[s]}" for s in order))
              + "</title>"]
     x = 0.0
     for status in order:
