@@ -190,6 +190,10 @@ def test_evidence_export_verify_and_one_changed_byte(demo: Path, tmp_path: Path,
     monkeypatch.setenv("OTAUDIT_DATABASE_URL", f"sqlite:///{demo / 'otaudit.db'}")
     monkeypatch.setenv("OTAUDIT_SERVER_SIGNING_KEY_FILE", str(keys / "server.key"))
     package = tmp_path / "evidence.zip"
+    result = runner.invoke(app, ["evidence", "export", "--site", "nosuch", "--out",
+                                 str(package)])
+    assert result.exit_code == 2 and "unknown site 'nosuch'; known: demo-plant" in result.output
+    assert not package.exists()
     result = runner.invoke(app, ["evidence", "export", "--site", "demo-plant", "--out",
                                  str(package), "--exceptions", str(examples / "exceptions.yaml"),
                                  "--attestations", str(examples / "attestations.yaml"),
