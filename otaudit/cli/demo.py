@@ -73,8 +73,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
     from otaudit.server.db import init_db, make_engine, session_factory
     from otaudit.server.ingest import Ingestor
     from otaudit.server.listener import ServerStats, serve
-    from otaudit.server.reporting.context import report_document
-    from otaudit.server.store import upsert_zones
+    from otaudit.server.reporting.context import file_digest, report_document
+    from otaudit.server.store import record_inventory, upsert_zones
     from otaudit.signing import verifier_from_settings, write_key_pair
     from otaudit.simulators.plant import DEMO_ADVISORIES, DEMO_PLANT, start_plant
 
@@ -115,6 +115,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
         init_db(engine)
         with session_factory(engine).begin() as session:
             upsert_zones(session, inventory)
+            record_inventory(session, inventory, file_digest(inventory_path) or "",
+                             str(inventory_path))
             if advisories:
                 import_source(session, str(DEMO_ADVISORIES))
         examples = _bundled_examples() if use_examples else None

@@ -60,8 +60,12 @@ def run(
         raise StateError(str(exc)) from None
     engine = database(settings, None, create=True)
     if inv is not None:
+        from otaudit.server.reporting.context import file_digest
+        from otaudit.server.store import record_inventory
+
         with session_factory(engine).begin() as session:
             upsert_zones(session, inv)
+            record_inventory(session, inv, file_digest(inventory) or "", str(inventory))
     if verifier is None:
         typer.echo("warning: no trusted collector keys configured (OTAUDIT_TRUSTED_KEYS_DIR): "
                    "accepting unsigned observations", err=True)

@@ -126,7 +126,7 @@ def zone_results(baseline: Baseline, zone_levels: Mapping[str, Mapping[str, int]
     findings_by_zone: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         findings_by_zone[f.zone].append(f)
-    assets_by_zone = Counter(a.zone for a in assets)
+    assets_by_zone = Counter(a.zone for a in assets if a.kind != "zone")  # not declared facts
     return [
         _zone(baseline, zid, dict(zone_levels[zid]), assets_by_zone.get(zid, 0),
               findings_by_zone.get(zid, []), fold, by_req, comps, now)

@@ -70,6 +70,12 @@ def report_document(session: Session, *, baseline: Baseline, zone: str | None = 
     zones = report["zones"]
     patches = sorted((dict(p, asset_name=a["name"]) for a in report["assets"]
                       for p in a["advisories"]), key=_patch_order)
+    from otaudit.server.declared import zone_links
+
+    records = store.declared_inventories(session)
+    conduits = {z["zone"]: [link for r in records for link in zone_links(r.document, z["zone"])]
+                for z in zones}
+    stored = records[0] if len(records) == 1 else None
     started = [o.started_at for o in observations]
     finished = [o.finished_at for o in observations]
     assets = report["assets"]
@@ -87,8 +93,12 @@ def report_document(session: Session, *, baseline: Baseline, zone: str | None = 
             "baseline": {"digest": baseline.digest, "overlay": str(baseline.overlay)
                          if baseline.overlay else None, "checks": len(baseline.checks),
                          "requirements": len(baseline.requirements)},
-            "inventory": {"file": inventory_file.name if inventory_file else None,
-                          "digest": file_digest(inventory_file)},
+            "inventory": {"file": inventory_file.name if inventory_file else
+                          Path(stored.source).name if stored else None,
+                          "digest": file_digest(inventory_file) or (stored.digest if stored
+                                                                     else None),
+                          "declares_conduits": any(r.document.get("conduits")
+                                                   for r in records)},
             "policy": {"exceptions": file_digest(exceptions_file),
                        "attestations": file_digest(attestations_file)},
             "assets": {"total": len(assets), "reached": sum(a["reached"] for a in assets),
@@ -100,6 +110,7 @@ def report_document(session: Session, *, baseline: Baseline, zone: str | None = 
         "risk_register": _register(exceptions, attestations, now),
         "nis2": _nis2(zones),
         "roadmap": roadmaps(zones, baseline.checks),
+        "conduits": conduits,
         "fr_names": FR_NAMES,
     }
 

@@ -259,3 +259,19 @@ def test_evidence_package_checks_with_standard_tools(demo: Path, tmp_path: Path,
     sums = subprocess.run([sha256sum, "-c", "SHA256SUMS"], cwd=folder, capture_output=True,
                           text=True)
     assert sums.returncode != 0 and "report/report.html: FAILED" in sums.stdout
+
+
+def test_demo_conduits_decide_sr_5_1_and_5_2(demo: Path, document: dict) -> None:
+    """The demo's control network reaches the office without an enforcing device, and a
+    vendor VPN sends S7 into cell 1: both show as failed conduit checks with their facts."""
+    zones = {z["zone"]: {r["id"]: r for r in z["requirements"]} for z in document["zones"]}
+    why = {r["id"]: r for r in zones["control"]["SR 5.1"]["why"]}
+    assert zones["control"]["SR 5.1"]["status"] == "fail" and why["OTA-NET-001"]["assets"] == [
+        "zone:control"]
+    assert any("c-02" in line for line in why["OTA-NET-001"]["evidence"])
+    cell = {r["id"]: r for r in zones["cell-1"]["SR 5.2"]["why"]}
+    assert cell["OTA-NET-002"]["status"] == "fail"
+    assert document["conduits"]["control"][1]["peer"] == "office-it"
+    assert document["meta"]["inventory"]["declares_conduits"] is True
+    html = (demo / "report.html").read_text()
+    assert "vendor-vpn (network, untrusted)" in html and "office-it (network, untrusted)" in html
