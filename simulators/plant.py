@@ -43,6 +43,16 @@ class RunningPlant:
         return [d for devices in self.devices.values() for d in devices]
 
 
+def _keep_started_enforcers(plant: RunningPlant) -> None:
+    """A plant file cut down to some devices keeps its conduits, minus the enforcing
+    devices it no longer starts (the inventory may only name its own assets)."""
+    started = {asset["id"] for asset in plant.assets}
+    for conduit in plant.declared.get("conduits", []):
+        enforcers = conduit.get("enforced_by")
+        if isinstance(enforcers, list):
+            conduit["enforced_by"] = [a for a in enforcers if a in started]
+
+
 @asynccontextmanager
 async def start_plant(spec_path: Path = DEMO_PLANT, host: str = "127.0.0.1",
                       set_env: bool = True) -> AsyncIterator[RunningPlant]:
@@ -71,4 +81,5 @@ async def start_plant(spec_path: Path = DEMO_PLANT, host: str = "127.0.0.1",
                 if key in device:
                     asset[key] = device[key]
             plant.assets.append(asset)
+        _keep_started_enforcers(plant)
         yield plant

@@ -105,7 +105,7 @@ def report_document(session: Session, *, baseline: Baseline, zone: str | None = 
                        "unreachable": [a["asset_id"] for a in assets if not a["reached"]]},
         },
         "summary": _summary(zones, assets, patches),
-        "top_risks": top_risks(assets, patches),
+        "top_risks": top_risks(assets, patches, zone_risks(zones, baseline.checks)),
         "patches": patches,
         "risk_register": _register(exceptions, attestations, now),
         "nis2": _nis2(zones),
@@ -175,18 +175,42 @@ def _summary(zones: list[dict[str, Any]], assets: list[dict[str, Any]],
     }
 
 
+def zone_risks(zones: list[dict[str, Any]], checks: dict[str, Any]) -> list[dict[str, Any]]:
+    """Failed checks on a zone's declared facts (its conduits), once per zone and check."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for z in zones:
+        for r in z["requirements"]:
+            for why in r.get("why", []) if r["in_target"] else []:
+                if why["source"] != "check" or why.get("status") not in BAD or not any(
+                        a.startswith("zone:") for a in why.get("assets", [])):
+                    continue
+                check = checks.get(why["id"])
+                entry = found.setdefault((z["zone"], why["id"]), {
+                    "kind": "zone", "severity": check.severity if check else "medium",
+                    "asset_id": f"zone:{z['zone']}", "zone": z["zone"], "ref": why["id"],
+                    "text": f"Zone {z['zone']} fails \"{check.title if check else why['id']}\" "
+                            "(its declared conduits)",
+                    "detail": why.get("text", ""), "requirements": []})
+                entry["requirements"].append(r["id"])
+    return list(found.values())
+
+
 def top_risks(assets: list[dict[str, Any]], patches: list[dict[str, Any]],
+              zone_level: list[dict[str, Any]] = (),  # type: ignore[assignment]
               limit: int = TOP_RISKS) -> list[dict[str, Any]]:
-    """The highest risks in plain words: failed checks by severity, open advisories by
-    known exploitation and CVSS; one line each."""
-    risks: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+    """The highest risks in plain words: failed checks (on assets and on the zones'
+    conduits) by severity, open advisories by known exploitation and CVSS; one line each."""
+    risks: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((0, SEVERITY_RANK.get(r["severity"], 2), 0.0), r) for r in zone_level]
     names = {a["asset_id"]: a.get("name") or a["asset_id"] for a in assets}
     for a in assets:
         for f in a["findings"]:
             if f["status"] not in BAD:
                 continue
             sev = f.get("severity", "medium")
-            text = f"{names[a['asset_id']]} ({a['asset_id']}, zone {a['zone']}): {f['title']}"
+            what = f.get("message") or ""
+            what = what if 0 < len(what) <= 160 else f"fails \"{f['title']}\""
+            text = f"{names[a['asset_id']]} ({a['asset_id']}, zone {a['zone']}): {what}"
             risks.append(((0, SEVERITY_RANK.get(sev, 2), 0.0), {
                 "kind": "finding", "severity": sev, "asset_id": a["asset_id"],
                 "zone": a["zone"], "ref": f["check_id"], "text": text,
