@@ -69,6 +69,13 @@ def test_conduits_load_and_validate(tmp_path: Path) -> None:
     assert inventory.networks[0].trust == "untrusted"
     assert validate(tmp_path, GOOD) == (0, f"{tmp_path / 'inventory.yaml'}: ok (site plant-a, "
                                            "2 zones, 3 assets)\n")
+    shown = CliRunner().invoke(app, ["inventory", "show", str(tmp_path / "inventory.yaml")])
+    assert "network enterprise: untrusted" in shown.output
+    assert ("conduit c-01: cell-1 - control, enforced by sw-1; modbus:502 control -> cell-1; "
+            "snmp cell-1 <-> control") in shown.output
+    as_json = CliRunner().invoke(app, ["inventory", "show", "--json",
+                                       str(tmp_path / "inventory.yaml")])
+    assert '"from": "control"' in as_json.output
 
 
 @pytest.mark.parametrize(("conduit", "line", "problem"), [
