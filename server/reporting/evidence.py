@@ -157,7 +157,7 @@ def baseline_files(baseline: Baseline) -> dict[str, bytes]:
 def build_package(document: dict[str, Any], *, html: str, pdf: bytes, observations: bytes,
                   baseline: Baseline, advisories: dict[str, str],
                   policy: dict[str, Path], key: Ed25519PrivateKey,
-                  created: datetime) -> bytes:
+                  created: datetime, extra: dict[str, str] | None = None) -> bytes:
     """The signed zip as bytes (see the module docstring)."""
     content = PackageContent()
     public = key.public_key()
@@ -175,6 +175,8 @@ def build_package(document: dict[str, Any], *, html: str, pdf: bytes, observatio
         content.add(path, data)
     for name, path in sorted(policy.items()):  # zip path -> the site's file
         content.add(name, Path(path).read_bytes())
+    for path, text in sorted((extra or {}).items()):  # e.g. the server's declared inventory
+        content.add(path, text)
     for tracking_id, text in sorted(advisories.items()):
         content.add(f"advisories/{_safe_name(tracking_id)}.json", text)
     content.add(PUBLIC_KEY, public_pem(public))
@@ -278,6 +280,7 @@ def export_evidence(session: Session, *, site: str, zone: str | None, baseline: 
                     now: datetime | None = None) -> bytes:
     """Build the report of ``site`` (optionally one zone) and package it with its evidence."""
     from otaudit.observation import utcnow
+    from otaudit.server import store
     from otaudit.server.reporting.context import report_document
     from otaudit.server.reporting.html import render_html
     from otaudit.server.reporting.pdf import render_pdf
@@ -293,7 +296,11 @@ def export_evidence(session: Session, *, site: str, zone: str | None, baseline: 
     policy = {f"policy/{f.name}": f for f in (exceptions_file, attestations_file) if f}
     if inventory_file:
         policy[f"inventory/{inventory_file.name}"] = inventory_file
-    return build_package(document, html=html, pdf=render_pdf(html),
+    declared = {f"inventory/declared-{_safe_name(r.site)}.json": json.dumps(
+        {"site": r.site, "sha256_of_inventory_file": r.digest, "source": Path(r.source).name,
+         "loaded_at": r.loaded_at.isoformat(), "declared": r.document}, indent=2, default=str)
+        for r in store.declared_inventories(session, site)}
+    return build_package(document, html=html, pdf=render_pdf(html), extra=declared,
                          observations=observations_jsonl(session, site, zone),
                          baseline=baseline, advisories=advisories, policy=policy, key=key,
                          created=now)

@@ -211,6 +211,8 @@ def test_evidence_export_verify_and_one_changed_byte(demo: Path, tmp_path: Path,
                    "baseline/bundled/controls/iec62443-3-3.yaml", "SHA256SUMS", "README.txt"):
         assert needed in names, needed
     assert any(n.startswith("advisories/") for n in names)
+    declared = json.loads(members["inventory/declared-demo-plant.json"])
+    assert [c["id"] for c in declared["declared"]["conduits"]] == ["c-01", "c-02", "c-03"]
     lines = members["observations/observations.jsonl"].splitlines()
     assert lines and all(json.loads(line)["evidence"] is not None for line in lines)
 
