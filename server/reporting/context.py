@@ -135,25 +135,27 @@ def _patch_order(p: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _excerpts(finding: dict[str, Any], by_obs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The raw evidence behind a finding's facts (request and reply excerpt), each once."""
+    """The raw evidence behind a finding's facts (request and reply excerpt), each once,
+    with the facts read from it."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for item in finding.get("evidence", []):
         obs = item.get("observation_id")
         for eid in item.get("evidence_ids") or []:
+            entry = out.get((obs, eid))
+            if entry is not None:
+                if item["fact"] not in entry["facts"]:
+                    entry["facts"].append(item["fact"])
+                continue
             ev = by_obs.get(obs, {}).get(eid)
-            if ev is None or (obs, eid) in out:
+            if ev is None:
                 continue
             text = ev.get("excerpt", "")
             out[(obs, eid)] = {
                 "observation_id": obs, "id": eid, "request": ev.get("request", ""),
-                "excerpt": text[:EXCERPT_CHARS], "cut": len(text) > EXCERPT_CHARS
-                or ev.get("truncated", False), "encoding": ev.get("encoding", "text"),
-                "at": ev.get("at"), "facts": [item["fact"]]}
-            continue
-        for eid in item.get("evidence_ids") or []:
-            entry = out.get((obs, eid))
-            if entry is not None and item["fact"] not in entry["facts"]:
-                entry["facts"].append(item["fact"])
+                "excerpt": text[:EXCERPT_CHARS],
+                "cut": len(text) > EXCERPT_CHARS or ev.get("truncated", False),
+                "encoding": ev.get("encoding", "text"), "at": ev.get("at"),
+                "facts": [item["fact"]]}
     return list(out.values())
 
 

@@ -198,13 +198,12 @@ def oscal_assessment_results(document: Mapping[str, Any]) -> dict[str, Any]:
             })
     findings = []
     for z in document["zones"]:
-        zone_obs = {k: v for k, v in obs_uuid.items()}
         for r in z["requirements"]:
             if not r["in_target"]:
                 continue
-            related = sorted({zone_obs[(asset, why["id"])] for why in r.get("why", [])
+            related = sorted({obs_uuid[(asset, why["id"])] for why in r.get("why", [])
                               if why["source"] == "check" for asset in why.get("assets", [])
-                              if (asset, why["id"]) in zone_obs})
+                              if (asset, why["id"]) in obs_uuid})
             reason = "pass" if r["satisfied"] else ("fail" if r["status"] in
                                                     ("fail", "capability_gap") else "other")
             lines = [_why_text(w) for w in r.get("why", [])] or ["no reason recorded"]
