@@ -9,7 +9,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from otaudit.errors import InputError, pydantic_problems
-from otaudit.inventory import DEFAULT_SCHEDULE, Asset, Endpoint, Inventory, load_inventory
+from otaudit.inventory import (
+    DEFAULT_SCHEDULE,
+    Asset,
+    Endpoint,
+    Inventory,
+    conduit_problems,
+    load_inventory,
+)
 from otaudit.observation import AssetRef
 from otaudit.probes import UnknownProbe, probe_class
 from otaudit.probes.base import Probe, ProbeTarget
@@ -127,6 +134,8 @@ def _reference_problems(data: dict[str, Any], doc: YamlDoc) -> list[str]:
         if asset.get("schedule") not in schedule_ids:
             problems.append(f"assets.{i}.schedule{at('assets', i, 'schedule')}: unknown "
                             f"schedule {asset['schedule']!r}")
+    for loc, problem in conduit_problems(data):  # networks and conduits
+        problems.append(f"{'.'.join(map(str, loc))}{at(*loc)}: {problem}")
     return problems
 
 

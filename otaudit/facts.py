@@ -32,3 +32,12 @@ IDENTITY: dict[str, FactSpec] = {
     "identity.name": FactSpec("str", "Name configured on the device (station/sysName/hostname)"),
     "identity.os": FactSpec("str", "Operating system name and version (hosts)"),
 }
+
+
+# Facts the server derives from the inventory (declared, not probed): one fact set per zone,
+# as the pseudo-asset ``zone:<id>`` of kind ``zone`` probed by ``inventory``.
+DECLARED: dict[str, FactSpec] = {
+    "conduit.links": FactSpec(
+        "list", "Conduits of the zone {id, peer, peer_type, peer_trust, enforced, enforced_by, "
+        "inbound, outbound}; inbound/outbound: protocols allowed into/out of the zone"),
+}

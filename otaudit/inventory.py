@@ -37,6 +37,23 @@ say when the assets are audited::
 - An asset without ``schedule`` uses the schedule with id ``default``: the inventory's
   if it defines one, else the settings' (``OTAUDIT_SCHEDULE_INTERVAL``,
   ``OTAUDIT_SCHEDULE_JITTER``).
+
+Conduits (IEC 62443-3-2) join two zones, or a zone and an external network, and say what
+may cross them, in which direction, and which device of the inventory enforces that::
+
+    networks:                          # what lies outside the zones
+      - {id: enterprise, name: Office IT, trust: untrusted}   # trust: untrusted (default) | trusted
+    conduits:
+      - id: c-01
+        between: [cell-1, control]     # two zones, or a zone and a network
+        enforced_by: [fw-c01]          # firewall, router or switch assets of the inventory
+        flows:
+          - {protocol: modbus, ports: [502], from: control, to: cell-1}
+          - {protocol: s7, from: control, to: cell-1, bidirectional: true}
+
+``protocol`` is a lower-case name (``modbus``, ``s7``, ``https``, ``opc-ua``, ``any``, ...);
+``from``/``to`` are the conduit's two ends. The server turns the conduits into facts of each
+zone (``conduit.links``, docs/facts.md) that the SR 5.1/5.2 checks judge.
 """
 
 from __future__ import annotations
@@ -45,7 +62,7 @@ import datetime as dt
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -273,6 +290,118 @@ class Schedule(_Strict):
         return self
 
 
+class Network(_Strict):
+    """A network outside the inventory's zones (enterprise IT, the internet, a vendor)."""
+
+    id: Identifier
+    name: str | None = None
+    trust: Literal["untrusted", "trusted"] = "untrusted"
+
+
+def _protocol(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,31}", value):
+        raise ValueError(f"{value!r} is not a protocol name: lower case like modbus, s7, "
+                         "https, opc-ua or any")
+    return value
+
+
+ProtocolName = Annotated[str, BeforeValidator(_protocol)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+ENFORCING_KINDS = ("firewall", "router", "switch")
+
+
+class Flow(_Strict):
+    """Traffic a conduit allows: a protocol (and ports) from one end to the other."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    protocol: ProtocolName
+    ports: list[Port] = Field(default_factory=list)
+    source: Identifier = Field(alias="from")
+    to: Identifier
+    bidirectional: bool = False
+
+
+class Conduit(_Strict):
+    """A conduit between two zones, or a zone and an external network."""
+
+    id: Identifier
+    name: str | None = None
+    between: Annotated[list[Identifier], Field(min_length=2, max_length=2)]
+    enforced_by: list[Identifier] = Field(default_factory=list)
+    flows: list[Flow] = Field(default_factory=list)
+
+    @field_validator("enforced_by", mode="before")
+    @classmethod
+    def _one_or_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+def conduit_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """References of ``networks`` and ``conduits`` in a raw inventory mapping: (location,
+    problem) pairs for unknown zones/networks/assets, enforcing assets that cannot
+    enforce, flows whose ends are not the conduit's, and duplicate ids."""
+    def items(key: str) -> list[tuple[int, dict[str, Any]]]:
+        value = data.get(key)
+        return [(i, x) for i, x in enumerate(value) if isinstance(x, dict)] \
+            if isinstance(value, list) else []
+
+    zones = {z.get("id") for _, z in items("zones")}
+    networks = {n.get("id") for _, n in items("networks")}
+    kinds = {a.get("id"): a.get("kind") for _, a in items("assets")}
+    out: list[tuple[tuple[str | int, ...], str]] = []
+    seen: set[Any] = set()
+    for i, net in items("networks"):
+        if net.get("id") in zones:
+            out.append((("networks", i, "id"), f"network id {net.get('id')!r} is also a zone id"))
+        if net.get("id") in seen:
+            out.append((("networks", i, "id"), f"duplicate id {net.get('id')!r}"))
+        seen.add(net.get("id"))
+    ends_known = zones | networks
+    seen = set()
+    for i, conduit in items("conduits"):
+        cid = conduit.get("id")
+        if cid in seen:
+            out.append((("conduits", i, "id"), f"duplicate id {cid!r}"))
+        seen.add(cid)
+        between = conduit.get("between") if isinstance(conduit.get("between"), list) else []
+        for j, end in enumerate(between):
+            if end not in ends_known:
+                out.append((("conduits", i, "between", j), f"unknown zone or network {end!r}; "
+                             f"zones: {_listed(zones)}; networks: {_listed(networks)}"))
+        if len(between) == 2 and between[0] == between[1]:
+            out.append((("conduits", i, "between"), "a conduit joins two different ends"))
+        if len(between) == 2 and not set(between) & zones:
+            out.append((("conduits", i, "between"), "a conduit needs at least one zone"))
+        enforcers = conduit.get("enforced_by")
+        enforcers = [enforcers] if isinstance(enforcers, str) else enforcers or []
+        for j, asset in enumerate(enforcers if isinstance(enforcers, list) else []):
+            loc = ("conduits", i, "enforced_by") if isinstance(conduit.get("enforced_by"), str) \
+                else ("conduits", i, "enforced_by", j)
+            if asset not in kinds:
+                out.append((loc, f"unknown asset {asset!r}"))
+            elif kinds[asset] not in ENFORCING_KINDS:
+                out.append((loc, f"asset {asset!r} is a {kinds[asset]}; a conduit is enforced "
+                                 f"by a {', '.join(ENFORCING_KINDS[:-1])} or "
+                                 f"{ENFORCING_KINDS[-1]}"))
+        flows = conduit.get("flows") if isinstance(conduit.get("flows"), list) else []
+        for j, flow in enumerate(flows):
+            if not isinstance(flow, dict):
+                continue
+            for key in ("from", "to"):
+                if key in flow and between and flow[key] not in between:
+                    out.append((("conduits", i, "flows", j, key),
+                                f"{flow[key]!r} is not an end of conduit {cid!r} "
+                                f"({' - '.join(map(str, between))})"))
+            if flow.get("from") is not None and flow.get("from") == flow.get("to"):
+                out.append((("conduits", i, "flows", j), "'from' and 'to' are the same end"))
+    return out
+
+
+def _listed(ids: set[Any]) -> str:
+    return ", ".join(sorted(str(i) for i in ids if i is not None)) or "-"
+
+
 class Asset(_Strict):
     id: Identifier
     name: str | None = None
@@ -292,6 +421,8 @@ class Inventory(_Strict):
     zones: list[Zone] = Field(min_length=1)
     schedules: list[Schedule] = Field(default_factory=list)
     assets: list[Asset] = Field(default_factory=list)
+    networks: list[Network] = Field(default_factory=list)
+    conduits: list[Conduit] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> Inventory:
@@ -311,6 +442,10 @@ class Inventory(_Strict):
             seen.add(asset.id)
             if asset.zone not in zone_ids:
                 problems.append(f"asset {asset.id!r} names unknown zone {asset.zone!r}")
+        if self.conduits or self.networks:
+            problems += [f"{'.'.join(map(str, loc))}: {problem}" for loc, problem in
+                         conduit_problems(self.model_dump(by_alias=True, include={
+                             "zones", "assets", "networks", "conduits"}))]
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -38,6 +38,8 @@ class AssetKind(StrEnum):
     PLC = "plc"
     SWITCH = "switch"
     HMI = "hmi"
+    FIREWALL = "firewall"  # conduit enforcement (inventory conduits' enforced_by)
+    ROUTER = "router"
 
 
 class _Strict(BaseModel):

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     baseline_dir: Path | None = None
     signing_key_file: str | None = None
     trusted_keys_dir: str | None = None
+    # The server's own Ed25519 key (PKCS#8 PEM, mode 0600): signs evidence packages.
+    server_signing_key_file: str | None = None
     require_signatures: bool | None = None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from otaudit.facts import IDENTITY, FactSpec
+from otaudit.facts import DECLARED, IDENTITY, FactSpec
 from otaudit.probes.base import Probe
 
 REGISTRY: dict[str, str] = {
@@ -37,7 +37,7 @@ def get_probe(name: str) -> Probe:
 
 def fact_catalogue() -> dict[str, FactSpec]:
     """Every fact path any registered probe can produce (for baseline lint)."""
-    catalogue = dict(IDENTITY)
+    catalogue = dict(IDENTITY) | DECLARED  # declared: the inventory's conduits per zone
     for name in REGISTRY:
         catalogue.update(probe_class(name).facts)
     return catalogue

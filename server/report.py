@@ -48,8 +48,9 @@ def build_report(session: Session, *, zone: str | None = None,
     zones = store.load_zones(session)
     observations = store.latest_observations(session, zone=zone)
     facts = {a.asset_id: a for a in store.merge_asset_facts(observations)}
+    declared = store.declared_zone_facts(session, zone)  # conduits, judged per zone
     evaluation = evaluate(
-        baseline, {z: v.sl_t for z, v in zones.items()}, list(facts.values()), now=now,
+        baseline, {z: v.sl_t for z, v in zones.items()}, [*facts.values(), *declared], now=now,
         exceptions=load_exceptions(exceptions_file, baseline) if exceptions_file else [],
         attestations=load_attestations(attestations_file, baseline) if attestations_file else [],
     )

@@ -183,6 +183,45 @@ def known_zones(session: Session) -> set[str]:
     return set(session.scalars(sa.select(ZoneRow.zone_id))) | set(observed)
 
 
+def record_inventory(session: Session, inventory: Inventory, digest: str, source: str) -> None:
+    """Keep the declared part of ``inventory`` (zones, networks, conduits, asset ids and
+    kinds; never endpoints) as the site's current inventory."""
+    from otaudit.server.declared import InventoryRow, declared_part
+
+    row = session.get(InventoryRow, inventory.site)
+    if row is None:
+        row = InventoryRow(site=inventory.site)
+        session.add(row)
+    row.digest, row.source, row.loaded_at = digest, source[-500:], utcnow()
+    row.document = declared_part(inventory)
+
+
+def declared_inventories(session: Session, site: str | None = None) -> list[Any]:
+    """The stored inventories (``InventoryRow``), of one site or all."""
+    from otaudit.server.declared import InventoryRow
+
+    query = sa.select(InventoryRow).order_by(InventoryRow.site)
+    if site is not None:
+        query = query.where(InventoryRow.site == site)
+    return list(session.scalars(query))
+
+
+def declared_zone_facts(session: Session, zone: str | None = None) -> list[AssetFacts]:
+    """The zones' declared facts (conduits) of every stored inventory, or of one zone."""
+    from otaudit.server.declared import declared_zone_facts as derive
+
+    out = []
+    for row in declared_inventories(session):
+        out += [f for f in derive(row.document, row.digest, _aware(row.loaded_at))
+                if zone is None or f.zone == zone]
+    return out
+
+
+def known_sites(session: Session) -> set[str]:
+    """The sites that observations were stored for."""
+    return set(session.scalars(sa.select(ObservationRow.site).distinct()))
+
+
 def latest_observations(session: Session, asset_ids: Iterable[str] | None = None,
                         zone: str | None = None) -> list[ObservationRow]:
     """The newest observation per (asset, probe)."""

@@ -29,9 +29,11 @@ class RunningPlant:
     zones: list[dict[str, Any]]
     assets: list[dict[str, Any]] = field(default_factory=list)
     devices: dict[str, list[SimulatedDevice]] = field(default_factory=dict)
+    declared: dict[str, Any] = field(default_factory=dict)  # networks, conduits as given
 
     def inventory(self) -> dict[str, Any]:
-        return {"site": self.site, "zones": self.zones, "assets": self.assets}
+        return {"site": self.site, "zones": self.zones, "assets": self.assets,
+                **self.declared}
 
     def write_inventory(self, path: Path) -> Path:
         path.write_text(yaml.safe_dump(self.inventory(), sort_keys=False))
@@ -39,6 +41,16 @@ class RunningPlant:
 
     def all_devices(self) -> list[SimulatedDevice]:
         return [d for devices in self.devices.values() for d in devices]
+
+
+def _keep_started_enforcers(plant: RunningPlant) -> None:
+    """A plant file cut down to some devices keeps its conduits, minus the enforcing
+    devices it no longer starts (the inventory may only name its own assets)."""
+    started = {asset["id"] for asset in plant.assets}
+    for conduit in plant.declared.get("conduits", []):
+        enforcers = conduit.get("enforced_by")
+        if isinstance(enforcers, list):
+            conduit["enforced_by"] = [a for a in enforcers if a in started]
 
 
 @asynccontextmanager
@@ -49,7 +61,8 @@ async def start_plant(spec_path: Path = DEMO_PLANT, host: str = "127.0.0.1",
     if set_env:
         for var, value in (spec.get("env") or {}).items():
             os.environ.setdefault(var, str(value))
-    plant = RunningPlant(site=spec["site"], zones=spec["zones"])
+    plant = RunningPlant(site=spec["site"], zones=spec["zones"],
+                         declared={k: spec[k] for k in ("networks", "conduits") if k in spec})
     async with AsyncExitStack() as stack:
         for device in spec["devices"]:
             endpoints: dict[str, Any] = {}
@@ -68,4 +81,5 @@ async def start_plant(spec_path: Path = DEMO_PLANT, host: str = "127.0.0.1",
                 if key in device:
                     asset[key] = device[key]
             plant.assets.append(asset)
+        _keep_started_enforcers(plant)
         yield plant

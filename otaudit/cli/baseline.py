@@ -125,7 +125,8 @@ def gap(
         zones = store.load_zones(session)
         if zone is not None and zone not in zones:
             raise UnknownName("zone", zone, tuple(zones), source="--zone")
-        assets = store.latest_asset_facts(session, zone=zone)
+        assets = [*store.latest_asset_facts(session, zone=zone),
+                  *store.declared_zone_facts(session, zone)]  # conduits, per zone
         conditions = gap_device_conditions(session, zone) if requested else {}
     engine.dispose()
     selected = {zid: z.sl_t for zid, z in zones.items() if zone is None or zid == zone}

@@ -69,11 +69,12 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
     from otaudit.collector.once import run_once
     from otaudit.collector.targets import load_plan
     from otaudit.server.advisories.importer import import_source
+    from otaudit.server.baseline import load_baseline
     from otaudit.server.db import init_db, make_engine, session_factory
     from otaudit.server.ingest import Ingestor
     from otaudit.server.listener import ServerStats, serve
-    from otaudit.server.report import build_report
-    from otaudit.server.store import upsert_zones
+    from otaudit.server.reporting.context import file_digest, report_document
+    from otaudit.server.store import record_inventory, upsert_zones
     from otaudit.signing import verifier_from_settings, write_key_pair
     from otaudit.simulators.plant import DEMO_ADVISORIES, DEMO_PLANT, start_plant
 
@@ -114,6 +115,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
         init_db(engine)
         with session_factory(engine).begin() as session:
             upsert_zones(session, inventory)
+            record_inventory(session, inventory, file_digest(inventory_path) or "",
+                             str(inventory_path))
             if advisories:
                 import_source(session, str(DEMO_ADVISORIES))
         examples = _bundled_examples() if use_examples else None
@@ -144,8 +147,10 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
             stop.set()
             await server  # serve evaluates every pending asset before it returns
     with session_factory(engine)() as session:  # so the findings read here are complete
-        report = build_report(session, exceptions_file=ingestor.exceptions_file,
-                              attestations_file=ingestor.attestations_file)
+        report = report_document(session, baseline=load_baseline(),
+                                 exceptions_file=ingestor.exceptions_file,
+                                 attestations_file=ingestor.attestations_file,
+                                 inventory_file=inventory_path)
     engine.dispose()
     return PipelineResult(summary.published, stats.stored, stats.duplicates, stats.rejected,
                           time.monotonic() - started, report)
@@ -156,7 +161,8 @@ def demo(
     broker: str | None = typer.Option(None, help="use this broker instead of an embedded one"),
     fmt: str = typer.Option("table", "--format", help="table or json on stdout"),
 ) -> None:
-    """Audit the bundled simulated plant end to end; write OUT/report.json."""
+    """Audit the bundled simulated plant end to end; write OUT/report.json, report.html and
+    report.pdf."""
     from otaudit.errors import InputError
     from otaudit.mqtt import BrokerAddress
     from otaudit.server.report import render_table
@@ -167,21 +173,36 @@ def demo(
         BrokerAddress.parse(broker)
     with _phases(json_output=fmt == "json") as (phase, step):
         result = asyncio.run(run_pipeline(out, broker_url=broker, phase=phase, step=step))
-    report_path = out / "report.json"
-    report_path.write_text(json.dumps(result.report, indent=2, default=str))
+        phase("writing report.json, report.html and report.pdf", None)
+        report_path, html_path, pdf_path = write_reports(result.report, out)
     if fmt == "json":
         typer.echo(json.dumps(result.report, indent=2, default=str))
     else:
         typer.echo(render_table(result.report))
     typer.echo(f"{result.published} observations published, {result.stored} stored in "
-               f"{result.seconds:.1f} s; report: {report_path}; inventory: "
-               f"{out / 'inventory.yaml'}; database: {out / 'otaudit.db'}")
+               f"{result.seconds:.1f} s; inventory: {out / 'inventory.yaml'}; database: "
+               f"{out / 'otaudit.db'}\nreport: {report_path}\n        {html_path}\n"
+               f"        {pdf_path}")
     examples = _bundled_examples()
     typer.echo("next, with the same site policy the demo used:\n"
                f"  export OTAUDIT_DATABASE_URL=sqlite:///{out.resolve() / 'otaudit.db'}\n"
                f"  export OTAUDIT_EXCEPTIONS_FILE={examples / 'exceptions.yaml'}\n"
                f"  export OTAUDIT_ATTESTATIONS_FILE={examples / 'attestations.yaml'}\n"
                "  otaudit report; otaudit gap; otaudit patch status")
+
+
+def write_reports(report: dict[str, Any], out: Path) -> tuple[Path, Path, Path]:
+    """OUT/report.json, report.html and report.pdf (the PDF last: it needs WeasyPrint's
+    system libraries, and a clear error names them)."""
+    from otaudit.server.reporting.html import render_html
+    from otaudit.server.reporting.pdf import render_pdf
+
+    paths = out / "report.json", out / "report.html", out / "report.pdf"
+    paths[0].write_text(json.dumps(report, indent=2, default=str))
+    html = render_html(report)
+    paths[1].write_text(html, encoding="utf-8")
+    render_pdf(html, paths[2])
+    return paths
 
 
 @contextmanager

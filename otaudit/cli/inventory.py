@@ -55,13 +55,21 @@ def show(path: Path = typer.Argument(..., help="inventory YAML"),
 
     inventory, plans = load_plan(path)
     if as_json:
-        typer.echo(json.dumps(inventory.model_dump(mode="json"), indent=2))
+        typer.echo(json.dumps(inventory.model_dump(mode="json", by_alias=True), indent=2))
         return
     typer.echo(f"site {inventory.site}" + (f", collector {inventory.collector}"
                                             if inventory.collector else ""))
     for zone in inventory.zones:
         levels = " ".join(f"{fr} {n}" for fr, n in zone.sl_t.as_dict().items())
         typer.echo(f"zone {zone.id}{f' ({zone.name})' if zone.name else ''}: SL-T {levels}")
+    for net in inventory.networks:
+        typer.echo(f"network {net.id}{f' ({net.name})' if net.name else ''}: {net.trust}")
+    for conduit in inventory.conduits:
+        flows = "; ".join(f"{f.protocol}{':' + ','.join(map(str, f.ports)) if f.ports else ''} "
+                          f"{f.source} {'<->' if f.bidirectional else '->'} {f.to}"
+                          for f in conduit.flows) or "no flows"
+        typer.echo(f"conduit {conduit.id}: {' - '.join(conduit.between)}, enforced by "
+                   f"{', '.join(conduit.enforced_by) or 'nothing'}; {flows}")
     for plan in plans:
         asset = plan.asset
         typer.echo(f"asset {asset.id} ({asset.kind.value}) in {asset.zone}, schedule "

@@ -21,6 +21,7 @@ from otaudit.cli import baseline as baseline_cmd
 from otaudit.cli import collector as collector_cmd
 from otaudit.cli import demo as demo_cmd
 from otaudit.cli import discover as discover_cmd
+from otaudit.cli import evidence as evidence_cmd
 from otaudit.cli import inventory as inventory_cmd
 from otaudit.cli import keys as keys_cmd
 from otaudit.cli import probe as probe_cmd
@@ -67,6 +68,7 @@ app.add_typer(advisories_cmd.advisories_app, name="advisories")
 app.add_typer(advisories_cmd.patch_app, name="patch")
 app.add_typer(keys_cmd.keys_app, name="keys")
 app.add_typer(inventory_cmd.inventory_app, name="inventory")
+app.add_typer(evidence_cmd.evidence_app, name="evidence")
 app.command("report")(server_cmd.report)
 app.command("demo")(demo_cmd.demo)
 app.command("discover")(discover_cmd.discover)

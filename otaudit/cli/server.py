@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 from collections import Counter
 from pathlib import Path
@@ -61,8 +60,12 @@ def run(
         raise StateError(str(exc)) from None
     engine = database(settings, None, create=True)
     if inv is not None:
+        from otaudit.server.reporting.context import file_digest
+        from otaudit.server.store import record_inventory
+
         with session_factory(engine).begin() as session:
             upsert_zones(session, inv)
+            record_inventory(session, inv, file_digest(inventory) or "", str(inventory))
     if verifier is None:
         typer.echo("warning: no trusted collector keys configured (OTAUDIT_TRUSTED_KEYS_DIR): "
                    "accepting unsigned observations", err=True)
@@ -100,24 +103,31 @@ def run(
 
 def report(
     db: str | None = db_option(),
-    fmt: str = typer.Option("table", "--format", help="table or json"),
+    fmt: str = typer.Option("table", "--format",
+                            help="table, json, html, pdf, sarif, oscal or csv"),
     zone: str | None = typer.Option(None, help="only this zone"),
-    out: Path | None = typer.Option(None, help="write to this file instead of stdout"),
+    out: Path | None = typer.Option(None, help="write to this file instead of stdout "
+                                    "(needed for pdf; a folder for csv)"),
     exceptions: Path | None = typer.Option(
         None, help="exceptions YAML for the zone view (default: OTAUDIT_EXCEPTIONS_FILE)"),
     attestations: Path | None = typer.Option(
         None, help="attestations YAML for the zone view (default: OTAUDIT_ATTESTATIONS_FILE)"),
+    inventory: Path | None = typer.Option(
+        None, "--inventory", help="the inventory file audited (its digest goes on the cover)"),
     baseline: Path | None = baseline_option(),
     fail_on: str | None = typer.Option(None, "--fail-on", help=fail_on_help(REPORT_FAIL_ON)),
 ) -> None:
     """Per zone SL-T vs SL-A; per asset: identity, probe status, findings with evidence,
-    advisories. Findings are those the server stored with its site policy."""
+    advisories. Findings are those the server stored with its site policy. html/pdf: the
+    gap report for people; sarif/oscal/csv: for machines."""
     from otaudit.server import store
     from otaudit.server.db import session_factory
-    from otaudit.server.report import build_report, render_table
+    from otaudit.server.reporting.context import report_document
+    from otaudit.server.reporting.output import check_format, render_text, write_output
 
-    if fmt not in ("table", "json"):
-        raise InputError("--format", [f"{fmt!r}: expected table or json"])
+    check_format(fmt, out)
+    if inventory is not None and not inventory.is_file():
+        raise InputError(inventory, ["no such file"])
     requested = parse_fail_on(fail_on, REPORT_FAIL_ON)
     settings = get_settings(database_url=db)
     checks = site_baseline(settings, baseline)
@@ -125,15 +135,17 @@ def report(
     with session_factory(engine)() as session:
         if zone is not None and zone not in (zones := store.known_zones(session)):
             raise UnknownName("zone", zone, tuple(zones), source="--zone")
-        data = build_report(session, zone=zone, baseline=checks,
-                            exceptions_file=exceptions or settings.exceptions_file,
-                            attestations_file=attestations or settings.attestations_file)
+        data = report_document(session, zone=zone, baseline=checks,
+                               exceptions_file=exceptions or settings.exceptions_file,
+                               attestations_file=attestations or settings.attestations_file,
+                               inventory_file=inventory)
     engine.dispose()
-    text = json.dumps(data, indent=2, default=str) if fmt == "json" else render_table(data)
     if out:
-        out.write_text(text)
+        for path in write_output(data, fmt, out, checks):
+            if fmt != "table":
+                typer.echo(f"wrote {path}", err=True)
     else:
-        typer.echo(text)
+        typer.echo(render_text(data, fmt, checks))
     exit_on(requested, report_conditions(data))
 
 

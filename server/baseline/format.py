@@ -31,7 +31,7 @@ from pydantic import (
 
 SCHEMA_VERSION = 1
 LEVELS = (1, 2, 3, 4)
-ASSET_KINDS = ("plc", "switch", "hmi")
+ASSET_KINDS = ("plc", "switch", "hmi", "firewall", "router", "zone")  # zone: declared facts
 REF_NAMESPACES = ("iec62443-3-3", "iec62443-4-2", "nis2")
 CHECK_ID = r"^OTA-[A-Z0-9]+-[0-9]{3}$"
 REQUIREMENT_ID = re.compile(r"^SR \d+\.\d+( RE \d+)?$")
@@ -132,7 +132,7 @@ class AppliesTo(_Strict):
     """Which assets a check is about. Kind or probe mismatch: the check is irrelevant to the
     asset (no finding). ``when`` false: ``not_applicable``; ``when`` unknown: ``unknown``."""
 
-    kinds: list[Literal["plc", "switch", "hmi"]] | None = None
+    kinds: list[Literal["plc", "switch", "hmi", "firewall", "router", "zone"]] | None = None
     probes: list[str] | None = None
     when: Condition | None = None
 
@@ -258,7 +258,7 @@ class FixtureCase(_Strict):
     """One fact set for one check and the result expected at each level."""
 
     name: str
-    kind: Literal["plc", "switch", "hmi"] | None = None
+    kind: Literal["plc", "switch", "hmi", "firewall", "router", "zone"] | None = None
     probes: dict[str, str] | None = None  # probe -> status; default: the check's probes, ok
     facts: dict[str, Any] = Field(default_factory=dict)
     unknown: dict[str, str] = Field(default_factory=dict)

@@ -44,7 +44,7 @@ from otaudit.yamlio import YamlDoc, YamlError, parse_yaml
 Loc = tuple[str | int, ...]
 BUILTIN_PLACEHOLDERS = frozenset({"level", "asset", "zone", "kind", "expected"})
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-KNOWN_PROBES = ("modbus", "s7", "snmp", "ssh")
+KNOWN_PROBES = ("modbus", "s7", "snmp", "ssh", "inventory")  # inventory: declared facts
 
 
 @dataclass(frozen=True, order=True)

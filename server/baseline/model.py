@@ -90,6 +90,30 @@ class Coverage(BaseModel):
     unknown: int = 0
 
 
+class Reason(BaseModel):
+    """One piece of what decided a requirement: a check's result on the zone's assets
+    (with the facts it judged, each evidence item once), an attestation, an exception, the
+    control's own rule, or nothing at all."""
+
+    source: Literal["check", "attestation", "exception", "control", "none"]
+    id: str = ""  # check id, attestation or exception id
+    status: str = ""  # the check's result, the attestation's status, the exception type
+    text: str = ""
+    assets: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)  # "asset: fact op expected -> value"
+    expires: str | None = None  # ISO date of an attestation / exception
+    owner: str | None = None
+
+
+class TargetCoverage(BaseModel):
+    """Of the requirements selected at the zone's SL-T: how many were actually assessed
+    (decided by a check, an attestation, a compensation or as not applicable)."""
+
+    total: int = 0
+    assessed: int = 0
+    share: float = 1.0  # assessed / total (1.0 when nothing is required)
+
+
 class RequirementResult(BaseModel):
     """One SR/RE in one zone: its status at each level where it is selected."""
 
@@ -107,6 +131,7 @@ class RequirementResult(BaseModel):
     checks: list[str] = Field(default_factory=list)
     attestations: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    why: list[Reason] = Field(default_factory=list)  # at the target level (in_target rows)
 
 
 class RequirementGap(BaseModel):
@@ -120,6 +145,7 @@ class RequirementGap(BaseModel):
     parent_unmet: bool = False
     notes: list[str] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
+    why: list[Reason] = Field(default_factory=list)
 
 
 class Nis2View(BaseModel):
@@ -136,7 +162,10 @@ class Nis2View(BaseModel):
 class ZoneResult(BaseModel):
     zone: str
     sl_t: dict[str, int]
-    sl_a: dict[str, int]
+    sl_a: dict[str, int]  # proven: an unknown requirement counts as not met
+    sl_reachable: dict[str, int] = Field(default_factory=dict)  # if every unknown were met
+    assessed: dict[str, TargetCoverage] = Field(default_factory=dict)  # per FR at SL-T
+    assessed_total: TargetCoverage = Field(default_factory=TargetCoverage)
     gap: dict[str, int] = Field(default_factory=dict)  # max(0, SL-T - SL-A) per FR
     assets: int = 0
     findings: dict[str, int] = Field(default_factory=dict)  # status -> count

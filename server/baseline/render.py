@@ -9,8 +9,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from otaudit.server.baseline.evaluator import value_text
-from otaudit.server.baseline.model import FR_ORDER, Evaluation, Finding, ZoneResult
+from otaudit.server.baseline.model import (
+    FR_ORDER,
+    Evaluation,
+    Reason,
+    TargetCoverage,
+    ZoneResult,
+)
 
 MAX_FINDINGS_PER_GAP = 10
 
@@ -51,9 +56,15 @@ def _zone(console: Console, z: ZoneResult, max_findings: int) -> None:
     for fr in FR_ORDER:
         levels.add_column(fr, justify="center")
     levels.add_row("SL-T", *(str(z.sl_t[fr]) for fr in FR_ORDER))
-    levels.add_row("SL-A", *(str(z.sl_a[fr]) for fr in FR_ORDER))
+    levels.add_row("SL-A proven", *(str(z.sl_a[fr]) for fr in FR_ORDER))
+    levels.add_row("SL-A reachable", *(str(z.sl_reachable.get(fr, z.sl_a[fr]))
+                                       for fr in FR_ORDER))
+    levels.add_row("assessed", *(_share(z.assessed.get(fr)) for fr in FR_ORDER))
     levels.add_row("gap", *(f"{z.gap[fr]} !" if z.gap[fr] else "-" for fr in FR_ORDER))
     console.print(levels)
+    console.print("proven: unknown counts as not met; reachable: if every unknown were met; "
+                  f"assessed: share of the SRs/REs at SL-T decided "
+                  f"({_share(z.assessed_total)} overall)")
 
     cov = Table(title="How the requirements selected at each SL were decided",
                 title_justify="left", box=None, padding=(0, 1), pad_edge=False)
@@ -70,17 +81,12 @@ def _zone(console: Console, z: ZoneResult, max_findings: int) -> None:
         console.print("  none")
     for gap in z.failing:
         why = " (its SR is not met)" if gap.parent_unmet else ""
-        how = ""
-        if not gap.findings and gap.status == "unknown":
-            how = " — no automatic evidence; needs an attestation"
         console.print(f"  {gap.id} {gap.title} [{gap.fr}, SL {gap.level}]: "
-                      f"{gap.status}{why}{how}")
+                      f"{gap.status}{why}")
         for note in gap.notes:
             console.print(f"      note: {note}")
-        for f in gap.findings[:max_findings]:
-            _finding(console, f)
-        if len(gap.findings) > max_findings:
-            console.print(f"      ... {len(gap.findings) - max_findings} more findings")
+        for reason in gap.why:
+            _reason(console, reason, max_findings)
 
     nis2 = Table(title="NIS2 Art. 21(2)", title_justify="left", box=None, padding=(0, 1),
                  pad_edge=False)
@@ -95,16 +101,32 @@ def _zone(console: Console, z: ZoneResult, max_findings: int) -> None:
     console.print("")
 
 
-def _finding(console: Console, f: Finding) -> None:
-    console.print(f"    {f.asset_id}  {f.check_id}  {f.status}: {f.message}")
-    for e in f.evidence:
-        where = (f" (observation {e.observation_id[:8]}, {e.probe})"
-                 if e.observation_id else f" ({e.note})" if e.note else "")
-        value = _short(e.value) if e.present else "missing"
-        console.print(f"        {e.fact} {e.op} {_short(e.expected)} -> {value} "
-                      f"[{e.result}]{where}")
+def _share(cov: TargetCoverage | None) -> str:
+    if cov is None or not cov.total:
+        return "-"
+    return f"{cov.assessed}/{cov.total}"
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = value_text(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def reason_line(r: Reason) -> str:
+    """One line for a requirement's reason: source, id, status, text, owner and expiry."""
+    head = {"check": f"check {r.id}", "attestation": f"attestation {r.id}",
+            "exception": f"exception {r.id}", "control": "control",
+            "none": "no evidence"}[r.source]
+    parts = [f"{head}: {r.status}" if r.status else head]
+    if r.source == "check" and r.assets:
+        parts.append(f"on {', '.join(r.assets)}")
+    if r.text:
+        parts.append(r.text)
+    if r.owner:
+        parts.append(f"by {r.owner}")
+    if r.expires:
+        parts.append(f"valid until {r.expires}")
+    return " — ".join(parts)
+
+
+def _reason(console: Console, r: Reason, max_lines: int) -> None:
+    console.print(f"      {reason_line(r)}")
+    for line in r.evidence[:max_lines]:
+        console.print(f"          {line}")
+    if len(r.evidence) > max_lines:
+        console.print(f"          ... {len(r.evidence) - max_lines} more")

@@ -16,6 +16,13 @@ Status of requirement R in zone Z at level n (R selected at n):
 R is *met* at n when its status is ``pass``, ``compensated``, ``attested`` or
 ``not_applicable`` and, for an RE, its SR is met at n. SL-A of an FR is the highest n such
 that every requirement of the FR selected at levels 1..n is met at that level.
+
+Three numbers tell "failed" from "not assessed": SL-A *proven* (``sl_a``: an unknown
+requirement counts as not met), SL-A *reachable* (``sl_reachable``: as if every unknown
+turned out met; a fail still counts) and the *coverage* at SL-T (``assessed``: the share of
+the requirements selected at the zone's SL-T that something decided). Every requirement row
+at SL-T carries ``why``: the checks with their results and the facts they judged (each
+evidence item once), the attestations and exceptions with id and expiry.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from otaudit.server.baseline.evaluator import (
     ZoneFold,
     apply_compensations,
     make_finding,
+    value_text,
 )
 from otaudit.server.baseline.format import LEVELS
 from otaudit.server.baseline.loader import Baseline, Requirement
@@ -41,13 +49,17 @@ from otaudit.server.baseline.model import (
     Coverage,
     Finding,
     Nis2View,
+    Reason,
     RequirementGap,
     RequirementResult,
+    TargetCoverage,
     ZoneResult,
 )
 from otaudit.server.baseline.waivers import Attestation
 
 MET = frozenset({"pass", "compensated", "attested", "not_applicable"})
+REACHABLE = MET | {"unknown"}
+MAX_EVIDENCE_PER_REASON = 20
 
 
 def requirement_status(auto: str | None, attestations: Sequence[Attestation], level: int,
@@ -114,7 +126,7 @@ def zone_results(baseline: Baseline, zone_levels: Mapping[str, Mapping[str, int]
     findings_by_zone: dict[str, list[Finding]] = defaultdict(list)
     for f in findings:
         findings_by_zone[f.zone].append(f)
-    assets_by_zone = Counter(a.zone for a in assets)
+    assets_by_zone = Counter(a.zone for a in assets if a.kind != "zone")  # not declared facts
     return [
         _zone(baseline, zid, dict(zone_levels[zid]), assets_by_zone.get(zid, 0),
               findings_by_zone.get(zid, []), fold, by_req, comps, now)
@@ -144,12 +156,12 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
             used[rid] += [i for i in ids if i not in used[rid]]
             notes.setdefault(rid, [])
             notes[rid] += [x for x in extra if x not in notes[rid]]
-    met: dict[tuple[str, int], bool] = {}
-    for rid, req in reqs.items():  # catalogue order: an SR comes before its REs
-        for n in LEVELS:
-            own = status.get((rid, n)) in MET
-            met[(rid, n)] = own and (req.parent is None or met[(req.parent, n)])
+    met = _met(reqs, status, MET)
     sl_a = achieved_levels(reqs, met)
+    sl_reachable = achieved_levels(reqs, _met(reqs, status, REACHABLE))
+    assessed = {fr: TargetCoverage() for fr in FR_ORDER}
+    atts_by_key = {a.key: a for atts in by_req.values() for a in atts}
+    by_check = _findings_by_requirement(findings)
 
     coverage = {n: Coverage() for n in LEVELS}
     by_fr = {fr: {n: Coverage() for n in LEVELS} for fr in FR_ORDER}
@@ -166,6 +178,14 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
         target = sl_t.get(req.fr, 0)
         in_target = req.applies_at(target)
         st = status[(rid, target)] if in_target else "not_evaluated"
+        why: list[Reason] = []
+        if in_target:
+            cov = assessed[req.fr]
+            cov.total += 1
+            cov.assessed += st != "unknown"
+            bad = _gap_findings(fold, zid, rid, target, reported, comps)
+            why = _why(baseline, rid, st, decided[(rid, target)], bad, by_check.get(rid, []),
+                       [atts_by_key[i] for i in used.get(rid, []) if i in atts_by_key], now)
         results.append(RequirementResult(
             id=rid, title=req.title, fr=req.fr, sl=list(req.sl), parent=req.parent,
             target=target, in_target=in_target, status=st,
@@ -173,7 +193,7 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
             levels={n: status[(rid, n)] for n in req.sl},
             decided_by=decided[(rid, target)] if in_target else "",
             checks=baseline.checks_for(rid), attestations=used.get(rid, []),
-            notes=notes.get(rid, []),
+            notes=notes.get(rid, []), why=why,
         ))
         if in_target and not met[(rid, target)]:
             parent_unmet = req.parent is not None and not met[(req.parent, target)]
@@ -181,16 +201,110 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
                 continue  # the SR is listed; this RE only fails through it
             failing.append(RequirementGap(
                 id=rid, title=req.title, fr=req.fr, level=target, status=st,
-                parent_unmet=parent_unmet, notes=notes.get(rid, []),
-                findings=_gap_findings(fold, zid, rid, target, reported, comps),
+                parent_unmet=parent_unmet, notes=notes.get(rid, []), findings=bad, why=why,
             ))
+    for cov in assessed.values():
+        cov.share = cov.assessed / cov.total if cov.total else 1.0
+    total = TargetCoverage(total=sum(c.total for c in assessed.values()),
+                           assessed=sum(c.assessed for c in assessed.values()))
+    total.share = total.assessed / total.total if total.total else 1.0
     return ZoneResult(
         zone=zid, sl_t={fr: sl_t.get(fr, 0) for fr in FR_ORDER}, sl_a=sl_a,
+        sl_reachable=sl_reachable, assessed=assessed, assessed_total=total,
         gap={fr: max(0, sl_t.get(fr, 0) - sl_a[fr]) for fr in FR_ORDER},
         assets=n_assets, findings=dict(sorted(Counter(f.status for f in findings).items())),
         coverage=coverage, coverage_by_fr=by_fr, requirements=results, failing=failing,
         nis2=_nis2(baseline, results, findings),
     )
+
+
+def _met(reqs: Mapping[str, Requirement], status: Mapping[tuple[str, int], str],
+         counted: frozenset[str]) -> dict[tuple[str, int], bool]:
+    """Per (requirement, level): its status is one of ``counted`` and, for an RE, its SR's
+    too (catalogue order: an SR comes before its REs)."""
+    met: dict[tuple[str, int], bool] = {}
+    for rid, req in reqs.items():
+        for n in LEVELS:
+            own = status.get((rid, n)) in counted
+            met[(rid, n)] = own and (req.parent is None or met[(req.parent, n)])
+    return met
+
+
+def _findings_by_requirement(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
+    out: dict[str, list[Finding]] = defaultdict(list)
+    for f in findings:
+        for rid in f.requirements:
+            out[rid].append(f)
+    return out
+
+
+def _evidence_lines(findings: Sequence[Finding]) -> list[str]:
+    """'asset: fact op expected -> value' for the facts the findings judged, each once."""
+    lines: dict[str, None] = {}
+    for f in findings:
+        for e in f.evidence:
+            if e.present:
+                value = value_text(e.value)
+                value = value if len(value) <= 80 else value[:77] + "..."
+            else:
+                note = e.note if e.note and e.note != "not collected" else ""
+                value = f"not collected ({note})" if note else "not collected"
+            lines[f"{f.asset_id}: {e.fact} {e.op} {value_text(e.expected)} -> {value}"] = None
+    return list(lines)
+
+
+def _why(baseline: Baseline, rid: str, status: str, decided_by: str,
+         bad: Sequence[Finding], zone_findings: Sequence[Finding],
+         attestations: Sequence[Attestation], now: dt.datetime) -> list[Reason]:
+    """What decided requirement ``rid`` at the zone's SL-T (``bad``: the results that keep
+    it from being met at that level; ``zone_findings``: the zone's findings of its checks)."""
+    why: list[Reason] = []
+    groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
+    for f in bad:
+        groups[(f.check_id, f.status)].append(f)
+    shown = {f.check_id for f in bad}
+    for f in zone_findings:
+        if f.check_id not in shown and f.status != "not_applicable":
+            groups[(f.check_id, f.status)].append(f)
+    rank = {s: i for i, s in enumerate(("fail", "capability_gap", "unknown", "compensated",
+                                        "pass"))}
+    exceptions: dict[str, dict[str, Any]] = {}
+    for (cid, st), group in sorted(groups.items(), key=lambda kv: (rank.get(kv[0][1], 9),
+                                                                   kv[0][0])):
+        assets = sorted({f.asset_id for f in group})
+        evidence = _evidence_lines(group) if st != "pass" else []
+        text = group[0].message if len(assets) == 1 else \
+            f"{group[0].title}: {st} on {len(assets)} assets"
+        if st == "unknown":
+            text = "; ".join(dict.fromkeys(f"{f.asset_id}: {f.reason or f.message}"
+                                           for f in group))
+        why.append(Reason(source="check", id=cid, status=st, text=text, assets=assets,
+                          evidence=evidence[:MAX_EVIDENCE_PER_REASON]))
+        for f in group:
+            if f.exception and f.exception.get("source") == "exception":
+                exceptions.setdefault(f.exception["id"], f.exception)
+    for exc in exceptions.values():
+        why.append(Reason(source="exception", id=exc["id"], status=exc.get("type", ""),
+                          text=exc.get("control") or exc.get("justification") or "",
+                          expires=exc.get("expires"), owner=exc.get("owner")))
+    for att in attestations:
+        why.append(Reason(source="attestation", id=att.key, status=att.status,
+                          text=att.compensating_control or att.notes or "",
+                          expires=att.valid_until.isoformat(), owner=att.attested_by.name,
+                          evidence=[f"{e.type}: {e.uri}" for e in att.evidence]))
+    if status == "not_applicable" and decided_by == "checks" and not groups:
+        control = baseline.controls.get(rid)
+        unchecked = control is not None and control.unchecked == "not_applicable"
+        why.append(Reason(source="control", status="not_applicable", text=(
+            "no asset of the zone is in scope of its checks; the control declares "
+            "unchecked: not_applicable" if unchecked else
+            "its checks do not apply to the zone's assets")))
+    if status == "unknown" and decided_by == "none":
+        checks = baseline.checks_for(rid)
+        why.append(Reason(source="none", status="unknown", text=(
+            f"no asset of the zone in scope of {', '.join(checks)} and no valid attestation"
+            if checks else "no automatic check exists; needs an attestation")))
+    return why
 
 
 def _gap_findings(fold: ZoneFold, zid: str, rid: str, level: int,

@@ -22,7 +22,7 @@ EXAMPLES = bundled_root() / "examples"
 def test_baseline_test_command():
     result = runner.invoke(app, ["baseline", "test"])
     assert result.exit_code == 0, result.output
-    assert "53 checks" in result.output and "0 failed" in result.output
+    assert "55 checks" in result.output and "0 failed" in result.output
 
 
 def test_baseline_test_command_reports_a_failing_case(baseline_copy):
@@ -40,7 +40,7 @@ def test_controls_command():
     result = runner.invoke(app, ["baseline", "controls"])
     assert result.exit_code == 0
     assert "SR 1.1 RE 3" in result.output and "attestation" in result.output
-    assert "31 of 100 SR/REs have automatic checks" in result.output
+    assert "33 of 100 SR/REs have automatic checks" in result.output
 
 
 def _observation(asset_id: str, zone: str, probe: str, facts: dict) -> Observation:
@@ -111,8 +111,11 @@ def test_gap_table(db):
     assert "Zone cell-1: 1 assets" in out and "SL-T" in out and "SL-A" in out
     assert "SR 1.1 Human user identification and authentication [IAC, SL 2]: capability_gap" \
         in out
-    assert "plc-1  OTA-MB-001  capability_gap" in out
-    assert "modbus.unauthenticated_read eq false -> true [false]" in out
+    assert "check OTA-MB-001: capability_gap — on plc-1" in out
+    assert "plc-1: modbus.unauthenticated_read eq false -> true" in out
+    assert out.count("plc-1: modbus.unauthenticated_read eq false -> true") == \
+        out.count("check OTA-MB-001: capability_gap")  # each evidence item once per reason
+    assert "SL-A proven" in out and "SL-A reachable" in out and "assessed" in out
     assert "NIS2 Art. 21(2)" in out
 
 

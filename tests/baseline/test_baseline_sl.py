@@ -183,3 +183,47 @@ def test_achieved_levels_needs_every_lower_level(baseline):
     met[("SR 4.3", 1)] = True
     met[("SR 4.1 RE 2", 4)] = False
     assert achieved_levels(reqs, met)["DC"] == 3
+
+
+def test_proven_reachable_and_assessed_tell_failed_from_not_assessed(baseline, good_host,
+                                                                    organisational):
+    """An unknown lowers the proven SL-A only; a fail lowers both; coverage counts both."""
+    attested = [a for a in organisational if a.requirement != "SR 2.8"]
+    unknown = hmi({k: v for k, v in good_host.items() if k != "logging.auditd_active"})
+    unknown.unknown["logging.auditd_active"] = "auditctl not allowed"
+    ev = evaluate(baseline, {"z1": 3}, [unknown], attestations=attested, now=NOW)
+    zone = ev.zone("z1")
+    assert zone.sl_a["UC"] == 0 < zone.sl_reachable["UC"] == 4  # SR 2.8 is an SL 1 SR
+    assert zone.sl_a["IAC"] == zone.sl_reachable["IAC"] == 4
+    cov = zone.assessed["UC"]
+    assert cov.assessed == cov.total - 1 and cov.share == pytest.approx(cov.assessed / cov.total)
+    assert zone.assessed_total.total == sum(c.total for c in zone.assessed.values())
+    row = next(r for r in zone.requirements if r.id == "SR 2.8")
+    assert row.status == "unknown"
+    reason = next(r for r in row.why if r.source == "check" and r.status == "unknown")
+    assert "auditctl not allowed" in reason.text and reason.assets == ["hmi-1"]
+    assert reason.evidence[0] == "hmi-1: logging.auditd_active eq true -> not collected"
+    assert len(reason.evidence) == len(set(reason.evidence))
+
+    failed = evaluate(baseline, {"z1": 3},
+                      [hmi(good_host, **{"logging.auditd_active": False})],
+                      attestations=attested, now=NOW).zone("z1")
+    assert failed.sl_a["UC"] == failed.sl_reachable["UC"] == 0
+    assert failed.assessed["UC"].assessed == failed.assessed["UC"].total
+
+
+def test_every_row_at_target_says_why(baseline, good_host):
+    atts = [attest("SR 1.3", valid="2031-05-01", **{"id": "ATT-IAM"}),
+            attest("SR 1.4", valid="2020-01-01")]
+    ev = evaluate(baseline, {"z1": 2}, [hmi(good_host)], attestations=atts, now=NOW)
+    rows = {r.id: r for r in ev.zone("z1").requirements}
+    assert all(r.why for r in rows.values() if r.in_target)
+    assert not any(r.why for r in rows.values() if not r.in_target)
+    att = next(r for r in rows["SR 1.3"].why if r.source == "attestation")
+    assert (att.id, att.status, att.expires, att.owner) == ("ATT-IAM", "met", "2031-05-01",
+                                                            "auditor")
+    assert rows["SR 1.4"].status == "unknown"  # the attestation expired
+    assert [r.source for r in rows["SR 1.4"].why] == ["none"]
+    assert any("expired" in n for n in rows["SR 1.4"].notes)
+    passing = next(r for r in rows["SR 1.1"].why if r.source == "check")
+    assert passing.status == "pass" and passing.assets == ["hmi-1"] and passing.evidence == []
