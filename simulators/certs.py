@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
-HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
+# SHA-1 is not offered: cryptography no longer signs with it
+HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384,
           "sha512": hashes.SHA512}
 
 
@@ -30,7 +31,7 @@ class CertSpec(BaseModel):
     common_name: str = "otaudit simulated device"
     organisation: str = "otaudit simulator"
     key_bits: int = Field(2048, ge=1024, le=4096)
-    hash: str = Field("sha256", pattern="^(sha1|sha256|sha384|sha512)$")
+    hash: str = Field("sha256", pattern="^(sha256|sha384|sha512)$")
     valid_from_days: int = -1  # days relative to now (negative: in the past)
     valid_days: int = Field(3650, ge=1)  # length of the validity window
     application_uri: str | None = None

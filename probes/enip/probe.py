@@ -11,6 +11,8 @@ request is paced; only the identity requests can leave the probe (``guard.py``).
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import Field
 
 from otaudit.observation import AssetKind
@@ -83,7 +85,7 @@ class EnipProbe(Probe):
                     for path in SESSION_FACTS:
                         rec.unknown_fact(path, "not checked: explicit is false for this "
                                                "endpoint")
-        except ProbeTimeout:
+        except (ProbeTimeout, TimeoutError, asyncio.CancelledError):
             check_tls = False  # an unreachable device would only cost a second timeout
             raise
         finally:

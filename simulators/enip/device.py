@@ -256,6 +256,7 @@ def _tls_context(profile: EnipProfile) -> ssl.SSLContext:
     issued = make_certificate(security.certificate)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = getattr(ssl.TLSVersion, security.tls_min)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")  # weak profiles may have 1024-bit keys
     with tempfile.TemporaryDirectory(prefix="otaudit-enip-") as folder:
         cert, key = Path(folder) / "cert.pem", Path(folder) / "key.pem"
         cert.write_bytes(issued.cert_pem)
