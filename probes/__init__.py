@@ -17,6 +17,7 @@ REGISTRY: dict[str, str] = {
     "snmp": "otaudit.probes.snmp.probe:SnmpProbe",
     "ssh": "otaudit.probes.ssh.probe:SshProbe",
     "enip": "otaudit.probes.enip.probe:EnipProbe",
+    "opcua": "otaudit.probes.opcua.probe:OpcUaProbe",
 }
 
 

@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "snmp": "otaudit.simulators.snmp.device:from_profile",
     "ssh": "otaudit.simulators.ssh.device:from_profile",
     "enip": "otaudit.simulators.enip.device:from_profile",
+    "opcua": "otaudit.simulators.opcua.device:from_profile",
 }
 
 PROFILES_ROOT = Path(__file__).parent
