@@ -2,8 +2,9 @@
 
 ``make_certificate`` returns a self-signed certificate and its private key as PEM and DER,
 with the properties a profile asks for: key size, signature hash, validity window
-(relative to now, so a profile can be expired or not yet valid), subject CN and an
-application URI in subjectAltName (OPC UA needs it).
+(relative to now, so a profile can be expired or not yet valid), subject CN, an
+application URI in subjectAltName (OPC UA needs it), self-signed or issued by a CA that
+exists only in the simulator's process.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class CertSpec(BaseModel):
     valid_days: int = Field(3650, ge=1)  # length of the validity window
     application_uri: str | None = None
     hostnames: tuple[str, ...] = ("localhost",)
+    ca_issued: bool = False  # signed by the simulators' own CA instead of by itself
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,14 @@ class Issued:
     cert_pem: bytes
     key_pem: bytes
     cert_der: bytes
+
+
+CA_NAME = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "otaudit simulated plant CA")])
+
+
+@cache
+def _ca_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @cache
@@ -60,7 +70,8 @@ def make_certificate(spec: CertSpec) -> Issued:
     if spec.application_uri:
         alt.insert(0, x509.UniformResourceIdentifier(spec.application_uri))
     builder = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        x509.CertificateBuilder().subject_name(name)
+        .issuer_name(CA_NAME if spec.ca_issued else name)
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(start).not_valid_after(start + timedelta(days=spec.valid_days))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
@@ -73,7 +84,7 @@ def make_certificate(spec: CertSpec) -> Issued:
                                               ExtendedKeyUsageOID.CLIENT_AUTH]),
                        critical=False)
     )
-    cert = builder.sign(key, HASHES[spec.hash]())
+    cert = builder.sign(_ca_key() if spec.ca_issued else key, HASHES[spec.hash]())
     key_pem = key.private_bytes(serialization.Encoding.PEM,
                                 serialization.PrivateFormat.TraditionalOpenSSL,
                                 serialization.NoEncryption())

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import ua
-from asyncua.common.utils import Buffer, NotEnoughData
+from asyncua.common.utils import Buffer
 from asyncua.ua.ua_binary import nodeid_from_binary, struct_from_binary
 
 from otaudit.probes.base import ParseError
@@ -139,8 +139,8 @@ def _body(raw: bytes, expected: int, what: str) -> Buffer:
     buf = Buffer(raw)
     try:
         typeid = nodeid_from_binary(buf.copy())  # the response's TypeId field, peeked
-    except (NotEnoughData, ValueError, ua.UaError) as exc:
-        raise ParseError(f"{what}: no type id ({exc})") from None
+    except Exception as exc:  # asyncua raises NotEnoughData, struct.error, ValueError, ...
+        raise ParseError(f"{what}: no type id ({exc!r})") from None
     if typeid != ua.FourByteNodeId(expected):
         if typeid == ua.FourByteNodeId(ua.ObjectIds.ServiceFault_Encoding_DefaultBinary):
             try:

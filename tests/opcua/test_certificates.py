@@ -30,6 +30,11 @@ def test_simulator_certificate():
     assert len(s.fingerprint_sha256) == 64
 
 
+def test_simulator_ca_issued_certificate():
+    s = summarise(make_certificate(CertSpec(ca_issued=True)).cert_der)
+    assert not s.self_signed and s.issuer == "CN=otaudit simulated plant CA"
+
+
 def test_openssl_sha1_self_signed_certificate(tmp_path: Path):
     """A certificate made by OpenSSL (not by us), with a SHA-1 signature."""
     openssl = require_tool("openssl")

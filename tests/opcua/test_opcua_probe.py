@@ -53,7 +53,7 @@ async def test_endpoints_and_certificate_without_a_session(opcua_server):
     assert len(obs.fact("opcua.endpoints")) == len(p.endpoints)
     assert obs.fact("opcua.cert_key_bits") == p.certificate.key_bits
     assert obs.fact("opcua.cert_signature_hash") == p.certificate.hash
-    assert obs.fact("opcua.cert_self_signed") is True
+    assert obs.fact("opcua.cert_self_signed") is not p.certificate.ca_issued
     cert_uri = p.cert_application_uri or p.application_uri
     assert obs.fact("opcua.cert_application_uri") == cert_uri
     assert obs.fact("opcua.cert_uri_matches") is (cert_uri == p.application_uri)
