@@ -52,6 +52,11 @@ def from_profile(profile: Path | None, host: str = "127.0.0.1", port: int = 0,
                  **options: Any) -> EnipSimulator:
     """Build a simulator; ``sessions`` overrides the profile, ``tls_port`` the TLS port."""
     path = Path(profile) if profile else bundled_profile("enip", DEFAULT_PROFILE)
+    unknown = sorted(set(options) - set(EnipProfile.model_fields) - {"tls_port"})
+    if unknown:
+        raise InputError("command line", [
+            f"unknown option(s) {', '.join('--' + u.replace('_', '-') for u in unknown)}; "
+            f"known: {', '.join(CLI_OPTIONS)}"])
     try:
         data = EnipProfile.load(path).model_dump()
         tls_port = options.pop("tls_port", None)

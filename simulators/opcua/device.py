@@ -43,6 +43,11 @@ for _name in ("asyncua", "asyncua.server", "asyncua.crypto"):
 def from_profile(profile: Path | None, host: str = "127.0.0.1", port: int = 0,
                  **options: Any) -> OpcUaSimulator:
     path = Path(profile) if profile else bundled_profile("opcua", DEFAULT_PROFILE)
+    unknown = sorted(set(options) - set(OpcUaProfile.model_fields))
+    if unknown:
+        raise InputError("command line", [
+            f"unknown option(s) {', '.join('--' + u.replace('_', '-') for u in unknown)}; "
+            "the OPC UA simulator takes --profile, --host, --port and --log"])
     try:
         data = OpcUaProfile.load(path).model_dump()
         data.update(options)
