@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from asyncua import ua
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from otaudit.probes.base import ParseError
+from otaudit.probes.certificates import summarise
 from otaudit.probes.opcua.parse import (
     anonymous_insecure_endpoint,
     build_info,
@@ -156,3 +158,35 @@ def test_bad_or_empty_build_info_values_are_left_out():
 def test_non_endpoints_are_refused():
     with pytest.raises(ParseError):
         endpoints([ua.ApplicationDescription()])
+
+
+def recording(name: str) -> bytes:
+    path = Path(__file__).parents[1] / "fixtures" / "opcua" / name
+    return bytes.fromhex("".join(line for line in path.read_text().splitlines()
+                                 if not line.startswith("#")))
+
+
+def test_a_node_opcua_server_reply():
+    """node-opcua (another implementation than the simulator's asyncua) with its defaults."""
+    eps = endpoints(decode_get_endpoints(recording("node-opcua-2.186.4_getendpoints.hex")))
+    assert len(eps) == 7
+    p = posture(eps)
+    assert p.policies == ["Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss", "Basic256Sha256",
+                          "None"]
+    assert p.modes == ["None", "Sign", "SignAndEncrypt"] and p.deprecated == []
+    assert p.token_types == ["Anonymous", "Certificate", "UserName"]
+    assert p.security_none and p.anonymous
+    # its user names on the None endpoint are encrypted with Basic256Sha256/Aes128 policies
+    assert not p.cleartext_password
+    insecure = eps[0]
+    assert (insecure.security_policy, insecure.security_mode) == ("None", "None")
+    assert {t.security_policy for t in insecure.tokens if t.type == "UserName"} == {
+        P + "Basic256Sha256", P + "Aes128_Sha256_RsaOaep"}
+    assert anonymous_insecure_endpoint(eps)[1].type == "Anonymous"
+    assert {e.security_level for e in eps} == {1, 105, 106, 107, 205, 206, 207}
+    assert insecure.application_uri == "urn:vm:NodeOPCUA-Server"
+    cert = summarise(insecure.certificate)
+    assert (cert.key_type, cert.key_bits, cert.signature_hash) == ("RSA", 2048, "sha256")
+    assert cert.self_signed and cert.application_uri == insecure.application_uri
+    assert cert.subject == "CN=NodeOPCUA@vm,O=Sterfive,L=Orleans,C=FR"
+    assert len({e.certificate for e in eps}) == 1
