@@ -48,7 +48,7 @@ from otaudit.simulators.fleet import Fleet, generate_layout
 from otaudit.simulators.fleet.layout import SILENT, STANDARD_PORTS
 
 SCRIPTS = {"modbus": "modbus-discover", "s7": "s7-info", "snmp": "snmp-sysdescr",
-           "ssh": "ssh2-enum-algos"}
+           "ssh": "ssh2-enum-algos", "enip": "enip-info"}  # nmap 7.93 has no OPC UA script
 NMAP_FLAGS = ["-n", "-Pn", "-T4", "--max-retries", "1", "--min-hostgroup", "1024",
               "--max-hostgroup", "4096"]
 GOAL_SPEEDUP, GOAL_FACTS = 2.0, 3.0
@@ -243,7 +243,8 @@ def main() -> None:
         inventory = fleet.write_outputs()["inventory"]
         hosts: dict[str, list[str]] = {p: [] for p in SCRIPTS}
         for device in layout.devices:
-            hosts[device.protocol].append(device.host)
+            if device.protocol in hosts:
+                hosts[device.protocol].append(device.host)
         print("otaudit collector run --once ...", flush=True)
         before = cpu_seconds(fleet.pids)
         ours = run_otaudit(inventory, env, broker, work, len(layout.devices), 1800)

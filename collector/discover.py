@@ -148,7 +148,9 @@ def _addresses(spec: str, problems: list[str], allow_broadcast: bool) -> Iterabl
 
 
 class RateLimiter:
-    """At most ``rate`` acquisitions per second, in order, over the whole scan."""
+    """At most ``rate`` acquisitions per second over the whole scan: two acquisitions
+    return at least ``1 / rate`` apart, counted from when the earlier one really returned
+    (a late wake-up never lets the next one follow closer)."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
@@ -157,11 +159,10 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
+            wait = self._next - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._next = time.monotonic() + self.interval
 
 
 # ---- the scan -------------------------------------------------------------------------

@@ -16,6 +16,8 @@ REGISTRY: dict[str, str] = {
     "s7": "otaudit.probes.s7.probe:S7Probe",
     "snmp": "otaudit.probes.snmp.probe:SnmpProbe",
     "ssh": "otaudit.probes.ssh.probe:SshProbe",
+    "enip": "otaudit.probes.enip.probe:EnipProbe",
+    "opcua": "otaudit.probes.opcua.probe:OpcUaProbe",
 }
 
 

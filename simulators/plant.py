@@ -72,7 +72,9 @@ async def start_plant(spec_path: Path = DEMO_PLANT, host: str = "127.0.0.1",
                                              port=0, **(sim.get("options") or {}))
                 await stack.enter_async_context(simulator)
                 running.append(simulator)
+                # options only the running simulator knows (a second port), then the file's
                 endpoints[sim["protocol"]] = {"host": simulator.host, "port": simulator.port,
+                                              **getattr(simulator, "endpoint_options", {}),
                                               **(sim.get("endpoint") or {})}
             plant.devices[device["id"]] = running
             asset = {k: device[k] for k in ("id", "name", "kind", "zone") if k in device}

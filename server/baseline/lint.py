@@ -18,10 +18,10 @@ from typing import Any
 from otaudit.server.baseline.fixtures import baseline_fixtures, expectation_kinds
 from otaudit.server.baseline.format import ITEM_OPS, ORDER_OPS, Check, Leaf, is_param
 from otaudit.server.baseline.loader import (
-    KNOWN_PROBES,
     Problem,
     Source,
     bundled_root,
+    check_probes,
     condition_leaves,
     placeholders,
     read_baseline,
@@ -64,7 +64,7 @@ def lint(root: Path | str | None, catalogue: Mapping[str, Any],
                     problems.append(fixture.source.at(("cases", i, "facts", path),
                                                       f"unknown fact path {path!r}"))
             for probe in case.probes or {}:
-                if probe not in KNOWN_PROBES:
+                if probe not in check_probes():
                     problems.append(fixture.source.at(("cases", i, "probes"),
                                                       f"unknown probe {probe!r}"))
     return sorted(set(problems))

@@ -9,6 +9,7 @@ catalogue of the probes).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import re
@@ -44,7 +45,8 @@ from otaudit.yamlio import YamlDoc, YamlError, parse_yaml
 Loc = tuple[str | int, ...]
 BUILTIN_PLACEHOLDERS = frozenset({"level", "asset", "zone", "kind", "expected"})
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-KNOWN_PROBES = ("modbus", "s7", "snmp", "ssh", "inventory")  # inventory: declared facts
+# Facts that no probe reads: the inventory's declarations (server/declared.py).
+DECLARED_PROBES = ("inventory",)
 
 
 @dataclass(frozen=True, order=True)
@@ -152,6 +154,23 @@ def bundled_root() -> Path:
             if (Path(location) / "controls").is_dir():
                 return Path(location)
     return Path(__file__).resolve().parents[2] / "baselines"
+
+
+@functools.cache
+def known_probes() -> tuple[str, ...]:
+    """Protocols that have a probe: the folders of the installed ``otaudit.probes`` package
+    holding a ``probe.py`` (read as data, like the bundled baselines: the server never
+    imports probe code), so a new probe needs no change here."""
+    spec = importlib.util.find_spec("otaudit.probes")
+    found: set[str] = set()
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found.update(p.parent.name for p in Path(location).glob("*/probe.py"))
+    return tuple(sorted(found))
+
+
+def check_probes() -> tuple[str, ...]:
+    """What a check's ``applies_to.probes`` may name: the probes and the declared facts."""
+    return (*known_probes(), *DECLARED_PROBES)
 
 
 def load_baseline(root: Path | str | None = None, overlay: Path | str | None = None) -> Baseline:
@@ -322,9 +341,9 @@ def _check_problems(check: Check, src: Source, requirements: dict[str, Requireme
         for dup in sorted({r for r in ids if ids.count(r) > 1}):
             out.append(src.at(("references", ns), f"{dup!r} listed twice"))
     for probe in check.applies_to.probes or []:
-        if probe not in KNOWN_PROBES:
+        if probe not in check_probes():
             out.append(src.at(("applies_to", "probes"),
-                              f"unknown probe {probe!r} (known: {', '.join(KNOWN_PROBES)})"))
+                              f"unknown probe {probe!r} (known: {', '.join(check_probes())})"))
     for name, value in check.params.items():
         if isinstance(value, dict) and sorted(value) != list(LEVELS):
             out.append(src.at(("params", name), f"parameter {name!r}: bad levels "

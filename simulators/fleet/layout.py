@@ -1,10 +1,11 @@
 """Which device sits where in a simulated plant of N devices (deterministic for a seed).
 
-The mix follows ``CATALOGUE``: Modbus and S7 PLCs, SNMP switches, SSH HMI hosts and
-switch CLIs, weak and hardened, plus a few misbehaving devices (offline, silent, slow,
-garbage). Counts are exact (largest remainder over the weights), the order is shuffled
-with the seed. Device ``i`` gets the loopback address ``127.0.(1 + i // 254).(1 + i % 254)`` (the
-first subnet can be moved): never 127.0.0.x, never outside 127.0.0.0/8.
+The mix follows ``CATALOGUE``: Modbus, S7 and EtherNet/IP PLCs, SNMP switches, SSH HMI
+hosts and switch CLIs, OPC UA servers, weak and hardened, plus a few misbehaving devices
+(offline, silent, slow, garbage). Counts are exact (largest remainder over the weights),
+the order is shuffled with the seed. Device ``i`` gets the loopback address
+``127.0.(1 + i // 254).(1 + i % 254)`` (the first subnet can be moved): never 127.0.0.x,
+never outside 127.0.0.0/8.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 
 MAX_DEVICES = 10_000
 HOSTS_PER_SUBNET = 254
-STANDARD_PORTS = {"modbus": 502, "s7": 102, "snmp": 161, "ssh": 22}
-HIGH_PORTS = {"modbus": 5020, "s7": 10102, "snmp": 10161, "ssh": 10022}
+STANDARD_PORTS = {"modbus": 502, "s7": 102, "snmp": 161, "ssh": 22, "enip": 44818, "opcua": 4840}
+HIGH_PORTS = {"modbus": 5020, "s7": 10102, "snmp": 10161, "ssh": 10022, "enip": 44818,
+              "opcua": 4840}  # EtherNet/IP and OPC UA ports need no privilege
 UDP_PROTOCOLS = frozenset({"snmp"})
 DEVICES_PER_ZONE = 50
 
@@ -68,12 +70,12 @@ _XC208 = {"version": "v3", "v3_user": "otaudit-ro", "v3_auth_protocol": "SHA",
           "v3_priv_key": {"env": "PLANT_SNMP_V3_PRIV"}}
 
 CATALOGUE: tuple[Variant, ...] = (
-    # Modbus/TCP PLCs (30 %)
-    Variant("modbus-m340", "plc", "modbus", 120, "Modicon M340", profile="schneider-m340",
+    # Modbus/TCP PLCs (26.5 %)
+    Variant("modbus-m340", "plc", "modbus", 100, "Modicon M340", profile="schneider-m340",
             endpoint={"unit": 1}),
-    Variant("modbus-m221", "plc", "modbus", 100, "Modicon M221", profile="schneider-m221",
+    Variant("modbus-m221", "plc", "modbus", 85, "Modicon M221", profile="schneider-m221",
             endpoint={"unit": 1}),
-    Variant("modbus-gateway", "plc", "modbus", 60, "Modbus serial gateway",
+    Variant("modbus-gateway", "plc", "modbus", 50, "Modbus serial gateway",
             profile="gateway-no-devid", endpoint={"unit": 1}),
     Variant("modbus-slow", "plc", "modbus", 8, "Modicon M221 (slow)", profile="schneider-m221",
             sim_options={"behaviour": "slow", "delay": 1.0}, endpoint={"unit": 1}),
@@ -83,10 +85,10 @@ CATALOGUE: tuple[Variant, ...] = (
     Variant("modbus-drops", "plc", "modbus", 6, "Modicon M221 (drops connection)",
             profile="schneider-m221", sim_options={"behaviour": "close_on_devid"},
             endpoint={"unit": 1}),
-    # S7 PLCs (25 %)
-    Variant("s7-1200-weak", "plc", "s7", 80, "S7-1200 CPU 1214C", profile="s7-1200-weak",
+    # S7 PLCs (23 %)
+    Variant("s7-1200-weak", "plc", "s7", 70, "S7-1200 CPU 1214C", profile="s7-1200-weak",
             endpoint={"family": "s7-1200"}),
-    Variant("s7-1500-strong", "plc", "s7", 60, "S7-1500 CPU 1516-3",
+    Variant("s7-1500-strong", "plc", "s7", 50, "S7-1500 CPU 1516-3",
             profile="s7-1500-strong", endpoint={"family": "s7-1500"}),
     Variant("s7-300-weak", "plc", "s7", 50, "S7-300 CPU 315-2", profile="s7-300-weak",
             endpoint={"family": "s7-300"}),
@@ -96,8 +98,8 @@ CATALOGUE: tuple[Variant, ...] = (
             profile="s7-1200-refusing", endpoint={"family": "s7-1200"}),
     Variant("s7-garbage", "plc", "s7", 8, "S7 PLC (garbage replies)", runs=GARBAGE,
             endpoint={"family": "s7-1200"}),
-    # SNMP switches (20 %)
-    Variant("snmp-x204-weak", "switch", "snmp", 80, "SCALANCE X204IRT",
+    # SNMP switches (19 %)
+    Variant("snmp-x204-weak", "switch", "snmp", 70, "SCALANCE X204IRT",
             profile="scalance-x204irt-weak", endpoint=_X204),
     Variant("snmp-rs20-weak", "switch", "snmp", 60, "Hirschmann RS20",
             profile="hirschmann-rs20-weak", endpoint=_RS20),
@@ -105,8 +107,8 @@ CATALOGUE: tuple[Variant, ...] = (
             profile="scalance-xc208-hardened", endpoint=_XC208),
     Variant("snmp-silent", "switch", "snmp", 8, "Switch (SNMP never answers)", runs=SILENT,
             endpoint=_X204),
-    # SSH HMI hosts and switch CLIs (24 %)
-    Variant("ssh-hmi-weak", "hmi", "ssh", 70, "HMI PC (Debian 12)", profile="hmi-weak",
+    # SSH HMI hosts and switch CLIs (23 %)
+    Variant("ssh-hmi-weak", "hmi", "ssh", 60, "HMI PC (Debian 12)", profile="hmi-weak",
             endpoint=_ssh("linux")),
     Variant("ssh-hmi-hardened", "hmi", "ssh", 60, "HMI PC (Debian 12, hardened)",
             profile="hmi-hardened", endpoint=_ssh("linux")),
@@ -118,6 +120,22 @@ CATALOGUE: tuple[Variant, ...] = (
             profile="legacy-ie3000", endpoint=_ssh("cisco_ios", allow_legacy=True)),
     Variant("ssh-silent", "hmi", "ssh", 8, "HMI PC (SSH never answers)", runs=SILENT,
             endpoint=_ssh("linux")),
+    # EtherNet/IP (Rockwell) PLCs (7.5 %); the CIP Security one serves TLS on 2221 at its
+    # own address, where the probe looks by default
+    Variant("enip-controllogix-5580", "plc", "enip", 30, "ControlLogix 5580",
+            profile="controllogix-5580"),
+    Variant("enip-compactlogix-5380", "plc", "enip", 20, "CompactLogix 5380",
+            profile="compactlogix-5380"),
+    Variant("enip-micro850", "plc", "enip", 15, "Micro850", profile="micro850"),
+    Variant("enip-cip-security", "plc", "enip", 10, "CompactLogix 5380 (CIP Security)",
+            profile="compactlogix-5380-cip-security", sim_options={"tls_port": 2221}),
+    # OPC UA servers (1 %: an asyncua server needs ~40 MB and seconds to start)
+    Variant("opcua-weak", "hmi", "opcua", 4, "HMI OPC UA server (weak)", profile="opcua-weak",
+            endpoint={"read_build_info": True}),
+    Variant("opcua-mixed", "hmi", "opcua", 3, "SCADA gateway OPC UA server (mixed)",
+            profile="opcua-mixed", endpoint={"read_build_info": True, "path": "/gateway"}),
+    Variant("opcua-hardened", "hmi", "opcua", 3, "OPC UA server (hardened)",
+            profile="opcua-hardened", endpoint={"read_build_info": True}),
     # Offline: in the inventory, nothing listens (1 %)
     Variant("offline-modbus", "plc", "modbus", 4, "PLC (offline)", runs=OFFLINE,
             endpoint={"unit": 1}),
@@ -256,7 +274,8 @@ def default_port_mode() -> str:
 
 
 def port_for(protocol: str, port_mode: str) -> int:
-    """``standard`` (502/102/161/22), ``high`` (5020/10102/10161/10022) or ``any`` (0)."""
+    """``standard`` (502/102/161/22/44818/4840), ``high`` (5020/10102/10161/10022, the
+    same 44818/4840) or ``any`` (0)."""
     if port_mode == "standard":
         return STANDARD_PORTS[protocol]
     if port_mode == "high":

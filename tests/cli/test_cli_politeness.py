@@ -30,6 +30,8 @@ CASES = {
     "snmp": ("hirschmann-rs20-weak", ["--community", "public", "--version", "v2c"]),
     "ssh": ("hmi-weak", ["--user", "auditor", "--password-env", PASSWORD_VAR,
                          "--personality", "linux"]),
+    "enip": ("controllogix-5580", ["--tls-port", "0"]),
+    "opcua": ("opcua-weak", ["--read-build-info", "true"]),
 }
 
 

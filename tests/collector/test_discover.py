@@ -32,7 +32,7 @@ from otaudit.simulators.fleet.politeness import check_politeness
 from otaudit.yamlio import parse_yaml
 
 SUBNET = 203  # a plant of its own (see tests/fleet)
-INTERVAL = 0.02
+INTERVAL = 0.05  # the default: stamps jitter by some ms on busy cores
 IDENTITY = ("identity.vendor", "identity.model", "identity.order_code",
             "identity.firmware_version", "identity.product")
 

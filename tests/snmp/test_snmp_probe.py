@@ -263,7 +263,9 @@ async def test_v3_requests_are_paced_from_the_last_datagram_sent(monkeypatch):
     gaps = [(b.at - a.at, a.kind, b.kind) for a, b in itertools.pairwise(records)
             if not (_discovery(a) and b.peer == a.peer)]  # pysnmp's discovery + its request
     assert len(gaps) >= 5
-    assert min(gap for gap, *_ in gaps) >= interval - 0.01, gaps
+    # receive stamps jitter by some ms on busy cores; pacing from the first datagram would
+    # leave ~10 ms after the second one (far below this bound)
+    assert min(gap for gap, *_ in gaps) >= interval * 0.8, gaps
     assert_read_only(sim)
 
 

@@ -1,0 +1,1 @@
+"""OPC UA probe: endpoints, security policies, user tokens, certificate, BuildInfo."""

@@ -1,0 +1,1 @@
+"""Simulated EtherNet/IP devices (ListIdentity, Identity object, CIP Security port)."""

@@ -1,0 +1,1 @@
+"""Simulated OPC UA servers (asyncua) with weak, mixed and hardened security profiles."""
