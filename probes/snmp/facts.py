@@ -27,4 +27,15 @@ FACTS: dict[str, FactSpec] = {
     "snmp.entities": FactSpec("list", "ENTITY-MIB entPhysicalTable rows"),
     "snmp.interfaces": FactSpec("list", "IF-MIB interfaces {index, name, admin, oper}"),
     "snmp.interfaces_up_unused": FactSpec("int", "interfaces admin up and oper down"),
+    "snmp.sys_contact_set": FactSpec(
+        "bool", "sysContact holds a value that is not empty nor a vendor placeholder"),
+    "snmp.sys_location_set": FactSpec(
+        "bool", "sysLocation holds a value that is not empty nor a vendor placeholder"),
+    "snmp.management_card": FactSpec(
+        "dict", "identity of the agent's management card {vendor, model, firmware_version, "
+        "hardware_version, serial}, kept apart from the managed device's identity.*"),
+    "snmp.device_kind": FactSpec(
+        "enum", "kind of device the vendor rule names", values=(
+            "plc", "switch", "hmi", "router", "firewall", "gateway", "ups", "pdu", "power",
+            "meter", "time_server", "environment", "host")),
 }
