@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from otaudit.observation import AssetKind
 from otaudit.probes.base import ParseError
 from otaudit.probes.snmp.parse import normalise_order_code
 
@@ -28,8 +29,7 @@ CARD_FIELDS = ("vendor", "model", "firmware_version", "hardware_version", "seria
 ALL_FIELDS = FIELDS + tuple(f"card_{f}" for f in CARD_FIELDS)
 SOURCES = ("entity", "oid", "sysDescr")
 ENTITY_FIELDS = {"model": ("model",), "serial": ("serial",), "hardware_version": ("hardware_rev",)}
-KINDS = ("plc", "switch", "hmi", "router", "firewall", "gateway", "ups", "pdu", "power",
-         "meter", "time_server", "environment", "host")
+KINDS = tuple(kind.value for kind in AssetKind)
 MAX_MATCH_INPUT = 4096
 
 

@@ -53,6 +53,10 @@ from otaudit.probes.snmp.parse import (
     MAX_TEXT,
     SYS_DESCR,
     SYSTEM_OIDS,
+    TCP_CONN_STATE,
+    TCP_LISTENER,
+    UDP_ENDPOINT,
+    UDP_LOCAL_PORT,
     EngineReport,
     Val,
     decode_text,
@@ -61,11 +65,16 @@ from otaudit.probes.snmp.parse import (
     oid_of,
     parse_entities,
     parse_interfaces,
+    parse_listeners,
     parse_v3_report,
+    reachable,
     render_varbinds,
     text_of,
 )
 
+MGMT_PORTS = {"mgmt.telnet_enabled": ("tcp", 23), "mgmt.http_enabled": ("tcp", 80),
+              "mgmt.https_enabled": ("tcp", 443), "mgmt.modbus_listening": ("tcp", 502),
+              "mgmt.s7_listening": ("tcp", 102)}
 OID_BATCH = 10  # vendor OIDs per GET (small agents answer tooBig to long requests)
 SYSTEM_FACTS = ("sys_descr", "sys_object_id", "sys_uptime", "sys_contact", "sys_name",
                 "sys_location")
@@ -179,6 +188,7 @@ class _Audit:
         self._conclude_versions()
         entities = await self._entities()
         await self._interfaces()
+        await self._listeners()
         await self._identity(system, entities)
         if self.target.credential_checks:
             await self._default_communities()
@@ -400,6 +410,34 @@ class _Audit:
                                       columns["ifAdminStatus"], columns["ifOperStatus"])
         self.rec.fact("snmp.interfaces", interfaces, *eids)
         self.rec.fact("snmp.interfaces_up_unused", interfaces_up_unused(interfaces), *eids)
+
+    async def _listeners(self) -> None:
+        """services.listening and mgmt.* from the TCP/UDP listener tables (like ssh's)."""
+        tables, eids = {}, []
+        for root, what in ((TCP_LISTENER, "TCP-MIB tcpListenerTable"),
+                           (TCP_CONN_STATE, "TCP-MIB tcpConnTable"),
+                           (UDP_ENDPOINT, "UDP-MIB udpEndpointTable"),
+                           (UDP_LOCAL_PORT, "UDP-MIB udpTable")):
+            result, eid = await self._walk(root, what)
+            tables[root] = result.rows
+            if result.rows:
+                eids.append(eid)
+        if not tables[TCP_LISTENER] and not tables[TCP_CONN_STATE]:
+            reason = "the agent exposes no TCP listener table (TCP-MIB)"
+            for path in ("services.listening", *MGMT_PORTS):
+                self.rec.unknown_fact(path, reason)
+            return
+        try:
+            listeners = parse_listeners(tables[TCP_LISTENER], tables[TCP_CONN_STATE],
+                                        tables[UDP_ENDPOINT], tables[UDP_LOCAL_PORT])
+        except ParseError as exc:
+            self.rec.error(f"listener tables: {exc}")
+            for path in ("services.listening", *MGMT_PORTS):
+                self.rec.unknown_fact(path, f"listener tables unreadable: {exc}")
+            return
+        self.rec.fact("services.listening", listeners, *eids)
+        for path, (proto, port) in MGMT_PORTS.items():
+            self.rec.fact(path, reachable(listeners, proto, port), *eids)
 
     async def _identity(self, system: dict[str, Val], entities: list[dict[str, Any]]) -> None:
         """identity.* (the device), snmp.management_card (its agent card), device kind."""

@@ -116,3 +116,13 @@ def test_comparison_rules():
     assert not agree("version", "4.04", "4.0")
     assert not agree("hardware", "x", None)
     assert normalise(' "SiteBoss 572 " ') == "siteboss 572"
+
+
+def test_listener_tables_of_real_devices(outcomes):
+    """Modbus/TCP on a solar controller, HTTP on a time server: seen in the walks' TCP-MIB."""
+    by_file = {o.file: o.facts for o in outcomes}
+    mppt = by_file["morningstar-mppt.snmprec"]
+    assert mppt["mgmt.modbus_listening"] is True and mppt["mgmt.http_enabled"] is True
+    assert mppt["mgmt.telnet_enabled"] is False
+    with_tables = [f for f, facts in by_file.items() if "services.listening" in facts]
+    assert len(with_tables) >= 5
