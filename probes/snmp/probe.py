@@ -162,6 +162,9 @@ def _credentials(options: SnmpOptions, ctx: ProbeContext) -> dict[str, Credentia
     return creds
 
 
+credentials = _credentials  # the recorder (record.py) authenticates like the probe
+
+
 class _Audit:
     def __init__(self, session: SnmpSession, rec: Recorder, options: SnmpOptions,
                  creds: dict[str, Credential], target: ProbeTarget, walk_seconds: float

@@ -85,8 +85,18 @@ def community_ref(name: str) -> dict[str, object]:
             "default": name in DEFAULT_COMMUNITIES}
 
 
-def redact_secrets(text: str) -> str:
-    """Config text with everything after a secret keyword replaced (for evidence excerpts)."""
+_COMMUNITY_LINE = re.compile(r"^(\s*snmp(?:-server)? community (?:(?:ro|rw|RO|RW) )?)"
+                             r"(\S+)(.*)$")
+
+
+def redact_secrets(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Config text with its secrets replaced by ``<removed>`` (evidence, recordings).
+
+    A community line keeps its access level and ACL (``snmp-server community <removed> RO
+    99``, HiOS ``snmp community ro <removed>``), so the redacted text still parses; any
+    other line loses everything after its secret keyword. Community names in ``keep`` (the
+    well-known defaults, when recording) are left as they are.
+    """
     out = []
     for raw in text.splitlines(keepends=True):
         line = (raw.splitlines() or [""])[0]
@@ -95,13 +105,21 @@ def redact_secrets(text: str) -> str:
         if host:  # the community follows the host and options: drop everything after the host
             out.append(f"{host[1]} <removed>{ending}")
             continue
+        community = _COMMUNITY_LINE.match(line)
+        if community:
+            name = community[2]
+            if name.strip('"') not in keep:
+                name = '"<removed>"' if name.startswith('"') else "<removed>"
+            out.append(f"{community[1]}{name}{community[3]}{ending}")
+            continue
         words = line.split(" ")
         for i, word in enumerate(words):
             if word.lower() in _SECRET_WORDS and i + 1 < len(words):
-                keep = i + 1
-                if words[keep].isdigit() and len(words[keep]) == 1 and keep + 1 < len(words):
-                    keep += 1
-                line = " ".join([*words[:keep], "<removed>"])
+                keep_upto = i + 1
+                if words[keep_upto].isdigit() and len(words[keep_upto]) == 1 \
+                        and keep_upto + 1 < len(words):
+                    keep_upto += 1
+                line = " ".join([*words[:keep_upto], "<removed>"])
                 break
         out.append(line + ending)
     return "".join(out)
