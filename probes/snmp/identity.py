@@ -233,21 +233,37 @@ def _manufacturers(data: dict[str, Any], path: Path) -> list[tuple[re.Pattern[st
     return out
 
 
-@lru_cache(maxsize=8)
 def load_vendors(path: Path = VENDORS_FILE, site_dir: Path | None = None) -> VendorTable:
     """The bundled table, with ``<site_dir>/snmp-vendors.yaml`` merged over it if present.
 
     Site rules are tried first; a site rule with the id of a bundled rule replaces it.
     Site manufacturers come first, site placeholders add to the bundled ones, site
-    default communities add to them. VendorTableError names file and entry.
+    default communities add to them. VendorTableError names file and entry. The result
+    is cached until one of the files changes.
     """
+    site_path = Path(site_dir) / SITE_FILE_NAME if site_dir is not None else None
+    stamps = tuple(_stamp(p) for p in (path, site_path) if p is not None)
+    return _load(Path(path), site_path, stamps)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, site_path: Path | None, _stamps: tuple[Any, ...]) -> VendorTable:
     data = _read(path)
     rules = _rules(data, path)
     manufacturers = _manufacturers(data, path)
     placeholders = _placeholders(data.get("placeholders"), str(path))
     communities = [str(c) for c in data.get("default_communities") or []]
-    if site_dir is not None:
-        site_path = Path(site_dir) / SITE_FILE_NAME
+    if site_path is not None:
+        if site_path.parent.exists() and not site_path.parent.is_dir():
+            raise VendorTableError(f"{site_path.parent}: vendor_dir is not a directory")
         if site_path.exists():
             site = _read(site_path)
             site_rules = _rules(site, site_path)
