@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from otaudit.probes.base import ParseError
 
@@ -48,6 +49,30 @@ def yes_no(value: str, what: str) -> bool:
     if lowered in ("no", "false", "off", "0"):
         return False
     raise ParseError(f"{what}: {value[:40]!r} is neither yes nor no")
+
+
+@dataclass
+class Issues:
+    """Lines a parser skipped: one bad line makes only its own values unknown.
+
+    A parser given an ``Issues`` records a line it cannot read (number, text, why) and
+    goes on with the rest; given none, it raises ``ParseError`` at that line (strict).
+    """
+
+    items: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def skip(self, number: int, line: str, why: str) -> None:
+        self.items.append((number, line.strip()[:200], why))
+
+
+def skip_line(issues: Issues | None, number: int, line: str, why: str) -> None:
+    """Record a bad line in ``issues``, or raise ``ParseError`` when parsing strictly."""
+    if issues is None:
+        raise ParseError(f"line {number}: {why}: {line.strip()[:60]!r}")
+    issues.skip(number, line, why)
+
+
+ISSUES = "__issues__"  # key of a group result: {command: Issues}
 
 
 class Unknown:
