@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PIP_VERSION := 26.3
 ARGS   ?=
 
-.PHONY: demo test test-postgres lint bench clean deps-latest lock
+.PHONY: demo test test-postgres lint bench clean deps-latest lock realdata
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ test: $(STAMP)
 # The whole suite once more with PostgreSQL as the default test database (CI runs both).
 test-postgres: $(STAMP)
 	OTAUDIT_TEST_DATABASE=postgres $(BIN)/python -m pytest $(ARGS)
+
+# Real-device corpus (../shared, GPL test data read in place): prints the agreement table.
+realdata: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m realdata tests/realdata $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
