@@ -52,12 +52,25 @@ async def test_real_linux_walk_listeners(monkeypatch):
     assert obs.facts["mgmt.telnet_enabled"].evidence
 
 
-async def test_no_listener_table_is_unknown(monkeypatch):
+async def test_no_listener_table_is_unknown(monkeypatch, tmp_path):
+    path = tmp_path / "system-only.snmprec"
+    path.write_text("1.3.6.1.2.1.1.1.0|4|Hirschmann Railswitch\n"
+                    "1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.248.14.10.22\n")
+    monkeypatch.setenv("T_C", "public")
+    async with SnmpSimulator(recording_profile(path)) as sim:
+        obs = await probe(sim.port, version="v2c", community={"env": "T_C"})
+    assert "no TCP listener table" in obs.unknown["mgmt.telnet_enabled"]
+    assert "services.listening" in obs.unknown
+
+
+async def test_bundled_profiles_serve_their_listeners(monkeypatch):
     from otaudit.simulators import bundled_profile
     from otaudit.simulators.snmp.device import from_profile
 
     monkeypatch.setenv("T_C", "public")
     async with from_profile(bundled_profile("snmp", "hirschmann-rs20-weak")) as sim:
-        obs = await probe(sim.port, version="v2c", community={"env": "T_C"})
-    assert "no TCP listener table" in obs.unknown["mgmt.telnet_enabled"]
-    assert "services.listening" in obs.unknown
+        facts = values(await probe(sim.port, version="v2c", community={"env": "T_C"}))
+    assert (facts["mgmt.telnet_enabled"], facts["mgmt.http_enabled"],
+            facts["mgmt.https_enabled"]) == (True, True, False)
+    assert {"proto": "udp", "address": "0.0.0.0", "port": 161, "process": None} in \
+        facts["services.listening"]
