@@ -31,8 +31,13 @@ EXIT_FAILED = 3
 
 
 def record_device(protocol: str, host: str, flags: dict[str, Any], *, port: int | None,
-                  out: Path | None, timeout: float, interval: float) -> list[Path]:
-    """Record ``host`` with the recorder of ``protocol``; return the files written."""
+                  timeout: float = 5.0, interval: float = 0.05) -> list[Path]:
+    """Record ``host`` with the recorder of ``protocol``; return the files written.
+
+    ``flags`` are the probe's options plus ``--out PATH`` (default: named after the host).
+    """
+    flags = dict(flags)
+    out = Path(str(flags.pop("out"))) if isinstance(flags.get("out"), str) else None
     if protocol not in RECORDERS:
         raise typer.BadParameter(f"--record: no recorder for {protocol!r}; "
                                  f"known: {', '.join(RECORDERS)}")

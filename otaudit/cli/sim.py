@@ -21,8 +21,7 @@ def sim(
     port: int = typer.Option(0, help="port (0 = any free port)"),
     log: Path | None = typer.Option(None, help="append the request log (JSON lines) here on exit"),
     record: str | None = typer.Option(None, help="record the live device HOST for replay "
-                                      "(read-only, paced; probe options follow)"),
-    out: Path | None = typer.Option(None, help="with --record: the recording to write"),
+                                      "(read-only, paced; --out PATH and probe options follow)"),
 ) -> None:
     """Run one simulated device. Simulator-specific options follow as --name value.
 
@@ -36,8 +35,7 @@ def sim(
     if record is not None:
         from otaudit.cli.record import record_device
 
-        record_device(protocol, record, parse_extra_flags(list(ctx.args)), port=port or None,
-                      out=out, timeout=5.0, interval=0.05)
+        record_device(protocol, record, parse_extra_flags(list(ctx.args)), port=port or None)
         return
     extra = {k.replace("-", "_"): v for k, v in parse_extra_flags(list(ctx.args)).items()}
     device = create_simulator(protocol, profile, host=host, port=port, **extra)
