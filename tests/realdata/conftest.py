@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "snmp"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-REPORTS: list[str] = []
+from tests.realdata.librenms import REPORTS
 
 
 def pytest_configure(config: pytest.Config) -> None:

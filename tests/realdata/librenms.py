@@ -33,7 +33,8 @@ DISAGREEMENTS = Path(__file__).with_name("librenms_disagreements.yaml")
 FIELDS = {"vendor": ("identity.vendor",), "hardware": ("identity.model",),
           "version": ("identity.firmware_version", "identity.os"),
           "serial": ("identity.serial",)}
-CONCURRENCY = 4
+CONCURRENCY = 3
+REPORTS: list[str] = []  # agreement tables of this session, printed by conftest.py
 _SPLIT = re.compile(r"[\s,/()\[\]:;]+")
 
 

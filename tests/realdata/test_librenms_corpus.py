@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from snmp_testkit import probe as snmp_probe
 
-from tests.realdata import conftest
 from tests.realdata.librenms import (
     CORPUS,
+    REPORTS,
     agree,
     agreement_table,
     load_disagreements,
@@ -37,10 +37,11 @@ def outcomes():
 
     async def probe(port: int):
         return await snmp_probe(port, version="v2c", community={"env": "OTAUDIT_T_LIBRENMS"},
-                                request_timeout=2.0, retries=1, deadline=90)
+                                request_timeout=2.0, retries=1, deadline=180,
+                                op_timeout=60.0)
 
     result = asyncio.run(run_corpus(SHARED, probe))
-    conftest.REPORTS.append(agreement_table(result))
+    REPORTS.append(agreement_table(result))
     return result
 
 
