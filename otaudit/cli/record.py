@@ -28,6 +28,7 @@ RECORDERS: dict[str, str] = {
 }
 DEFAULT_OUT = {"s7": "{host}-s7.yaml", "snmp": "{host}.snmprec", "ssh": "{host}-ssh"}
 EXIT_FAILED = 3
+RECORD_SECONDS = 1800.0  # a whole paced SNMP walk of a large agent fits
 
 
 def record_device(protocol: str, host: str, flags: dict[str, Any], *, port: int | None,
@@ -56,7 +57,7 @@ def record_device(protocol: str, host: str, flags: dict[str, Any], *, port: int 
     ctx = ProbeContext(timeout=timeout, min_interval=interval)
 
     async def run() -> list[Path]:
-        async with asyncio.timeout(max(timeout * 30, 60.0)):
+        async with asyncio.timeout(RECORD_SECONDS):
             return await recorder(target, ctx, path)
 
     try:
