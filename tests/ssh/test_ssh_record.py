@@ -50,3 +50,36 @@ async def test_recording_replays_to_identical_facts(name, tmp_path, monkeypatch)
         assert secret not in recorded
     assert PASSWORD not in "".join(p.read_text(errors="replace") for p in out.rglob("*")
                                    if p.is_file())
+
+
+def test_cli_record(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    from ssh_helpers import KEY_DIR_ENV  # noqa: F401 - simulated host keys stay in a temp dir
+
+    from otaudit.simulators.ssh.profile import load_profile
+
+    from tests_helpers import free_tcp_port, wait_for_line
+
+    port = free_tcp_port()
+    env = {**os.environ, PASSWORD_VAR: PASSWORD}
+    sim = subprocess.Popen([sys.executable, "-m", "otaudit.cli.main", "sim", "ssh", "--profile",
+                            "switch-ios", "--port", str(port)], stderr=subprocess.PIPE,
+                           text=True, env=env)
+    try:
+        wait_for_line(sim, "listening")
+        out = tmp_path / "sw"
+        done = subprocess.run(
+            [sys.executable, "-m", "otaudit.cli.main", "sim", "ssh", "--record", "127.0.0.1",
+             "--port", str(port), "--out", str(out), "--user", "auditor", "--password-env",
+             PASSWORD_VAR, "--personality", "cisco_ios", "--known-hosts",
+             str(tmp_path / "kh")], capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        sim.terminate()
+        sim.wait(10)
+    assert done.returncode == 0, done.stderr
+    profile = load_profile(out)
+    assert set(profile.commands) == {"show version", "show running-config"}
+    assert profile.users["auditor"].password == REPLAY_PASSWORD
