@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PIP_VERSION := 26.3
 ARGS   ?=
 
-.PHONY: demo test test-postgres lint bench clean deps-latest lock mutation mutation-slice
+.PHONY: demo test test-postgres lint bench clean deps-latest lock mutation mutation-slice realdata
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ mutation: $(MUTATION_STAMP)
 
 mutation-slice: $(MUTATION_STAMP)
 	$(BIN)/python tests/mutation/mutate.py --slice $(ARGS)
+
+# Real-device corpus (../shared, GPL test data read in place): prints the agreement table.
+realdata: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m realdata tests/realdata $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

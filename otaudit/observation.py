@@ -38,8 +38,17 @@ class AssetKind(StrEnum):
     PLC = "plc"
     SWITCH = "switch"
     HMI = "hmi"
-    FIREWALL = "firewall"  # conduit enforcement (inventory conduits' enforced_by)
-    ROUTER = "router"
+    # kinds met in real control networks (the SNMP vendor table names them: snmp.device_kind)
+    ROUTER = "router"  # industrial/cellular routers
+    FIREWALL = "firewall"
+    GATEWAY = "gateway"  # serial/console servers, protocol and I/O gateways
+    UPS = "ups"
+    PDU = "pdu"
+    POWER = "power"  # DC plants, transfer switches, gensets, solar controllers
+    METER = "meter"
+    TIME_SERVER = "time_server"
+    ENVIRONMENT = "environment"  # cooling, cabinet monitoring
+    HOST = "host"  # servers and workstations other than HMIs
 
 
 class _Strict(BaseModel):

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     probe_timeout: float = 10.0
     concurrency: int = 32
     min_request_interval: float = Field(DEFAULT_MIN_REQUEST_INTERVAL, ge=0)
+    # Site vendor knowledge (docs/extending.md): <vendor_dir>/snmp-vendors.yaml is merged
+    # over the bundled probes/snmp/vendors.yaml (site rules first, same id replaces).
+    vendor_dir: Path | None = None
 
     # Collector daemon and store-and-forward (durations: seconds or "15m", "1h", ...).
     state_dir: Path | None = None  # outbox; default $STATE_DIRECTORY, ~/.local/state/otaudit

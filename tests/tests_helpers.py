@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import queue
+import re
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 from conftest import free_tcp_port, free_udp_port, missing_service, require_tool
 
-__all__ = ["free_tcp_port", "free_udp_port", "missing_service", "require_tool",
-           "wait_for_line"]
+__all__ = ["doc_blocks", "free_tcp_port", "free_udp_port", "missing_service",
+           "require_tool", "wait_for_line"]
+
+EXTENDING_DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
+
+
+def doc_blocks(section: str, doc: Path = EXTENDING_DOC) -> dict[str, list[str]]:
+    """The fenced code blocks of one ``## section`` of a document, by language (list items'
+    three-space indent removed), so that a test runs a worked example as it is written."""
+    text = doc.read_text()
+    part = text[text.index(f"## {section}"):]
+    part = part[:part.find("\n## ", 5)] if "\n## " in part[5:] else part
+    blocks: dict[str, list[str]] = {}
+    for lang, body in re.findall(r"```(\w+)\n(.*?)```", part, re.DOTALL):
+        lines = [line[3:] if line.startswith("   ") else line for line in body.splitlines()]
+        blocks.setdefault(lang, []).append("\n".join(lines).strip() + "\n")
+    return blocks
 
 
 def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 20.0) -> str:

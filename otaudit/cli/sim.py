@@ -41,7 +41,16 @@ def _sim_command(protocol: str) -> Callable[..., None]:
         port: int = typer.Option(0, min=0, max=65535, help="port (0 = any free port)"),
         log: Path | None = typer.Option(
             None, help="append the request log (JSON lines) here on exit"),
+        record: str | None = typer.Option(
+            None, help="record the live device HOST for replay instead (read-only, paced, "
+                       "through the probe's client; --out PATH and probe options follow)"),
     ) -> None:
+        if record is not None:
+            from otaudit.cli.record import record_device
+
+            record_device(protocol, record, parse_extra_flags(list(ctx.args)),
+                          port=port or None)
+            return
         extra = {k.replace("-", "_"): v for k, v in parse_extra_flags(list(ctx.args)).items()}
         device = create_simulator(protocol, profile, host=host, port=port, **extra)
         asyncio.run(_serve(device, log))

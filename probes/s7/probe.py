@@ -61,6 +61,8 @@ SZL_FACTS: dict[int, tuple[str, ...]] = {
              "s7.protection_key_switch", "s7.password_set", "s7.mode_selector"),
     0x0424: ("s7.cpu_mode",),
 }
+SZL_READS = ((0x0011, 0x0000), (0x001C, 0x0000), (0x0232, 0x0004), (0x0424, 0x0000))
+SZL_UNAVAILABLE = "0xd402"  # S7comm USERDATA error: information function (SZL) unavailable
 
 
 class S7Options(ProbeOptions):
@@ -89,8 +91,7 @@ class S7Probe(Probe):
     Options = S7Options
     facts = FACTS
     # SZL lists read in order: identity, component identification, protection, CPU state
-    szls: tuple[tuple[int, int], ...] = ((0x0011, 0x0000), (0x001C, 0x0000), (0x0232, 0x0004),
-                                         (0x0424, 0x0000))
+    szls: tuple[tuple[int, int], ...] = SZL_READS
 
     async def identify(self, target: ProbeTarget, ctx: ProbeContext) -> None:
         """Connect and read the module identification (SZL 0x0011) only."""
@@ -112,7 +113,7 @@ class S7Probe(Probe):
                 except SzlRefused as exc:
                     rec.evidence_for(request, str(exc))
                     refused.append(f"SZL 0x{szl_id:04X}/0x{index:04X}: {exc}")
-                    _unknown(rec, szl_id, f"the CPU refused {request[3:]}: {exc}")
+                    _unknown(rec, szl_id, _refusal_reason(szl_id, index, exc))
                     continue
                 except S7Timeout as exc:
                     raise ProbeTimeout(str(exc)) from None
@@ -182,6 +183,18 @@ async def _connect(target: ProbeTarget, options: S7Options,
     hint = " - or no CPU at that rack/slot" if any("address unknown" in r for r in refusals) else ""
     raise ProbeRefused(f"classic S7 access refused at the COTP connection request ({refused})"
                        + hint)
+
+
+connect_client = _connect  # the recorder (record.py) connects exactly like the probe
+
+
+def _refusal_reason(szl_id: int, index: int, exc: SzlRefused) -> str:
+    """Why the facts of a refused SZL are unknown; 0xD402 is "SZL not available here"."""
+    what = f"SZL 0x{szl_id:04X}/0x{index:04X}"
+    if SZL_UNAVAILABLE in str(exc).lower():
+        return (f"{what} is not available on this CPU (it answered 0xD402, information "
+                f"function unavailable: {exc})")
+    return f"the CPU refused read_szl {what[4:]}: {exc}"
 
 
 def _unknown(rec: Recorder, szl_id: int, reason: str) -> None:

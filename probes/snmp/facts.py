@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otaudit.facts import IDENTITY, FactSpec
+from otaudit.observation import AssetKind
 
 FACTS: dict[str, FactSpec] = {
     **IDENTITY,
@@ -27,4 +28,22 @@ FACTS: dict[str, FactSpec] = {
     "snmp.entities": FactSpec("list", "ENTITY-MIB entPhysicalTable rows"),
     "snmp.interfaces": FactSpec("list", "IF-MIB interfaces {index, name, admin, oper}"),
     "snmp.interfaces_up_unused": FactSpec("int", "interfaces admin up and oper down"),
+    "services.listening": FactSpec(
+        "list", "listening sockets {proto, address, port, process: null} from the TCP-MIB/"
+        "UDP-MIB listener tables"),
+    "mgmt.telnet_enabled": FactSpec("bool", "Telnet management access enabled"),
+    "mgmt.http_enabled": FactSpec("bool", "HTTP management server enabled"),
+    "mgmt.https_enabled": FactSpec("bool", "HTTPS management server enabled"),
+    "mgmt.modbus_listening": FactSpec("bool", "Modbus/TCP (502) listening, not on loopback"),
+    "mgmt.s7_listening": FactSpec("bool", "S7comm / ISO-on-TCP (102) listening, not on loopback"),
+    "snmp.sys_contact_set": FactSpec(
+        "bool", "sysContact holds a value that is not empty nor a vendor placeholder"),
+    "snmp.sys_location_set": FactSpec(
+        "bool", "sysLocation holds a value that is not empty nor a vendor placeholder"),
+    "snmp.management_card": FactSpec(
+        "dict", "identity of the agent's management card {vendor, model, firmware_version, "
+        "hardware_version, serial}, kept apart from the managed device's identity.*"),
+    "snmp.device_kind": FactSpec(
+        "enum", "kind of device the vendor rule names (an AssetKind value)",
+        values=tuple(kind.value for kind in AssetKind)),
 }

@@ -6,6 +6,7 @@ do not depend on pysnmp's object model; ``client.py`` does the conversion.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ SYSTEM_OIDS = (SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_CONTACT, SYS_NAME, SYS_
 ENT_PHYSICAL_ENTRY = "1.3.6.1.2.1.47.1.1.1.1"
 IF_DESCR, IF_ADMIN, IF_OPER = "1.3.6.1.2.1.2.2.1.2", "1.3.6.1.2.1.2.2.1.7", "1.3.6.1.2.1.2.2.1.8"
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
+# Listener tables: TCP-MIB tcpListenerProcess / legacy tcpConnState, UDP-MIB
+# udpEndpointProcess / legacy udpLocalPort (RFC 4022, RFC 4113, RFC 1213)
+TCP_LISTENER = "1.3.6.1.2.1.6.20.1.4"
+TCP_CONN_STATE = "1.3.6.1.2.1.6.13.1.1"
+UDP_ENDPOINT = "1.3.6.1.2.1.7.7.1.8"
+UDP_LOCAL_PORT = "1.3.6.1.2.1.7.5.1.2"
+TCP_LISTEN_STATE = 2
 
 ENTITY_CLASSES = {1: "other", 2: "unknown", 3: "chassis", 4: "backplane", 5: "container",
                   6: "powerSupply", 7: "fan", 8: "sensor", 9: "module", 10: "port",
@@ -272,3 +280,59 @@ def parse_v3_report(datagram: bytes, msg_id: int) -> EngineReport:
         raise
     except Exception as exc:  # pyasn1 raises a variety of errors on malformed BER
         raise ParseError(f"malformed SNMPv3 reply: {type(exc).__name__}") from None
+
+
+def _inet(index: Oid, pos: int) -> tuple[str, int]:
+    """InetAddressType + length-prefixed InetAddress at ``pos``; (text, next position)."""
+    kind, length = index[pos], index[pos + 1]
+    raw = index[pos + 2:pos + 2 + length]
+    if len(raw) != length or any(b > 255 for b in raw):
+        raise ParseError(f"bad InetAddress in index {oid_str(index)}")
+    if kind in (1, 3) and length >= 4:
+        text = ".".join(str(b) for b in raw[:4])
+    elif kind in (2, 4) and length >= 16:
+        text = ipaddress.IPv6Address(bytes(raw[:16])).compressed
+    else:
+        text = "*" if length == 0 else bytes(raw).hex()
+    return text, pos + 2 + length
+
+
+def _listener(proto: str, address: str, port: int) -> dict[str, Any]:
+    return {"proto": proto, "address": address, "port": port, "process": None}
+
+
+def parse_listeners(tcp_listener: Sequence[VarBind], tcp_conn: Sequence[VarBind],
+                    udp_endpoint: Sequence[VarBind], udp_local: Sequence[VarBind]
+                    ) -> list[dict[str, Any]]:
+    """Listening sockets from the TCP/UDP MIB tables, like ``ss -tlnu`` rows (sorted)."""
+    found: set[tuple[str, str, int]] = set()
+    try:
+        for oid, _ in tcp_listener:
+            index = oid[len(parse_oid(TCP_LISTENER)):]
+            address, pos = _inet(index, 0)
+            found.add(("tcp", address, index[pos]))
+        for oid, val in tcp_conn:
+            index = oid[len(parse_oid(TCP_CONN_STATE)):]
+            if int_of(val, "tcpConnState") == TCP_LISTEN_STATE and len(index) >= 5:
+                found.add(("tcp", ".".join(map(str, index[:4])), index[4]))
+        for oid, _ in udp_endpoint:
+            index = oid[len(parse_oid(UDP_ENDPOINT)):]
+            address, pos = _inet(index, 0)
+            port = index[pos]
+            remote, rpos = _inet(index, pos + 1)
+            if remote in ("*", "0.0.0.0", "::") and index[rpos] == 0:
+                found.add(("udp", address, port))
+        for oid, val in udp_local:
+            index = oid[len(parse_oid(UDP_LOCAL_PORT)):]
+            if len(index) >= 4:
+                found.add(("udp", ".".join(map(str, index[:4])), int_of(val, "udpLocalPort")))
+    except IndexError:
+        raise ParseError("listener table index too short") from None
+    return [_listener(*row) for row in sorted(found, key=lambda r: (r[0], r[2], r[1]))]
+
+
+def reachable(listeners: Iterable[dict[str, Any]], proto: str, port: int) -> bool:
+    """A listener on ``port`` bound to something else than loopback."""
+    return any(r["proto"] == proto and r["port"] == port
+               and not r["address"].startswith("127.") and r["address"] != "::1"
+               for r in listeners)

@@ -17,6 +17,7 @@ Order of a run, and what each step concludes from what:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from otaudit.observation import AssetKind
@@ -48,9 +49,14 @@ from otaudit.probes.snmp.parse import (
     IF_DESCR,
     IF_NAME,
     IF_OPER,
+    INT_TYPES,
     MAX_TEXT,
     SYS_DESCR,
     SYSTEM_OIDS,
+    TCP_CONN_STATE,
+    TCP_LISTENER,
+    UDP_ENDPOINT,
+    UDP_LOCAL_PORT,
     EngineReport,
     Val,
     decode_text,
@@ -59,11 +65,17 @@ from otaudit.probes.snmp.parse import (
     oid_of,
     parse_entities,
     parse_interfaces,
+    parse_listeners,
     parse_v3_report,
+    reachable,
     render_varbinds,
     text_of,
 )
 
+MGMT_PORTS = {"mgmt.telnet_enabled": ("tcp", 23), "mgmt.http_enabled": ("tcp", 80),
+              "mgmt.https_enabled": ("tcp", 443), "mgmt.modbus_listening": ("tcp", 502),
+              "mgmt.s7_listening": ("tcp", 102)}
+OID_BATCH = 10  # vendor OIDs per GET (small agents answer tooBig to long requests)
 SYSTEM_FACTS = ("sys_descr", "sys_object_id", "sys_uptime", "sys_contact", "sys_name",
                 "sys_location")
 VERSIONS = ("v1", "v2c", "v3")
@@ -101,6 +113,17 @@ class SnmpProbe(Probe):
         sysDescr/sysObjectID point to: no table walk, no other version, no default
         community."""
         await self.collect(target, ctx, identify_only=True)
+
+
+def vendor_table() -> vendor_identity.VendorTable:
+    """The bundled vendor table merged with the site's (settings ``vendor_dir``)."""
+    from otaudit.settings import get_settings
+
+    site = get_settings().vendor_dir
+    try:
+        return vendor_identity.load_vendors(vendor_identity.VENDORS_FILE, site)
+    except vendor_identity.VendorTableError as exc:
+        raise ProbeError(f"vendor table: {exc}") from None
 
 
 def _redact_facts(ctx: ProbeContext) -> None:
@@ -146,6 +169,9 @@ def _credentials(options: SnmpOptions, ctx: ProbeContext) -> dict[str, Credentia
     return creds
 
 
+credentials = _credentials  # the recorder (record.py) authenticates like the probe
+
+
 class _Audit:
     def __init__(self, session: SnmpSession, rec: Recorder, options: SnmpOptions,
                  creds: dict[str, Credential], target: ProbeTarget, walk_seconds: float
@@ -172,6 +198,7 @@ class _Audit:
         self._conclude_versions()
         entities = await self._entities()
         await self._interfaces()
+        await self._listeners()
         await self._identity(system, entities)
         if self.target.credential_checks:
             await self._default_communities()
@@ -225,8 +252,6 @@ class _Audit:
                     self.rec.error(f"{name}.0 is {len(raw)} bytes long; kept the first "
                                    f"{MAX_TEXT} characters")
                 self.rec.fact(f"snmp.{name}", text, eid)
-        if values["sys_name"].type == "OctetString" and text_of(values["sys_name"], "sysName"):
-            self.rec.fact("identity.name", text_of(values["sys_name"], "sysName"), eid)
         return values
 
     async def _no_answer(self, exc: NoAnswer) -> ProbeError:
@@ -399,59 +424,196 @@ class _Audit:
         self.rec.fact("snmp.interfaces", interfaces, *eids)
         self.rec.fact("snmp.interfaces_up_unused", interfaces_up_unused(interfaces), *eids)
 
+    async def _listeners(self) -> None:
+        """services.listening and mgmt.* from the TCP/UDP listener tables (like ssh's)."""
+        tables, eids = {}, []
+        for root, what in ((TCP_LISTENER, "TCP-MIB tcpListenerTable"),
+                           (TCP_CONN_STATE, "TCP-MIB tcpConnTable"),
+                           (UDP_ENDPOINT, "UDP-MIB udpEndpointTable"),
+                           (UDP_LOCAL_PORT, "UDP-MIB udpTable")):
+            result, eid = await self._walk(root, what)
+            tables[root] = result.rows
+            if result.rows:
+                eids.append(eid)
+        if not tables[TCP_LISTENER] and not tables[TCP_CONN_STATE]:
+            reason = "the agent exposes no TCP listener table (TCP-MIB)"
+            for path in ("services.listening", *MGMT_PORTS):
+                self.rec.unknown_fact(path, reason)
+            return
+        try:
+            listeners = parse_listeners(tables[TCP_LISTENER], tables[TCP_CONN_STATE],
+                                        tables[UDP_ENDPOINT], tables[UDP_LOCAL_PORT])
+        except ParseError as exc:
+            self.rec.error(f"listener tables: {exc}")
+            for path in ("services.listening", *MGMT_PORTS):
+                self.rec.unknown_fact(path, f"listener tables unreadable: {exc}")
+            return
+        self.rec.fact("services.listening", listeners, *eids)
+        for path, (proto, port) in MGMT_PORTS.items():
+            self.rec.fact(path, reachable(listeners, proto, port), *eids)
+
     async def _identity(self, system: dict[str, Val], entities: list[dict[str, Any]]) -> None:
-        table = vendor_identity.load_vendors()
+        """identity.* (the device), snmp.management_card (its agent card), device kind."""
+        table = vendor_table()
         descr_val, oid_val = system["sys_descr"], system["sys_object_id"]
         sys_descr = text_of(descr_val, "sysDescr") if descr_val.type == "OctetString" else ""
         object_id = oid_of(oid_val, "sysObjectID") if oid_val.type == "ObjectIdentifier" else ""
         rule = table.match(sys_descr, object_id)
-        sources: list[tuple[str, dict[str, str]]] = []
         eids = {"sysDescr": self.system_eid, "entity": self.entities_eid}
+        if rule is None or rule.generic:
+            rule = await self._present_rule(table) or rule
+        sources: list[tuple[str, dict[str, str]]] = []
         chassis = vendor_identity.chassis(entities)
         if chassis:
             firmware_columns = rule.entity_firmware if rule else ("firmware_rev", "software_rev")
             sources.append(("entity", vendor_identity.fields_from_entity(chassis,
                                                                           firmware_columns)))
         if rule and rule.oids:
-            oid_fields, eids["oid"] = await self._vendor_oids(rule)
+            oid_fields, eids["oid"] = await self._vendor_oids(rule, object_id, table)
             sources.append(("oid", oid_fields))
-        descr_fields = {}
+        descr_fields: dict[str, str] = {}
         if rule:
             if rule.vendor:
                 descr_fields["vendor"] = rule.vendor
             if rule.sys_descr:
                 descr_fields.update(vendor_identity.fields_from_text(
                     rule.sys_descr, sys_descr, rule.templates))
+            elif rule.templates:
+                descr_fields.update(vendor_identity.fields_from_text(
+                    re.compile(""), "", rule.templates))
         sources.append(("sysDescr", descr_fields))
         if chassis and chassis.get("mfg") and not (rule and rule.vendor):
             vendor = table.manufacturer(chassis["mfg"])
             if vendor:
                 sources.append(("entity", {"vendor": vendor}))
-        for name, (value, source) in vendor_identity.merge(*sources).items():
-            self.rec.fact(f"identity.{name}", value, eids[source])
-        reason = (f"not in sysDescr/ENTITY-MIB for vendor rule {rule.id!r}" if rule else
+        placeholders: dict[str, str] = {}
+        for _, values in sources:
+            for name, value in list(values.items()):
+                pattern = table.placeholder(name.removeprefix("card_"), value, rule)
+                if pattern is not None:
+                    placeholders.setdefault(name, f"{value!r} is a vendor placeholder "
+                                                  f"(matches {pattern!r} in the vendor table)")
+                    del values[name]
+        card: dict[str, str] = {}
+        card_eids: list[str] = []
+        for name, (value, source) in vendor_identity.merge(sources, rule).items():
+            if name.startswith("card_"):
+                card[name.removeprefix("card_")] = value
+                card_eids.append(eids[source])
+            else:
+                self.rec.fact(f"identity.{name}", value, eids[source])
+        if card:
+            self.rec.fact("snmp.management_card", card, *dict.fromkeys(card_eids))
+        else:
+            self.rec.unknown_fact("snmp.management_card",
+                                  "no separate management card identity in this agent")
+        if rule and rule.kind:
+            self.rec.fact("snmp.device_kind", rule.kind, self.system_eid)
+        else:
+            self.rec.unknown_fact("snmp.device_kind", "the vendor rule names no device kind")
+        reason = (f"not in sysDescr/ENTITY-MIB/vendor OIDs for vendor rule {rule.id!r}"
+                  if rule else
                   "sysDescr/sysObjectID match no vendor rule (probes/snmp/vendors.yaml) "
                   "and ENTITY-MIB has no chassis entry")
         for name in vendor_identity.FIELDS:
-            self.rec.unknown_fact(f"identity.{name}", reason)
+            self.rec.unknown_fact(f"identity.{name}", placeholders.get(name, reason))
+        self._name_and_posture_text(system, table, rule)
 
-    async def _vendor_oids(self, rule: vendor_identity.VendorRule) -> tuple[dict[str, str], str]:
-        oids = [o.oid for o in rule.oids]
-        try:
-            varbinds = await self.session.get(self.primary, oids)
-        except SnmpError as exc:
-            eid = self.rec.evidence_for(self._request_name(self.primary, "GET vendor OIDs"),
-                                        str(exc))
-            self.rec.error(f"vendor OIDs of {rule.id}: {exc}")
-            return {}, eid
-        eid = self.rec.evidence_for(
-            self._request_name(self.primary, f"GET vendor OIDs ({rule.id})"),
-            render_varbinds(varbinds))
+    def _name_and_posture_text(self, system: dict[str, Val], table: vendor_identity.VendorTable,
+                               rule: vendor_identity.VendorRule | None) -> None:
+        """identity.name and snmp.sys_contact_set/sys_location_set, placeholders excluded."""
+        for name, fact, path in (("sys_name", "name", "identity.name"),
+                                 ("sys_contact", "sys_contact", "snmp.sys_contact_set"),
+                                 ("sys_location", "sys_location", "snmp.sys_location_set")):
+            val = system[name]
+            if val.type != "OctetString":
+                self.rec.unknown_fact(path, f"{name}.0 not read ({val.type})")
+                continue
+            text = text_of(val, name).strip()
+            pattern = table.placeholder(fact, text, rule) if text else None
+            if path == "identity.name":
+                if text and pattern is None:
+                    self.rec.fact(path, text, self.system_eid)
+                else:
+                    self.rec.unknown_fact(path, f"sysName {text!r} is a vendor placeholder "
+                                                f"(matches {pattern!r})" if text else
+                                                "sysName is empty")
+            else:
+                self.rec.fact(path, bool(text) and pattern is None, self.system_eid)
+
+    async def _present_rule(self, table: vendor_identity.VendorTable
+                            ) -> vendor_identity.VendorRule | None:
+        """The first rule whose marker OID answers (devices behind a generic agent)."""
+        candidates = table.present_candidates()
+        oids = list(dict.fromkeys(o for r in candidates for o in r.match_present))
+        if not oids:
+            return None
+        values: dict[str, Val] = {}
+        requests = []
+        for start in range(0, len(oids), OID_BATCH):
+            batch = oids[start:start + OID_BATCH]
+            try:
+                varbinds = await self.session.get(self.primary, batch)
+            except SnmpError as exc:
+                requests.append(self.rec.evidence_for(self._request_name(
+                    self.primary, "GET vendor marker OIDs"), str(exc)))
+                continue
+            requests.append(self.rec.evidence_for(self._request_name(
+                self.primary, "GET vendor marker OIDs"), render_varbinds(varbinds)))
+            values.update({oid: val for oid, (_, val) in zip(batch, varbinds, strict=True)})
+        for rule in candidates:
+            for oid in rule.match_present:
+                val = values.get(oid)
+                if val is not None and not val.is_exception and val.value not in (b"", ""):
+                    return rule
+        return None
+
+    async def _vendor_oids(self, rule: vendor_identity.VendorRule, object_id: str,
+                           table: vendor_identity.VendorTable) -> tuple[dict[str, str], str]:
+        """Identity fields from the rule's vendor OIDs (GETs, GETNEXT for table columns)."""
+        wanted = [(o, o.resolve(object_id)) for o in rule.oids]
+        wanted = [(o, oid) for o, oid in wanted if oid]
+        got: dict[str, Val] = {}
+        eids: list[str] = []
+        plain = [oid for o, oid in wanted if not o.next]
+        for start in range(0, len(plain), OID_BATCH):
+            batch = plain[start:start + OID_BATCH]
+            request = self._request_name(self.primary, f"GET vendor OIDs ({rule.id})")
+            try:
+                varbinds = await self.session.get(self.primary, batch)
+            except SnmpError as exc:
+                eids.append(self.rec.evidence_for(request, str(exc)))
+                self.rec.error(f"vendor OIDs of {rule.id}: {exc}")
+                continue
+            eids.append(self.rec.evidence_for(request, render_varbinds(varbinds)))
+            got.update({oid: val for oid, (_, val) in zip(batch, varbinds, strict=True)})
+        for oid_rule, oid in wanted:
+            if not oid_rule.next:
+                continue
+            try:
+                result = await self.session.walk(self.primary, oid, max_oids=1,
+                                                 deadline=self.walk_seconds)
+            except SnmpError as exc:
+                self.rec.error(f"vendor OID {oid_rule.name} of {rule.id}: {exc}")
+                continue
+            eids.append(self.rec.evidence_for(self._request_name(
+                self.primary, f"GETNEXT {oid} ({oid_rule.name})"), render_varbinds(result.rows)))
+            if result.rows:
+                got[oid] = result.rows[0][1]
         fields: dict[str, str] = {}
-        for oid_rule, (_, val) in zip(rule.oids, varbinds, strict=True):
-            if val.type == "OctetString":
-                fields.update(vendor_identity.fields_from_text(
-                    oid_rule.pattern, text_of(val, oid_rule.name)))
+        for oid_rule, oid in wanted:
+            val = got.get(oid)
+            if val is None or val.is_exception or val.type not in ("OctetString", *INT_TYPES):
+                continue
+            text = text_of(val, oid_rule.name) if val.type == "OctetString" else str(val.value)
+            for name, value in vendor_identity.fields_from_text(oid_rule.pattern, text).items():
+                if name.endswith("vendor"):
+                    value = table.manufacturer(value) or value
+                if table.placeholder(name.removeprefix("card_"), value, rule) is None:
+                    fields.setdefault(name, value)
+        eid = eids[0] if len(eids) == 1 else (
+            self.rec.evidence_for(self._request_name(self.primary, f"vendor OIDs ({rule.id})"),
+                                  "see " + ", ".join(eids)) if eids else "")
         return fields, eid
 
     # --- 5. default communities -----------------------------------------------------------
@@ -462,7 +624,7 @@ class _Audit:
             version = "v1"  # the agent talks v1 only
         configured = self.creds.get(version)
         accepted, eids = [], []
-        for name in vendor_identity.load_vendors().default_communities:
+        for name in vendor_table().default_communities:
             if configured and configured.community == name and version in self.answered:
                 accepted.append(name)  # the configured community itself is a default
                 eids.append(self.answered[version])

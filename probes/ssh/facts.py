@@ -42,6 +42,8 @@ HOST: dict[str, FactSpec] = {
     "sshd.client_alive_interval": FactSpec("int", "sshd ClientAliveInterval (s)"),
     "sshd.login_grace_time": FactSpec("int", "sshd LoginGraceTime (s)"),
     "sshd.log_level": FactSpec("str", "sshd LogLevel"),
+    "sshd.authentication_methods": FactSpec(
+        "list", "sshd AuthenticationMethods lists (['any'] when unrestricted)"),
     "sshd.ciphers": FactSpec("list", "sshd Ciphers (effective)"),
     "sshd.macs": FactSpec("list", "sshd MACs (effective)"),
     "sshd.kex_algorithms": FactSpec("list", "sshd KexAlgorithms (effective)"),

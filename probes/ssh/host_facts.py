@@ -9,7 +9,7 @@ from otaudit.probes.ssh.facts import HOST
 from otaudit.probes.ssh.outputs import Outputs, Unavailable
 from otaudit.probes.ssh.parse import audit, host_inventory, os_release, pam, sshd, timesync
 from otaudit.probes.ssh.parse import logging as logparse
-from otaudit.probes.ssh.parse.common import Unknown
+from otaudit.probes.ssh.parse.common import ISSUES, Issues, Unknown
 
 JOURNAL_UPLOAD_UNIT = "systemd-journal-upload.service"
 
@@ -43,25 +43,50 @@ def _lockout(out: Outputs) -> dict[str, object]:
     return pam.lockout(stack, pam.parse_simple_conf(conf) if conf is not None else None)
 
 
+SYSLOG_FILES = ("cat /etc/rsyslog.conf", "cat /etc/syslog-ng/syslog-ng.conf",
+                "cat /etc/syslog-startup.conf", "cat /etc/systemd/journal-upload.conf")
+
+
 def _remote_logging(out: Outputs) -> dict[str, object]:
-    main = out.text("cat /etc/rsyslog.conf", missing_ok=True) or ""
-    dropins = out.text("cat /etc/rsyslog.d/*.conf", missing_ok=True) or ""
-    targets = logparse.parse_rsyslog(main + "\n" + dropins)
+    """Remote targets of every syslog daemon found (rsyslog, syslog-ng, busybox syslogd),
+    journal-upload (when its unit is enabled) and audisp-remote; unknown when no syslog
+    configuration exists at all (no daemon we know of: cannot tell)."""
+    issues: dict[str, Issues] = {}
+    targets: list[dict[str, object]] = []
+    found = False
+    for command, dropins, parse in (
+            ("cat /etc/rsyslog.conf", "cat /etc/rsyslog.d/*.conf", logparse.parse_rsyslog),
+            ("cat /etc/syslog-ng/syslog-ng.conf", "cat /etc/syslog-ng/conf.d/*.conf",
+             logparse.parse_syslog_ng),
+            ("cat /etc/syslog-startup.conf", None, logparse.parse_busybox_syslog)):
+        main = out.text(command, missing_ok=True)
+        extra = out.text(dropins, missing_ok=True) if dropins else None
+        if main is None and extra is None:
+            continue
+        found = True
+        issues[command] = Issues()
+        targets += parse((main or "") + "\n" + (extra or ""), issues[command])
     journal = out.text("cat /etc/systemd/journal-upload.conf", missing_ok=True)
     upload = logparse.parse_journal_upload(journal) if journal else None
     units = out.optional(ENABLED_UNITS)
     if upload and (units is None or JOURNAL_UPLOAD_UNIT in
                    host_inventory.parse_enabled_units(units)):
         targets.append(upload)
+    found = found or journal is not None
     plugin = out.text("cat /etc/audit/plugins.d/au-remote.conf", missing_ok=True)
     remote = out.text("cat /etc/audit/audisp-remote.conf", missing_ok=True)
     if plugin and remote:
         audisp = logparse.parse_audisp_remote(plugin, remote)
         if audisp:
             targets.append(audisp)
+    if not found and not targets:
+        reason = Unknown("no syslog configuration found (rsyslog, syslog-ng, busybox "
+                         "syslogd, journal-upload): cannot tell where logs go")
+        return dict.fromkeys(("logging.remote_targets", "logging.remote_enabled",
+                              "logging.remote_tls"), reason)
     return {"logging.remote_targets": targets, "logging.remote_enabled": bool(targets),
             "logging.remote_tls": all(t["tls"] for t in targets) if targets
-            else Unknown("no remote log target configured")}
+            else Unknown("no remote log target configured"), ISSUES: issues}
 
 
 def _synchronized(out: Outputs) -> dict[str, object]:
@@ -76,14 +101,53 @@ def _synchronized(out: Outputs) -> dict[str, object]:
 
 
 def _ntp_sources(out: Outputs) -> dict[str, object]:
+    """Sources of every time daemon configuration found; unknown when none exists, and
+    when timesyncd names none (it then uses its compiled-in FallbackNTP servers)."""
     sources: list[str] = []
-    chrony = out.text("cat /etc/chrony/chrony.conf", missing_ok=True)
-    if chrony:
-        sources += timesync.parse_chrony_sources(chrony)
-    timesyncd = out.text("cat /etc/systemd/timesyncd.conf", missing_ok=True)
-    if timesyncd:
-        sources += [s for s in timesync.parse_timesyncd_sources(timesyncd) if s not in sources]
-    return {"time.ntp_sources": sources}
+    issues: dict[str, Issues] = {}
+    found: list[str] = []
+    for command, parse in (("cat /etc/chrony/chrony.conf", timesync.parse_chrony_sources),
+                           ("cat /etc/ntp.conf", timesync.parse_ntp_conf_sources),
+                           ("cat /etc/ntpsec/ntp.conf", timesync.parse_ntp_conf_sources),
+                           ("cat /etc/systemd/timesyncd.conf",
+                            timesync.parse_timesyncd_sources)):
+        text = out.text(command, missing_ok=True)
+        if text is None:
+            continue
+        found.append(command)
+        issues[command] = Issues()
+        sources += [s for s in parse(text, issues[command]) if s not in sources]
+    if not found:
+        return {"time.ntp_sources": Unknown(
+            "no time synchronisation configuration found (chrony, ntpd/ntpsec ntp.conf, "
+            "systemd-timesyncd)")}
+    if not sources and found == ["cat /etc/systemd/timesyncd.conf"]:
+        fallback = timesync.parse_timesyncd_sources(
+            out.text("cat /etc/systemd/timesyncd.conf") or "", Issues(), key="FallbackNTP")
+        if not fallback:
+            return {"time.ntp_sources": Unknown(
+                "timesyncd.conf names no NTP= server: timesyncd uses its compiled-in "
+                "FallbackNTP servers, which the configuration does not show")}
+        sources = fallback
+    return {"time.ntp_sources": sources, ISSUES: issues}
+
+
+def _sshd(out: Outputs, banner: str | None) -> dict[str, object]:
+    """``sshd -T`` (needs root); else sshd_config evaluated; Dropbear from its flags."""
+    try:
+        return sshd.sshd_facts(sshd.parse_sshd_t(out.text("sshd -T")))
+    except (Unavailable, ParseError) as exc:
+        first = exc
+    if banner and "dropbear" in banner.lower():
+        return sshd.dropbear_facts(out.optional("cat /etc/default/dropbear"))
+    main = out.optional("cat /etc/ssh/sshd_config")
+    if main is None:
+        raise first
+    issues = Issues()
+    config = sshd.parse_sshd_config(
+        main, out.optional("cat /etc/ssh/sshd_config.d/*.conf"),
+        (banner or "").removeprefix("SSH-2.0-"), issues)
+    return {**sshd.sshd_facts(config), ISSUES: {"cat /etc/ssh/sshd_config": issues}}
 
 
 # sshd's effective algorithm lists and the weak ones among them, judged by the same table
@@ -100,12 +164,13 @@ def _with_weak(facts: dict[str, object]) -> dict[str, object]:
     return facts
 
 
-def collect_linux(out: Outputs) -> None:
-    """Record every host fact (or its unknown reason) from the session's outputs."""
+def collect_linux(out: Outputs, banner: str | None = None) -> None:
+    """Record every host fact (or its unknown reason) from the session's outputs.
+
+    ``banner`` is the server's identification string (Dropbear has no sshd -T/config)."""
     out.group(["os.name", "os.version", "identity.os", "identity.vendor"], lambda: _os(out))
     out.group(["os.kernel", "identity.name"], lambda: _uname(out))
-    out.group([p for p in HOST if p.startswith("sshd.")],
-              lambda: _with_weak(sshd.sshd_facts(sshd.parse_sshd_t(out.text("sshd -T")))))
+    out.group([p for p in HOST if p.startswith("sshd.")], lambda: _with_weak(_sshd(out, banner)))
     out.group(["pwpol.max_days", "pwpol.min_days"], lambda: pam.login_defs_facts(
         pam.parse_login_defs(out.text("cat /etc/login.defs"))))
     out.group(["pwpol.min_length"], lambda: _password_policy(out))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from otaudit.probes.base import ParseError, Recorder
 from otaudit.probes.ssh.client import MAX_OUTPUT, CommandResult
-from otaudit.probes.ssh.parse.common import Unknown, decode_text, redact_secrets
+from otaudit.probes.ssh.parse.common import ISSUES, Unknown, decode_text, redact_secrets
 
 
 class Unavailable(Exception):
@@ -98,6 +98,12 @@ class Outputs:
             what = ", ".join(repr(c) for c in dict.fromkeys(self._touched)) or "output"
             values = dict.fromkeys(paths, Unknown(f"could not parse {what}: {exc}"))
         eids = [self.eids[c] for c in dict.fromkeys(self._touched) if c in self.eids]
+        for command, issues in (values.pop(ISSUES, None) or {}).items():
+            for number, line, why in issues.items:
+                eids.append(self.rec.evidence_for(
+                    f"ssh exec {command!r}: line {number} skipped ({why})", line))
+                self.rec.error(f"{command}: line {number} skipped ({why}); the other "
+                               "lines were read")
         absent = Unknown("not stated in " + ", ".join(
             repr(c) for c in dict.fromkeys(self._touched)))
         for path in paths:

@@ -251,7 +251,7 @@ class SshProbe(Probe):
         out = Outputs(ctx.recorder, results, personality, ctx.timeout,
                       redact=personality != "linux")
         if personality == "linux":
-            collect_linux(out)
+            collect_linux(out, info.identification.line)
             for path in (*SWITCH, *HOST_NOT_READ):
                 ctx.recorder.unknown_fact(path, "not applicable to personality linux")
         elif personality == "cisco_ios":

@@ -3,6 +3,11 @@
 A profile is YAML (see ``profiles/``). ``raw_szl`` maps ``"0xIIII"`` (any index) or
 ``"0xIIII/0xXXXX"`` (one index) to the hex of a partial list as a CPU sends it
 (LENTHDR, N_DR, records), so a recording of a real CPU is served byte for byte.
+
+Nothing is invented: ``module``, ``components``, ``protection`` and ``cpu_mode`` are each
+optional, and an SZL that neither they nor ``raw_szl`` provide is answered with the error
+a real CPU sends for an unavailable SZL (0xD402). A profile made only of a recording
+(``raw_szl`` plus rack/slot) therefore replays exactly what was recorded.
 """
 
 from __future__ import annotations
@@ -87,14 +92,14 @@ class Protection(_Strict):
 class S7Profile(_Strict):
     name: str
     description: str = ""
-    family: Family
+    family: Family | None = None  # record layouts and default slots; None: from raw_szl only
     rack: int = Field(0, ge=0, le=7)
     slot: int = Field(ge=0, le=31)
     accept_slots: list[int] | None = None  # COTP called-TSAP slots answered (default: family)
-    module: ModuleIdentification
-    components: ComponentIdentification
-    protection: Protection = Protection()
-    cpu_mode: Literal["RUN", "STOP", "STARTUP", "HOLD", "DEFECT"] = "RUN"
+    module: ModuleIdentification | None = None  # SZL 0x0011 (None: not served)
+    components: ComponentIdentification | None = None  # SZL 0x001C
+    protection: Protection | None = None  # SZL 0x0232 index 4
+    cpu_mode: Literal["RUN", "STOP", "STARTUP", "HOLD", "DEFECT"] | None = None  # SZL 0x0424
     refuse: Refusal | None = None  # refuse classic S7 access at this stage
     raw_szl: dict[str, str] = Field(default_factory=dict)
 
@@ -112,6 +117,8 @@ class S7Profile(_Strict):
 
     @model_validator(mode="after")
     def _slots(self) -> S7Profile:
+        if self.module is not None and self.family is None:
+            raise ValueError("'module' needs 'family' (the record layout depends on it)")
         if self.accept_slots is None:
             self.accept_slots = [0, 1] if self.family in ("s7-1200", "s7-1500") else [self.slot]
         if self.slot not in self.accept_slots:

@@ -46,6 +46,7 @@ def module_records(profile: S7Profile) -> list[bytes]:
     a boot-loader record 0x0081 when the profile names one.
     """
     module = profile.module
+    assert module is not None
     fw_hi, fw_lo = _version_words(module.firmware)
     if profile.family == "s7-1200":
         records = [
@@ -72,6 +73,7 @@ def _text_record(index: int, text: str, width: int = 32) -> bytes:
 def component_records(profile: S7Profile) -> list[bytes]:
     """Records 1-5, 7-9, 0x0A, 0x0B of SZL 0x001C (34 bytes: index + 32 bytes)."""
     c = profile.components
+    assert c is not None
     return [
         _text_record(0x0001, c.plc_name, 24),
         _text_record(0x0002, c.module_name, 24),
@@ -96,29 +98,33 @@ def _select(records: list[bytes], szl_id: int, index: int, length: int) -> bytes
 
 
 def szl_payload(profile: S7Profile, szl_id: int, index: int) -> bytes | None:
-    """The partial list a CPU with this profile returns, or None (not available)."""
+    """The partial list a CPU with this profile returns, or None (not available).
+
+    Only what the profile states is served: a missing section means the SZL is not
+    available, as on a CPU that lacks it (the server then answers 0xD402).
+    """
     raw = profile.raw_payload(szl_id, index)
     if raw is not None:
         return raw
     try:
-        if szl_id in MODULE_IDS:
+        if szl_id in MODULE_IDS and profile.module is not None:
             records = module_records(profile)
             if szl_id == 0x0F11:
                 return struct.pack(">HH", MODULE_RECORD, len(records))
             return _select(records, szl_id, index, MODULE_RECORD)
-        if szl_id in COMPONENT_IDS:
+        if szl_id in COMPONENT_IDS and profile.components is not None:
             records = component_records(profile)
             if szl_id == 0x0F1C:
                 return struct.pack(">HH", COMPONENT_RECORD, len(records))
             return _select(records, szl_id, index, COMPONENT_RECORD)
     except KeyError:
         return None
-    if szl_id == 0x0232 and index == 0x0004:
+    if szl_id == 0x0232 and index == 0x0004 and profile.protection is not None:
         p = profile.protection
         record = struct.pack(">6H", 0x0004, p.key_switch, p.parametrised, p.effective,
                              MODE_SELECTOR[p.mode_selector], p.startup_switch)
         return partial_list(40, [record.ljust(40, b"\0")])
-    if szl_id == 0x0424 and index == 0x0000:
+    if szl_id == 0x0424 and index == 0x0000 and profile.cpu_mode is not None:
         mode = CPU_MODES[profile.cpu_mode]
         record = struct.pack(">HBB", MODE_EVENTS[profile.cpu_mode], 0xFF, mode)
         return partial_list(20, [record.ljust(20, b"\0")])

@@ -60,16 +60,20 @@ CLI_OPTIONS = {
 
 def from_profile(profile: Path | None = None, host: str = "127.0.0.1", port: int = 0, *,
                  snmprec: str | Path | None = None, community: str | None = None,
-                 **options: Any) -> SnmpSimulator:
+                 skip_bad_lines: bool | str = False, **options: Any) -> SnmpSimulator:
     """Agent from a profile (default: a bundled one) or replaying a device recording.
 
-    ``snmprec`` names a ``.snmprec`` or ``snmpwalk -On`` file; it is served over v1 and
-    v2c with community ``community`` (default ``public``). Bad input raises InputError.
+    ``snmprec`` names a ``.snmprec`` or ``snmpwalk`` file (numeric or symbolic OIDs); it is
+    served over v1 and v2c with community ``community`` (default ``public``). A recording
+    with unreadable lines is refused unless ``skip_bad_lines``. Bad input raises InputError.
     """
     if options:
         flags = ", ".join("--" + k.replace("_", "-") for k in options)
         raise InputError("snmp simulator options", [
-            f"unknown option(s) {flags}; known: --snmprec FILE, --community C (with --snmprec)"])
+            f"unknown option(s) {flags}; known: --snmprec FILE, --community C, "
+            "--skip-bad-lines (with --snmprec)"])
+    skip = skip_bad_lines if isinstance(skip_bad_lines, bool) else \
+        str(skip_bad_lines).lower() in ("1", "true", "yes")
     if snmprec is not None and profile is not None:
         raise InputError("snmp simulator options", ["give either --profile or --snmprec"])
     if snmprec is None and community is not None:
@@ -78,7 +82,8 @@ def from_profile(profile: Path | None = None, host: str = "127.0.0.1", port: int
     source = snmprec or profile or bundled_profile("snmp", DEFAULT_PROFILE)
     try:
         if snmprec is not None:
-            return SnmpSimulator(recording_profile(snmprec, community or "public"), host, port)
+            return SnmpSimulator(recording_profile(snmprec, community or "public", skip),
+                                 host, port)
         return SnmpSimulator(SnmpProfile.load(Path(source)), host, port)
     except NotLoopback:
         raise
@@ -88,12 +93,13 @@ def from_profile(profile: Path | None = None, host: str = "127.0.0.1", port: int
         raise InputError(source, [str(exc)]) from None
 
 
-def recording_profile(path: str | Path, community: str = "public") -> SnmpProfile:
+def recording_profile(path: str | Path, community: str = "public",
+                      skip_bad_lines: bool = False) -> SnmpProfile:
     """A v1/v2c agent with one read-only community that serves a recording as is."""
     return SnmpProfile(name=Path(path).name, description=f"replay of {path}",
                        agent=Agent(versions=["v1", "v2c"],
                                    communities=[Community(community=community)]),
-                       recording=str(Path(path).resolve()))
+                       recording=str(Path(path).resolve()), skip_bad_lines=skip_bad_lines)
 
 
 class TableInstrum(instrum.AbstractMibInstrumController):

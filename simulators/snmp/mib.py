@@ -29,7 +29,8 @@ ENTITY_CLASS = {"other": 1, "unknown": 2, "chassis": 3, "backplane": 4, "contain
 
 def build_table(profile: SnmpProfile, started: float | None = None) -> OidTable:
     """All OIDs the profile's device serves (a recording, if named, is the base)."""
-    table = OidTable(load_recording(profile.recording).items() if profile.recording else ())
+    table = OidTable(load_recording(profile.recording, profile.skip_bad_lines).items()
+                     if profile.recording else ())
     started = time.monotonic() if started is None else started
     if profile.system:
         table.update(_system(profile, started))

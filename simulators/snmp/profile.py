@@ -121,6 +121,8 @@ class SnmpProfile(_Strict):
     interfaces: list[Interface] = Field(default_factory=list)
     extra: list[ExtraOid] = Field(default_factory=list)
     recording: str | None = Field(None, description="a .snmprec/snmpwalk file served as base")
+    skip_bad_lines: bool = Field(False, description="serve a recording whose unreadable "
+                                 "lines are skipped (default: such a file is an error)")
 
     @model_validator(mode="after")
     def _serves_something(self) -> SnmpProfile:

@@ -1,41 +1,106 @@
-"""Readers for the two ways people record SNMP devices.
+"""Readers for the ways people record SNMP devices.
 
 * ``.snmprec`` (snmpsim): ``oid|tag|value`` per line; ``tag`` is the numeric BER tag,
   with an ``x`` suffix when the value is hex (``4x|00127962f940``).
-* net-snmp ``snmpwalk -On`` text: ``.1.3.6... = TYPE: value`` per line, strings may run
-  over several lines, ``Hex-STRING`` values too.
+* net-snmp ``snmpwalk`` text: ``OID = TYPE: value`` per line, with numeric OIDs (``-On``,
+  or ``iso.3.6...`` when no MIBs are installed) or symbolic ones (``-m ALL``:
+  ``SNMPv2-MIB::sysDescr.0``, resolved by ``names.py``). Strings may run over several
+  lines (quoted, or unquoted after a display hint), ``Hex-STRING`` values too.
 
-Both return ``{oid: pyasn1 value}``; a line that cannot be read raises
-``RecordingError`` naming file and line.
+Lines are split on LF only (values may hold a vertical tab or form feed) and a trailing
+CR is dropped. A reader collects every problem: unreadable lines are an error naming
+their count and the first examples (``RecordingError``) unless the caller accepts
+skipping them; symbolic names that no MIB resolves are listed on the ``Recording``;
+a file that yields no OID at all is always an error.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from otaudit.simulators.snmp.names import Unresolved, resolve
 from otaudit.simulators.snmp.values import SNMPREC_TAGS, Oid, make_value, parse_oid
+
+log = logging.getLogger(__name__)
+EXAMPLES = 5
 
 
 class RecordingError(ValueError):
     """A recording file line that cannot be turned into an OID and a value."""
 
 
-def load_recording(path: str | Path) -> dict[Oid, Any]:
-    """Read a ``.snmprec`` or ``snmpwalk -On`` file (format detected from the content)."""
+@dataclass
+class Recording:
+    """What a recording file yielded, and what it could not."""
+
+    source: str
+    table: dict[Oid, Any] = field(default_factory=dict)
+    bad_lines: list[str] = field(default_factory=list)  # "source:N: why"
+    unresolved: list[str] = field(default_factory=list)  # "source:N: NAME: why"
+
+    def bad(self, number: int, why: str) -> None:
+        self.bad_lines.append(f"{self.source}:{number}: {why}")
+
+    def check(self, skip_bad_lines: bool = False) -> dict[Oid, Any]:
+        """The table; RecordingError for bad lines (unless skipped) or an empty table."""
+        if self.bad_lines and not skip_bad_lines:
+            raise RecordingError(_summary(self.source, self.bad_lines, "could not be read"))
+        if not self.table:
+            why = (f"; {_summary(self.source, self.unresolved, 'name an OID no MIB resolves')}"
+                   if self.unresolved else "")
+            raise RecordingError(f"{self.source}: the file yields no OID (expected .snmprec "
+                                 f"'oid|tag|value' or snmpwalk 'OID = TYPE: value' lines){why}")
+        return self.table
+
+    def notes(self) -> list[str]:
+        out = []
+        if self.bad_lines:
+            out.append(_summary(self.source, self.bad_lines, "could not be read and were skipped"))
+        if self.unresolved:
+            out.append(_summary(self.source, self.unresolved,
+                                "name an OID no MIB resolves and were skipped (record with "
+                                "snmpwalk -On to keep them)"))
+        return out
+
+
+def _summary(source: str, problems: list[str], what: str) -> str:
+    first = "; ".join(problems[:EXAMPLES])
+    more = f" (and {len(problems) - EXAMPLES} more)" if len(problems) > EXAMPLES else ""
+    return f"{source}: {len(problems)} line(s) {what}: {first}{more}"
+
+
+def read_recording(path: str | Path) -> Recording:
+    """Read a ``.snmprec`` or ``snmpwalk`` file (format detected from the content)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise RecordingError(f"{path}: {exc.strerror or exc}") from None
     if _looks_like_snmprec(text):
-        return parse_snmprec(text, source=str(path))
-    return parse_snmpwalk(text, source=str(path))
+        return read_snmprec(text, source=str(path))
+    return read_snmpwalk(text, source=str(path))
+
+
+def load_recording(path: str | Path, skip_bad_lines: bool = False) -> dict[Oid, Any]:
+    """The OID table of a recording; RecordingError as ``Recording.check``. Names that no
+    MIB resolves (and skipped lines) are logged as a warning with their first examples."""
+    recording = read_recording(path)
+    table = recording.check(skip_bad_lines)
+    for note in recording.notes():
+        log.warning("%s", note)
+    return table
+
+
+def _lines(text: str) -> list[str]:
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
 def _looks_like_snmprec(text: str) -> bool:
-    for line in text.splitlines():
+    for line in _lines(text):
         if line.strip() and not line.startswith("#"):
             return re.match(r"^\.?\d+(\.\d+)*\|\d+[a-z]?\|", line) is not None
     return False
@@ -44,20 +109,29 @@ def _looks_like_snmprec(text: str) -> bool:
 # --- .snmprec -------------------------------------------------------------------------
 
 def parse_snmprec(text: str, source: str = "<snmprec>") -> dict[Oid, Any]:
-    table: dict[Oid, Any] = {}
-    for number, line in enumerate(text.splitlines(), 1):
+    """The table of a ``.snmprec`` text; RecordingError for any bad line."""
+    recording = read_snmprec(text, source)
+    if recording.bad_lines:
+        raise RecordingError(_summary(source, recording.bad_lines, "could not be read"))
+    return recording.table
+
+
+def read_snmprec(text: str, source: str = "<snmprec>") -> Recording:
+    recording = Recording(source)
+    for number, line in enumerate(_lines(text), 1):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("|", 2)
         if len(parts) != 3:
-            raise RecordingError(f"{source}:{number}: expected 'oid|tag|value'")
+            recording.bad(number, "expected 'oid|tag|value'")
+            continue
         oid_text, tag_text, value = parts
         try:
             oid = parse_oid(oid_text)
-            table[oid] = _snmprec_value(tag_text, value)
+            recording.table[oid] = _snmprec_value(tag_text, value)
         except ValueError as exc:
-            raise RecordingError(f"{source}:{number}: {exc}") from None
-    return table
+            recording.bad(number, str(exc))
+    return recording
 
 
 def _snmprec_value(tag_text: str, value: str) -> Any:
@@ -81,47 +155,69 @@ def _snmprec_value(tag_text: str, value: str) -> Any:
     return make_value(type_name, value)
 
 
-# --- snmpwalk -On text ----------------------------------------------------------------
+# --- snmpwalk text (numeric or symbolic OIDs) ----------------------------------------
 
-_LINE = re.compile(r"^(\.?\d+(?:\.\d+)*) = (.*)$")
+_LINE = re.compile(r"^(\.?\d+(?:\.\d+)*|[A-Za-z][\w-]*(?:::[A-Za-z][\w-]*)?(?:\.\S*)?)"
+                   r" = (.*)$")
 _TYPED = re.compile(r"^([A-Za-z][A-Za-z0-9 -]*?): ?(.*)$", re.DOTALL)
+_WRONG_TYPE = re.compile(r"^Wrong Type \(should be [^)]*\): ")
 _NO_VALUE = ("No Such Object", "No Such Instance", "No more variables")
 _HEX_LINE = re.compile(r"^(?:[0-9A-Fa-f]{2} ?)+$")
 
 
 def parse_snmpwalk(text: str, source: str = "<snmpwalk>") -> dict[Oid, Any]:
-    """Parse net-snmp's ``snmpwalk -On`` output (lines before the first OID are skipped)."""
-    table: dict[Oid, Any] = {}
-    lines = text.splitlines()
+    """The table of ``snmpwalk`` text; RecordingError for any bad or unresolved line."""
+    recording = read_snmpwalk(text, source)
+    problems = recording.bad_lines + recording.unresolved
+    if problems:
+        raise RecordingError(_summary(source, problems, "could not be read"))
+    return recording.table
+
+
+def read_snmpwalk(text: str, source: str = "<snmpwalk>") -> Recording:
+    """Read net-snmp ``snmpwalk`` output (lines before the first OID line are skipped)."""
+    recording = Recording(source)
+    lines = _lines(text)
+    seen_oid_line = False
     i = 0
     while i < len(lines):
         number, line = i + 1, lines[i]
         i += 1
         match = _LINE.match(line)
         if not match:
-            if line.strip() and table:
-                raise RecordingError(f"{source}:{number}: not an 'OID = TYPE: value' line "
-                                     "(record with snmpwalk -On)")
+            if line.strip() and seen_oid_line:
+                recording.bad(number, "not an 'OID = TYPE: value' line")
             continue  # preamble such as "Created directory: ..."
-        oid = parse_oid(match.group(1))
-        rest = match.group(2)
+        seen_oid_line = True
+        rest = _WRONG_TYPE.sub("", match.group(2))
         if _open_quote(rest):
             while i < len(lines) and _open_quote(rest):  # multi-line quoted string
                 rest += "\n" + lines[i]
                 i += 1
             if _open_quote(rest):
-                raise RecordingError(f"{source}:{number}: unterminated quoted string")
+                recording.bad(number, "unterminated quoted string")
+                continue
         elif rest.startswith("Hex-STRING:"):
             while i < len(lines) and _HEX_LINE.match(lines[i].strip() or "-"):
                 rest += " " + lines[i].strip()
                 i += 1
+        elif rest.startswith("STRING:") and not rest[7:].lstrip().startswith('"'):
+            while i < len(lines) and not _LINE.match(lines[i]):  # unquoted, display hint
+                rest += "\n" + lines[i]
+                i += 1
+            rest = rest.rstrip("\n")
         try:
+            oid = resolve(match.group(1))
             value = _walk_value(rest)
+        except Unresolved as exc:
+            recording.unresolved.append(f"{source}:{number}: {exc}")
+            continue
         except ValueError as exc:
-            raise RecordingError(f"{source}:{number}: {exc}") from None
+            recording.bad(number, str(exc))
+            continue
         if value is not None:
-            table[oid] = value
-    return table
+            recording.table[oid] = value
+    return recording
 
 
 def _open_quote(rest: str) -> bool:
@@ -160,11 +256,11 @@ def _walk_value(rest: str) -> Any:
     kind, value = typed.group(1), typed.group(2).strip()
     if kind == "STRING":
         return make_value("OctetString", _unquote(value))
+    if kind == "OID":
+        return make_value("ObjectIdentifier", ".".join(map(str, resolve(value))))
     if kind in ("Hex-STRING", "BITS"):
         hex_part = re.match(r"^((?:[0-9A-Fa-f]{2}\s*)*)", value).group(1)
         return make_value("OctetString", bytes.fromhex(hex_part))
-    if kind == "OID":
-        return make_value("ObjectIdentifier", value)
     if kind == "INTEGER":
         named = re.search(r"\((-?\d+)\)\s*$", value)
         return make_value("Integer", named.group(1) if named else _leading_int(value))

@@ -20,7 +20,7 @@ _BUILDERS: dict[str, Callable[[Any], Any]] = {
     "Integer": lambda v: v2c.Integer32(int(v)),
     "OctetString": lambda v: v2c.OctetString(v if isinstance(v, bytes) else str(v).encode()),
     "HexString": lambda v: v2c.OctetString(hexValue=str(v).replace(" ", "").replace(":", "")),
-    "ObjectIdentifier": lambda v: v2c.ObjectIdentifier(parse_oid(str(v))),
+    "ObjectIdentifier": lambda v: v2c.ObjectIdentifier(_sendable_oid(str(v))),
     "IpAddress": lambda v: v2c.IpAddress(v if isinstance(v, bytes) else str(v)),
     "Counter32": lambda v: v2c.Counter32(int(v)),
     "Gauge32": lambda v: v2c.Gauge32(int(v)),
@@ -44,6 +44,14 @@ def parse_oid(text: str) -> Oid:
     if not parts or not all(p.isascii() and p.isdigit() for p in parts):
         raise ValueError(f"not a numeric OID: {text!r}")
     return tuple(int(p) for p in parts)
+
+
+def _sendable_oid(text: str) -> Oid:
+    """An OID value BER can carry: two arcs at least, the first 0-2 (``0`` alone cannot)."""
+    oid = parse_oid(text)
+    if len(oid) < 2 or oid[0] > 2 or (oid[0] < 2 and oid[1] > 39):
+        raise ValueError(f"OID value {text!r} cannot be encoded (needs two arcs, 0.x-2.x)")
+    return oid
 
 
 def make_value(type_name: str, value: Any) -> Any:

@@ -3,6 +3,7 @@ page itself, and its commands are run (a site check through the whole chain)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -17,6 +18,8 @@ from typer.testing import CliRunner
 
 from otaudit.cli.main import app
 from otaudit.simulators import create_simulator
+
+from tests_helpers import doc_blocks, wait_for_line
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "extending.md"
 OTAUDIT = str(Path(sys.executable).with_name("otaudit"))
@@ -77,51 +80,64 @@ async def test_site_profile_answers_the_probe(site: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_site_check_shows_up_in_the_report_of_a_server_run(
+async def test_site_check_and_vendor_show_up_in_the_report_of_a_server_run(
         site: Path, mosquitto_url: str, sqlite_url: str) -> None:
-    """sim → collector → Mosquitto → `server run --baseline site` → `report --baseline site`."""
+    """sim → collector (site vendor rule) → Mosquitto → `server run --baseline site` →
+    `report --baseline site`: the site's check judges the S7 CPU, the site's vendor rule
+    names the gateway of the SNMP section's recording."""
     prefix = f"otaudit-test/{uuid.uuid4().hex[:10]}"
+    vendor_dir = site / "vendors"
+    vendor_dir.mkdir()
+    snmp = doc_blocks("Add a vendor (SNMP identity)")
+    (vendor_dir / "snmp-vendors.yaml").write_text(snmp["yaml"][0])
+    (site / "io-gw.snmprec").write_text(snmp["text"][0])
     env = {**os.environ, "OTAUDIT_TOPIC_PREFIX": prefix, "OTAUDIT_BROKER_URL": mosquitto_url,
            "OTAUDIT_DATABASE_URL": sqlite_url, "OTAUDIT_STATE_DIR": str(site / "state"),
-           "OTAUDIT_SERVER_CLIENT_ID": f"srv-{uuid.uuid4().hex[:8]}"}
+           "OTAUDIT_SERVER_CLIENT_ID": f"srv-{uuid.uuid4().hex[:8]}",
+           "OTAUDIT_VENDOR_DIR": str(vendor_dir), "GW_COMMUNITY": "public"}
     device = create_simulator("s7", "s7-1200-weak")  # firmware V4.5.2 < the approved V4.6.0
-    async with device:
+    gateway = create_simulator("snmp", None, snmprec=site / "io-gw.snmprec")
+    async with device, gateway:
         inventory = site / "plant.yaml"
         inventory.write_text(
             "site: plant-a\nzones: [{id: cell-1, sl_t: 2}]\nassets:\n"
             f"  - {{id: plc-1, kind: plc, zone: cell-1, endpoints: {{s7: {{host: 127.0.0.1, "
-            f"port: {device.port}, family: s7-1200}}}}}}\n")
+            f"port: {device.port}, family: s7-1200}}}}}}\n"
+            f"  - {{id: gw-1, kind: gateway, zone: cell-1, endpoints: {{snmp: {{host: "
+            f"127.0.0.1, port: {gateway.port}, community: {{env: GW_COMMUNITY}}}}}}}}\n")
         server = subprocess.Popen([OTAUDIT, "server", "run", "--baseline", str(site / "site"),
                                    "--inventory", str(inventory)], env=env,
                                   stderr=subprocess.PIPE, text=True)
         try:
-            from tests_helpers import wait_for_line
+
 
             line = wait_for_line(server, "server: subscribed at", timeout=60)
             assert "site baseline" in line
-            collector = subprocess.run([OTAUDIT, "collector", "run", "-i", str(inventory),
-                                        "--once"], env=env, capture_output=True, text=True,
-                                       timeout=120)
+            collector = await asyncio.to_thread(  # the SNMP simulator answers in this loop
+                subprocess.run, [OTAUDIT, "collector", "run", "-i", str(inventory), "--once"],
+                env=env, capture_output=True, text=True, timeout=120)
             assert collector.returncode == 0, collector.stdout + collector.stderr
-            finding = _wait_for_site_finding(env, site)
+            finding, assets = _wait_for_site_finding(env, site)
         finally:
             server.terminate()
             server.wait(30)
     assert finding["status"] == "fail"
     assert "runs firmware V4.5.2; the plant approved V4.6.0" in finding["message"]
     assert finding["requirements"] == ["SR 7.6"]
+    assert assets["gw-1"]["identity"]["vendor"] == "Example Automation"
 
 
-def _wait_for_site_finding(env: dict[str, str], site: Path) -> dict:
+def _wait_for_site_finding(env: dict[str, str], site: Path) -> tuple[dict, dict]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         done = subprocess.run([OTAUDIT, "report", "--baseline", str(site / "site"),
                                "--format", "json"], env=env, capture_output=True, text=True,
                               timeout=60)
         if done.returncode == 0:
-            for asset in json.loads(done.stdout)["assets"]:
+            assets = {a["asset_id"]: a for a in json.loads(done.stdout)["assets"]}
+            for asset in assets.values():
                 for finding in asset["findings"]:
-                    if finding["check_id"] == "OTA-SITE-001":
-                        return finding
+                    if finding["check_id"] == "OTA-SITE-001" and "gw-1" in assets:
+                        return finding, assets
         time.sleep(0.5)
     raise AssertionError("no OTA-SITE-001 finding in the report within 60 s")

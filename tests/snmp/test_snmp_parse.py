@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from otaudit.probes.base import ParseError
 from otaudit.probes.snmp.identity import (
-    FIELDS,
+    ALL_FIELDS,
     chassis,
     fields_from_entity,
     fields_from_text,
@@ -180,10 +180,15 @@ def test_interfaces():
                                         Val("OctetString", b"up"))], oper)
 
 
-def test_merge_prefers_earlier_sources():
-    merged = merge(("entity", {"firmware_version": "V2"}),
-                   ("sysDescr", {"firmware_version": "V1", "product": "X"}))
-    assert merged == {"firmware_version": ("V2", "entity"), "product": ("X", "sysDescr")}
+def test_merge_prefers_entity_then_oids_then_sysdescr_unless_the_rule_orders():
+    sources = [("sysDescr", {"firmware_version": "V1", "product": "X"}),
+               ("oid", {"firmware_version": "V3"}),
+               ("entity", {"firmware_version": "V2", "model": ""})]
+    assert merge(sources) == {"firmware_version": ("V2", "entity"), "product": ("X", "sysDescr")}
+    cisco = VENDORS.match("Cisco IOS Software, C3560 Software (C3560-IPSERVICESK9-M), "
+                          "Version 12.2(55)SE12, RELEASE SOFTWARE", "1.3.6.1.4.1.9.1.634")
+    assert cisco is not None and cisco.id == "cisco-ios"
+    assert merge(sources, cisco)["firmware_version"] == ("V1", "sysDescr")
 
 
 def test_discovery_request_shape():
@@ -226,11 +231,11 @@ def test_sys_descr_rules_take_any_text(sys_descr, object_id):
     rule = VENDORS.match(sys_descr, object_id)
     if rule is not None and rule.sys_descr is not None:
         fields = fields_from_text(rule.sys_descr, sys_descr, rule.templates)
-        assert set(fields) <= set(FIELDS)
+        assert set(fields) <= set(ALL_FIELDS)
         assert all(isinstance(v, str) for v in fields.values())
     for rule in VENDORS.rules:
         for oid_rule in rule.oids:
-            assert set(fields_from_text(oid_rule.pattern, sys_descr)) <= set(FIELDS)
+            assert set(fields_from_text(oid_rule.pattern, sys_descr)) <= set(ALL_FIELDS)
 
 
 @given(st.text(max_size=80))

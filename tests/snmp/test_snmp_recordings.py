@@ -94,7 +94,7 @@ def test_missing_file_is_a_recording_error(tmp_path):
 
 
 @given(st.text(max_size=400))
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_snmprec_reader_raises_only_recording_error(text):
     with contextlib.suppress(RecordingError):
         parse_snmprec(text)
@@ -107,7 +107,7 @@ LINE = st.builds(lambda oid, kind, value: f".1.3.6.{oid} = {kind}: {value}",
 
 
 @given(st.lists(st.one_of(LINE, st.text(max_size=40)), max_size=8))
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_snmpwalk_reader_raises_only_recording_error(lines):
     with contextlib.suppress(RecordingError):
         parse_snmpwalk("\n".join(lines))

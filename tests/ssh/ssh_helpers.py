@@ -29,7 +29,8 @@ if KEY_DIR_ENV not in os.environ:  # simulated host keys persist here, never in 
 PASSWORD_VAR = "OTAUDIT_TEST_SSH_PASSWORD"
 PASSWORD = "otaudit-demo"  # the bundled profiles' auditor password (device side)
 PERSONALITY = {"hmi-weak": "linux", "hmi-hardened": "linux", "switch-ios": "cisco_ios",
-               "switch-hios": "hirschmann_hios", "legacy-ie3000": "cisco_ios"}
+               "switch-hios": "hirschmann_hios", "legacy-ie3000": "cisco_ios",
+               "hmi-yocto": "linux"}
 
 
 @asynccontextmanager

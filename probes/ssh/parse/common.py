@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from otaudit.probes.base import ParseError
 
@@ -50,6 +51,30 @@ def yes_no(value: str, what: str) -> bool:
     raise ParseError(f"{what}: {value[:40]!r} is neither yes nor no")
 
 
+@dataclass
+class Issues:
+    """Lines a parser skipped: one bad line makes only its own values unknown.
+
+    A parser given an ``Issues`` records a line it cannot read (number, text, why) and
+    goes on with the rest; given none, it raises ``ParseError`` at that line (strict).
+    """
+
+    items: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def skip(self, number: int, line: str, why: str) -> None:
+        self.items.append((number, line.strip()[:200], why))
+
+
+def skip_line(issues: Issues | None, number: int, line: str, why: str) -> None:
+    """Record a bad line in ``issues``, or raise ``ParseError`` when parsing strictly."""
+    if issues is None:
+        raise ParseError(f"line {number}: {why}: {line.strip()[:60]!r}")
+    issues.skip(number, line, why)
+
+
+ISSUES = "__issues__"  # key of a group result: {command: Issues}
+
+
 class Unknown:
     """A fact the output does not settle, with the reason (recorded as unknown)."""
 
@@ -85,8 +110,18 @@ def community_ref(name: str) -> dict[str, object]:
             "default": name in DEFAULT_COMMUNITIES}
 
 
-def redact_secrets(text: str) -> str:
-    """Config text with everything after a secret keyword replaced (for evidence excerpts)."""
+_COMMUNITY_LINE = re.compile(r"^(\s*snmp(?:-server)? community (?:(?:ro|rw|RO|RW) )?)"
+                             r"(\S+)(.*)$")
+
+
+def redact_secrets(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Config text with its secrets replaced by ``<removed>`` (evidence, recordings).
+
+    A community line keeps its access level and ACL (``snmp-server community <removed> RO
+    99``, HiOS ``snmp community ro <removed>``), so the redacted text still parses; any
+    other line loses everything after its secret keyword. Community names in ``keep`` (the
+    well-known defaults, when recording) are left as they are.
+    """
     out = []
     for raw in text.splitlines(keepends=True):
         line = (raw.splitlines() or [""])[0]
@@ -95,13 +130,21 @@ def redact_secrets(text: str) -> str:
         if host:  # the community follows the host and options: drop everything after the host
             out.append(f"{host[1]} <removed>{ending}")
             continue
+        community = _COMMUNITY_LINE.match(line)
+        if community:
+            name = community[2]
+            if name.strip('"') not in keep:
+                name = '"<removed>"' if name.startswith('"') else "<removed>"
+            out.append(f"{community[1]}{name}{community[3]}{ending}")
+            continue
         words = line.split(" ")
         for i, word in enumerate(words):
             if word.lower() in _SECRET_WORDS and i + 1 < len(words):
-                keep = i + 1
-                if words[keep].isdigit() and len(words[keep]) == 1 and keep + 1 < len(words):
-                    keep += 1
-                line = " ".join([*words[:keep], "<removed>"])
+                keep_upto = i + 1
+                if words[keep_upto].isdigit() and len(words[keep_upto]) == 1 \
+                        and keep_upto + 1 < len(words):
+                    keep_upto += 1
+                line = " ".join([*words[:keep_upto], "<removed>"])
                 break
         out.append(line + ending)
     return "".join(out)

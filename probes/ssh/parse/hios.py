@@ -7,7 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from otaudit.probes.base import ParseError
-from otaudit.probes.ssh.parse.common import Unknown, community_ref, parser
+from otaudit.probes.ssh.parse.common import Issues, Unknown, community_ref, parser, skip_line
 
 _PORT = re.compile(r"\d+/\d+")
 _AAA = {"radius", "tacacs"}
@@ -98,31 +98,51 @@ def _state(lines: list[str], setting: str) -> bool | Unknown:
 
 
 @parser
-def hios_config_facts(config: HiosConfig, ssh_proto_version: str | None) -> dict[str, object]:
-    """Switch facts from a parsed script (values or ``Unknown``)."""
+def hios_config_facts(config: HiosConfig, ssh_proto_version: str | None,
+                      issues: Issues | None = None) -> dict[str, object]:
+    """Switch facts from a parsed script (values or ``Unknown``); a line that cannot be read
+    is skipped (listed in ``issues``; strict without)."""
     lines = config.lines
     servers, users, roles, hosts, ntp, communities = [], {}, {}, [], [], []
     aaa_in_use = False
-    for line in lines:
-        words = _words(line)
-        if words[:3] in (["radius", "server", "add"], ["tacacs", "server", "add"]):
-            servers.append({"protocol": "radius" if words[0] == "radius" else "tacacs+",
-                            "host": words[4]})
-        elif words[:2] == ["authlists", "set-policy"]:
-            aaa_in_use |= bool(_AAA & set(words[3:]))
-        elif words[:2] == ["users", "add"]:
-            users[words[2]] = None
-        elif words[:2] == ["users", "access-role"]:
-            roles[words[2]] = words[3]
-        elif words[:3] == ["logging", "host", "add"] and "addr" in words:
-            hosts.append(words[words.index("addr") + 1])
-        elif words[:4] == ["sntp", "client", "server", "add"]:
-            ntp.append(words[5])
-        elif words[:2] == ["snmp", "community"]:
-            if words[2].lower() not in ("ro", "rw"):
-                raise ParseError(f"unknown community access {words[2][:10]!r}")
-            communities.append({**community_ref(words[3]), "access": words[2].upper(),
-                                "acl": None})
+    for number, line in enumerate(lines, 1):
+        try:
+            _read_line(line, servers, users, roles, hosts, ntp, communities)
+            words = _words(line)
+            if words[:2] == ["authlists", "set-policy"]:
+                aaa_in_use |= bool(_AAA & set(words[3:]))
+        except (ParseError, IndexError, ValueError) as exc:
+            skip_line(issues, number, line, str(exc) or type(exc).__name__)
+    return _facts(config, ssh_proto_version, servers, users, roles, hosts, ntp, communities,
+                  aaa_in_use)
+
+
+def _read_line(line: str, servers: list, users: dict, roles: dict, hosts: list, ntp: list,
+               communities: list) -> None:
+    """Collect what one global line of the script says."""
+    words = _words(line)
+    if words[:3] in (["radius", "server", "add"], ["tacacs", "server", "add"]):
+        servers.append({"protocol": "radius" if words[0] == "radius" else "tacacs+",
+                        "host": words[4]})
+    elif words[:2] == ["users", "add"]:
+        users[words[2]] = None
+    elif words[:2] == ["users", "access-role"]:
+        roles[words[2]] = words[3]
+    elif words[:3] == ["logging", "host", "add"] and "addr" in words:
+        hosts.append(words[words.index("addr") + 1])
+    elif words[:4] == ["sntp", "client", "server", "add"]:
+        ntp.append(words[5])
+    elif words[:2] == ["snmp", "community"]:
+        if words[2].lower() not in ("ro", "rw"):
+            raise ParseError(f"unknown community access {words[2][:10]!r}")
+        communities.append({**community_ref(words[3]), "access": words[2].upper(),
+                            "acl": None})
+
+
+def _facts(config: HiosConfig, ssh_proto_version: str | None, servers: list, users: dict,
+           roles: dict, hosts: list, ntp: list, communities: list,
+           aaa_in_use: bool) -> dict[str, object]:
+    lines = config.lines
     unused = 0
     for name, body in config.interfaces.items():
         if not _PORT.fullmatch(name) or "shutdown" in body:
