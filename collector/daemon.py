@@ -19,6 +19,7 @@ import hashlib
 import logging
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from otaudit.collector import status
 from otaudit.collector.clock import Clock, SystemClock
 from otaudit.collector.forwarder import Forwarder
 from otaudit.collector.outbox import Backpressure, Outbox
-from otaudit.collector.publisher import ObservationStore, load_signer
+from otaudit.collector.publisher import ObservationStore, load_receipt_verifier, load_signer
 from otaudit.collector.run import AuditControl, DeviceGuard, audit_assets
 from otaudit.collector.schedule import Timing, effective_schedules
 from otaudit.collector.scheduler import RunInfo, Scheduler
@@ -61,6 +62,7 @@ class CollectorDaemon:
         self.site = self.inventory.site
         self.collector = self.inventory.collector or settings.collector_id
         self.signer = load_signer(settings, self.collector)
+        self.receipt_verifier = load_receipt_verifier(settings)
         self.outbox = outbox
         self.scheduler = Scheduler(self._run_schedule, clock=self.clock, rng=rng)
         self.guard = DeviceGuard(settings.concurrency, settings.device_min_interval, self.clock)
@@ -73,12 +75,20 @@ class CollectorDaemon:
         self.forwarder: Forwarder | None = None
         self.store: ObservationStore | None = None
         self._reload_requested = asyncio.Event()
+        self._stop_at = 0.0
         self._status_changed = asyncio.Event()
 
     # -- control (signal handlers) --------------------------------------------------------
 
     def stop(self) -> None:
+        if not self.stopping.is_set():
+            self._stop_at = time.monotonic()
         self.stopping.set()
+
+    def _abandon_held(self) -> bool:
+        """Shutting down for longer than the grace: observations held on a full disk go."""
+        return (self.stopping.is_set()
+                and time.monotonic() - self._stop_at > self.settings.shutdown_grace)
 
     def request_reload(self) -> None:
         self._reload_requested.set()
@@ -92,7 +102,7 @@ class CollectorDaemon:
         outbox = self.outbox
         self.backpressure = Backpressure(outbox, on_change=self._status_changed.set)
         self.store = ObservationStore(outbox, self.settings, self.site, self.collector,
-                                      self.signer)
+                                      self.signer, give_up=self._abandon_held)
         self.forwarder = Forwarder(
             outbox, self.settings, broker_url=self.broker_url,
             client_id=f"otaudit-collector-{self.collector}",
@@ -100,7 +110,9 @@ class CollectorDaemon:
                                              self.collector),
             status_payload=self.status_payload,
             will_payload=status.will(self.site, self.collector, pid=os.getpid(),
-                                     started_at=self.started_at.isoformat()))
+                                     started_at=self.started_at.isoformat()),
+            receipts_for=(self.site, self.collector), receipt_verifier=self.receipt_verifier,
+            persistent=True)
         self.scheduler.configure(effective_schedules(self.inventory, self.settings))
         log.info("collector %s (site %s): %d assets on schedules %s; outbox %s holds %d",
                  self.collector, self.site, len(self.plans),
@@ -171,13 +183,21 @@ class CollectorDaemon:
             "state": state, "site": self.site, "collector": self.collector,
             "version": __version__, "pid": os.getpid(), "at": self.clock.now().isoformat(),
             "started_at": self.started_at.isoformat(), "auditing": auditing,
-            "paused_reason": "outbox full" if self.paused else None,
+            "paused_reason": self.backpressure.reason if self.backpressure else None,
             "outbox": outbox.describe() if outbox else None,
             "broker": {"connected": bool(forwarder and forwarder.connected),
-                       "connects": forwarder.connects if forwarder else 0},
+                       "connects": forwarder.connects if forwarder else 0,
+                       "refused": forwarder.refused if forwarder else 0},
             "runs": {**stats.as_dict(), "in_progress": self.scheduler.running},
             "observations": {"stored": self.store.stored if self.store else 0,
-                             "published": forwarder.published if forwarder else 0},
+                             "held": self.store.held if self.store else 0,
+                             "lost": self.store.lost if self.store else 0,
+                             "published": forwarder.published if forwarder else 0,
+                             "republished": forwarder.republished if forwarder else 0,
+                             "receipted": forwarder.receipted if forwarder else 0,
+                             "rejected": forwarder.rejected if forwarder else 0},
+            "receipts": {"on": self.settings.receipts,
+                         "ignored": forwarder.bad_receipts if forwarder else 0},
             "last_run": stats.last_run.as_dict() if stats.last_run else None,
             "inventory": {"path": str(self.inventory_path), "assets": len(self.plans),
                           "schedules": sorted(effective_schedules(self.inventory,
