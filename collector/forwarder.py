@@ -390,9 +390,9 @@ class Forwarder:
         if time.monotonic() - self._progress_at <= self.settings.once_receipt_wait:
             return None
         return ReceiptsMissing(
-                f"{self.outbox.entries} observation(s) were published but the server did not "
-                f"confirm them within {self.settings.once_receipt_wait:g} s (is `otaudit "
-                f"server run` running and subscribed to this broker?)")
+            f"the server did not confirm the published observations within "
+            f"{self.settings.once_receipt_wait:g} s (is `otaudit server run` running and "
+            f"subscribed to this broker?)")
 
     async def _publish(self, client: AckingClient, entry: Entry, window: asyncio.Semaphore,
                        in_flight: set[int]) -> None:

@@ -91,8 +91,8 @@ async def _run(inventory: Inventory, plans: list[AssetPlan], settings: Settings,
     try:
         await forwarding
     except BrokerUnavailable as exc:
-        raise BrokerUnavailable(f"{exc}; {outbox.entries} observation(s) stay in the outbox "
-                                f"{outbox.path} for the next run") from None
+        raise type(exc)(f"{exc}; {outbox.entries} observation(s) stay in the outbox "
+                        f"{outbox.path} for the next run") from None
     summary.published = forwarder.delivered
     if outbox.entries:  # defensive: finish() returns only on an empty outbox
         raise BrokerUnavailable(f"{outbox.entries} observation(s) left in the outbox "

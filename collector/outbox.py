@@ -706,6 +706,19 @@ def read_states(path: Path) -> dict[str, Any]:
         db.close()
 
 
+def read_quarantine(path: Path, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest quarantined items of an outbox file, read-only."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name='quarantine'").fetchone():
+            return []
+        rows = db.execute("SELECT key, topic, reason, at FROM quarantine ORDER BY id DESC "
+                          "LIMIT ?", (limit,)).fetchall()
+    finally:
+        db.close()
+    return [{"key": k, "topic": t, "reason": r, "at": a} for k, t, r, a in rows]
+
+
 def _read_damaged(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str, str]],
                                         dict[str, Any]]:
     """Every readable outbox row of a damaged file, the keys of the unreadable ones, and
