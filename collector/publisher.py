@@ -106,3 +106,5 @@ class ObservationStore:
             if holding:
                 self.held -= 1
         self.stored += 1
+        log.debug("observation %s stored in the outbox (asset %s, %s)", obs.observation_id,
+                  obs.asset.id, obs.probe)
