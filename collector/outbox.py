@@ -51,12 +51,14 @@ from pathlib import Path
 from typing import Any
 
 from otaudit.settings import Settings
+from otaudit.throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
 
 QUEUED, SENT = 0, 1
 STATE_NAMES = {QUEUED: "queued", SENT: "sent"}
 RESERVE_BYTES = 1 << 20
+WAL_PAGES = 64  # checkpoint the WAL at this many pages (SQLite's default: 1000)
 TABLES = [
     """CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -157,14 +159,20 @@ class Outbox:
 
     def __init__(self, path: Path, *, max_entries: int, max_bytes: int,
                  lock_timeout: float = 0.0, reserve_bytes: int = RESERVE_BYTES,
+                 max_pages: int | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        """``max_pages``: SQLite's ``max_page_count``, a file size limit that fails writes
+        like a full disk does (a test seam where no small file system can be mounted)."""
         self.path = Path(path)
+        self.max_pages = max_pages
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.reserve_bytes = reserve_bytes
         self.reserve_path = self.path.with_suffix(".reserve")
         self.clock = clock
         self.disk_full = False
+        self.disk_full_events = 0  # times the disk filled up
+        self._throttled = ThrottledLog(log, interval=300.0)
         self.recovered: list[str] = []  # what salvaging a damaged file said (status, tests)
         self._lock = threading.RLock()
         self._lockfile = self._acquire(lock_timeout)
@@ -208,6 +216,8 @@ class Outbox:
             self._salvage(problem)
             db = _connect(self.path)
         _prepare(db)
+        if self.max_pages:
+            db.execute(f"PRAGMA max_page_count = {int(self.max_pages)}")
         row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
         self._last_seq = int(row[0]) if row else 0
         count, size = db.execute(
@@ -338,9 +348,11 @@ class Outbox:
     def _out_of_space(self) -> None:
         """A write failed with SQLITE_FULL: give up the reserve so deletions can proceed."""
         if not self.disk_full:
-            log.error("outbox %s: the disk is full; nothing was half-written. Auditing pauses "
-                      "(observations of the probe runs in flight are held in memory) until "
-                      "receipted entries free space", self.path)
+            self.disk_full_events += 1
+            self._throttled.log(logging.ERROR, "disk full", "outbox %s: the disk is full; "
+                              "nothing was half-written. Auditing pauses (observations of the "
+                              "probe runs in flight are held in memory) until receipted "
+                              "entries free space", self.path)
         self.disk_full = True
         with contextlib.suppress(FileNotFoundError):
             self.reserve_path.unlink()
@@ -617,9 +629,14 @@ class Outbox:
 # -- helpers -------------------------------------------------------------------------------
 
 def _connect(path: Path) -> sqlite3.Connection:
+    """WAL, synced on commit; the WAL is checkpointed every ``WAL_PAGES`` pages and cut back
+    to that size, so that what the outbox takes on disk follows its entries (a full disk
+    then frees up as receipts delete them)."""
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
+    db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+    db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")
     return db
 
 

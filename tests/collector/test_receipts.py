@@ -40,9 +40,10 @@ pytestmark = pytest.mark.mosquitto
 
 def private(**extra: object) -> Settings:
     """A private topic prefix on the shared broker: no other test's server receipts ours."""
-    return Settings(_env_file=None, broker_url="mqtt://127.0.0.1:1883",
-                    topic_prefix=f"otaudit-r{uuid.uuid4().hex[:8]}/v1",
-                    server_client_id=f"srv-{uuid.uuid4().hex[:8]}", **extra)
+    values: dict[str, object] = {"broker_url": "mqtt://127.0.0.1:1883",
+                                 "topic_prefix": f"otaudit-r{uuid.uuid4().hex[:8]}/v1",
+                                 "server_client_id": f"srv-{uuid.uuid4().hex[:8]}", **extra}
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 def fill(box: Outbox, settings: Settings, count: int, site: str = "s1",
@@ -263,4 +264,33 @@ async def test_observation_store_holds_observations_while_the_disk_is_full(
                 stored += 1
     assert box.disk_full and store.held == 0 and box.entries == stored > 3
     assert box._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    box.close()
+
+
+async def test_the_reconnect_backoff_starts_over_after_a_connection_that_worked(
+        tmp_path: Path, mosquitto_factory) -> None:  # type: ignore[no-untyped-def]
+    """Before, the delay stayed at its maximum after the first outage (24-27 s to reconnect
+    after every later one)."""
+    import random
+
+    broker = mosquitto_factory()
+    settings = private(broker_url=broker.url, receipts=False, reconnect_min_delay=0.1,
+                       reconnect_max_delay=0.8)
+    box = Outbox(tmp_path / "o.db", max_entries=10, max_bytes=10**6)
+    forwarder = Forwarder(box, settings, client_id="c1-backoff", rng=random.Random(7))
+    running = asyncio.create_task(forwarder.run(), name="forwarder")
+    try:
+        await until(lambda: len(forwarder.delays) >= 5, 20, "the backoff to grow", running)
+        assert forwarder.delays[4] >= 0.8 * 0.8  # doubled up to the maximum
+        broker.start()
+        await until(lambda: forwarder.connected, 10, "the connection", running)
+        before = len(forwarder.delays)
+        broker.stop(kill=True)
+        await until(lambda: len(forwarder.delays) > before, 10, "the next pause", running)
+        assert forwarder.delays[before] <= 0.1 * 1.2  # back to the minimum
+        broker.start()
+        await until(lambda: forwarder.connected, 10, "the reconnection", running)
+    finally:
+        await forwarder.close(1)
+        await running
     box.close()

@@ -11,15 +11,22 @@ figures are printed (``pytest -s``) so they can be quoted.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import sqlite3
+import subprocess
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fault_support import (
     COLLECTOR,
     NEVER,
+    OTAUDIT,
     SITE,
     Counts,
+    collector_env,
     collector_process,
     made_in,
     outbox_count,
@@ -33,10 +40,12 @@ from fault_support import (
 )
 
 from otaudit.collector.daemon import CollectorDaemon
-from otaudit.collector.outbox import read_states
+from otaudit.collector.outbox import Outbox, read_states
+from otaudit.mqtt import observation_topic
 from otaudit.server.db import init_db, make_engine
 from otaudit.settings import Settings
 
+from support.observations import make_observation
 from support.server import running_server
 
 pytestmark = pytest.mark.mosquitto
@@ -260,3 +269,132 @@ async def test_two_server_replicas_one_killed(tmp_path: Path, mosquitto_factory,
     print(counts.line("two replicas, one killed", stored_at_kill=at_kill,
                       republished=daemon.forwarder.republished if daemon.forwarder else 0))
     assert_exact(counts, DEVICES)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 384 KiB tmpfs (needs root: mount)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (the max_pages variant runs anyway)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=384k,mode=0700", "tmpfs",
+                           str(folder)], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("limit", ["tmpfs", "max_pages"])
+async def test_outbox_disk_full_pauses_the_audit_and_loses_nothing(
+        tmp_path: Path, mosquitto_factory, sqlite_url: str, limit: str,  # type: ignore[no-untyped-def]
+        request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> None:
+    """tmpfs: a real full file system (384 KiB); max_pages: SQLite's max_page_count as the
+    size limit. The server is away until the disk is full, so nothing leaves the outbox."""
+    broker = mosquitto_factory()
+    broker.start()
+    settings = settings_for(tmp_path, broker.url, sqlite_url)
+    if limit == "tmpfs":
+        folder = request.getfixturevalue("small_disk")
+        outbox = Outbox(folder / f"outbox-{COLLECTOR}.db", max_entries=10**5,
+                        max_bytes=10**9, reserve_bytes=96 * 1024)
+    else:
+        folder = tmp_path / "state"
+        folder.mkdir()
+        outbox = Outbox(folder / f"outbox-{COLLECTOR}.db", max_entries=10**5,
+                        max_bytes=10**9, max_pages=20)
+    caplog.set_level(logging.INFO, logger="otaudit")
+    async with plant(DEVICES) as plc, recording_made() as made:
+        daemon = CollectorDaemon(plc.inventory(tmp_path / "inv.yaml"), settings, outbox=outbox)
+        running = asyncio.create_task(daemon.run(), name="collector")
+        try:
+            await wait_until(lambda: outbox.disk_full and daemon.paused, 60,
+                             "the disk to fill up", running)
+            paused = daemon.snapshot()
+            held = len(made.ids)
+            assert not audited(daemon), "the disk must fill up mid-audit"
+            check = sqlite3.connect(f"file:{outbox.path}?mode=ro", uri=True)
+            assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            check.close()
+            async with running_server(settings, sqlite_url) as server:
+                await wait_until(lambda: drained(daemon), 90, "every receipt", running,
+                                 server.task)
+                counts = Counts(made.ids, server.stored_ids(SITE))
+        finally:
+            daemon.stop()
+            await asyncio.wait_for(running, 30)
+            outbox.close()
+    print(counts.line(f"outbox disk full ({limit})", stored_when_full=held,
+                      disk_full_events=outbox.disk_full_events))
+    assert paused["paused_reason"] == "outbox disk full" and paused["outbox"]["disk_full"]
+    assert_exact(counts, DEVICES)
+    full = [r for r in caplog.records if "the disk is full" in r.getMessage()]
+    assert full and all(r.levelno == logging.ERROR for r in full)
+    assert len(full) == 1  # rate-limited: one line per 5 minutes however often it fills
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a full disk"
+    assert any("auditing resumes" in r.getMessage() for r in caplog.records)
+
+
+def corrupt(path: Path, marker: bytes, how: str) -> None:
+    """Damage the outbox file where ``marker`` is: its payload bytes, or its whole page."""
+    data = bytearray(path.read_bytes())
+    at = data.index(marker)
+    assert data.count(marker) == 1
+    if how == "payload":
+        data[at:at + len(marker)] = marker.replace(b"MARK", b"MARQ")
+    else:
+        page = at // 4096 * 4096
+        data[page:page + 16] = b"\xff" * 16  # the B-tree page header: not a page any more
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.slow
+async def test_a_corrupted_outbox_is_detected_the_bad_part_quarantined_the_rest_delivered(
+        tmp_path: Path, mosquitto_factory, sqlite_url: str) -> None:  # type: ignore[no-untyped-def]
+    """One entry's payload altered on disk (SQLite does not notice: the checksum does) and
+    one page destroyed (SQLite's check does). Before: the daemon died (rc 1) and damaged
+    payloads were published and lost."""
+    broker = mosquitto_factory()
+    broker.start()
+    settings = settings_for(tmp_path, broker.url, sqlite_url)
+    path = outbox_file(tmp_path)
+    path.parent.mkdir()
+    box = Outbox(path, max_entries=100, max_bytes=10**7)
+    made = []
+    for i in range(12):  # one entry per 4 KiB page: its marker tells the page
+        obs = make_observation(site=SITE, collector=COLLECTOR, asset=f"old-{i:02d}",
+                               facts={"identity.vendor": f"MARK{i:02d}" + "x" * 2500})
+        box.append(str(obs.observation_id),
+                   observation_topic(settings.topic_prefix, SITE, COLLECTOR, obs.asset.id),
+                   obs.to_json())
+        made.append(str(obs.observation_id))
+    box.close()
+    corrupt(path, b"MARK03", "payload")
+    corrupt(path, b"MARK07", "page")
+    async with plant(1) as plc, running_server(settings, sqlite_url) as server:
+        inventory = plc.inventory(tmp_path / "inv.yaml", schedule=NEVER)
+        collector = collector_process(tmp_path, inventory, broker.url)
+        try:
+            await wait_until(lambda: len(server.stored_ids(SITE)) >= 10, 60, "the rest",
+                             collector, server.task)
+            await wait_until(lambda: read_states(path)["entries"] == 0, 30, "an empty outbox",
+                             collector, server.task)
+        finally:
+            code = collector.stop()
+        counts = Counts(set(made), server.stored_ids(SITE))
+    status = subprocess.run([OTAUDIT, "collector", "status", "-i", str(inventory)],
+                            env=collector_env(tmp_path), capture_output=True, text=True)
+    print(counts.line("corrupted outbox", quarantined=len(counts.lost)))
+    assert code == 0, collector.text()[-3000:]
+    assert counts.lost == {made[3], made[7]}  # quarantined with a message, not published
+    assert counts.stored == 10 and counts.duplicated == 0
+    log = collector.text()
+    assert f"outbox entry {made[3]}" in log and "payload checksum mismatch" in log
+    assert "is damaged" in log and f"outbox entry {made[7]} could not be read" in log
+    assert list(path.parent.glob(f"{path.name}.corrupt-*"))
+    assert status.returncode == 0, status.stderr
+    assert made[3] in status.stdout and made[7] in status.stdout
+    assert "damaged (total)                2" in status.stdout
