@@ -4,7 +4,9 @@ One task group holds the forwarder (outbox → broker, reconnecting), the schedu
 loop per schedule, runs audit their assets through ``run.audit_assets``), a heartbeat
 (retained status topic) and the inventory watcher (SIGHUP or a changed file: reload; a
 bad new inventory keeps the old one). Every observation enters the durable outbox before
-it is published. When the outbox is full, no probe run starts until it drains.
+it is published, and leaves it on the server's receipt (``forwarder``); the forwarder keeps
+a persistent broker session so receipts sent while it was away still arrive. When the
+outbox (or its disk) is full, no probe run starts until receipts free room.
 
 Shutdown (``stop``, on SIGTERM/SIGINT): schedules stop, probe runs in flight finish and
 store their observations, runs not started are skipped, the forwarder gets
