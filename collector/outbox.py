@@ -59,6 +59,7 @@ QUEUED, SENT = 0, 1
 STATE_NAMES = {QUEUED: "queued", SENT: "sent"}
 RESERVE_BYTES = 1 << 20
 WAL_PAGES = 64  # checkpoint the WAL at this many pages (SQLite's default: 1000)
+RECHECK_INTERVAL = 0.25  # seconds between two looks for room on a full disk
 TABLES = [
     """CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -168,10 +169,15 @@ class Outbox:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.reserve_bytes = reserve_bytes
+        # the WAL stays under half the reserve: giving the reserve up always lets a delete
+        # and a checkpoint through on a full disk
+        self.wal_pages = max(4, min(WAL_PAGES, reserve_bytes // 8192)) if reserve_bytes \
+            else WAL_PAGES
         self.reserve_path = self.path.with_suffix(".reserve")
         self.clock = clock
         self.disk_full = False
         self.disk_full_events = 0  # times the disk filled up
+        self._rechecked_at = 0.0
         self._throttled = ThrottledLog(log, interval=300.0)
         self.recovered: list[str] = []  # what salvaging a damaged file said (status, tests)
         self._lock = threading.RLock()
@@ -203,7 +209,7 @@ class Outbox:
         if not self.path.exists():  # observations describe the plant: owner only
             os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         try:
-            db = _connect(self.path)
+            db = _connect(self.path, self.wal_pages)
             problem = _check(db)
         except sqlite3.DatabaseError as exc:
             if not is_corrupt(exc):
@@ -214,7 +220,7 @@ class Outbox:
             if db is not None:
                 db.close()
             self._salvage(problem)
-            db = _connect(self.path)
+            db = _connect(self.path, self.wal_pages)
         _prepare(db)
         if self.max_pages:
             db.execute(f"PRAGMA max_page_count = {int(self.max_pages)}")
@@ -276,7 +282,7 @@ class Outbox:
         with self._lock:
             self._db.close()
             self._salvage(problem)
-            self._db = _connect(self.path)
+            self._db = _connect(self.path, self.wal_pages)
             _prepare(self._db)
             count, size = self._db.execute(
                 "SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox").fetchone()
@@ -376,11 +382,32 @@ class Outbox:
                 raise
         raise AssertionError("unreachable")
 
+    def recheck_disk(self) -> bool:
+        """After a full disk: is there room again (for the reserve, and so for entries)?
+        Clears ``disk_full`` when there is."""
+        with self._lock:
+            if not self.disk_full:
+                return True
+            if time.monotonic() - self._rechecked_at < RECHECK_INTERVAL:
+                return False
+            self._rechecked_at = time.monotonic()
+            self._checkpoint()  # the WAL and free pages may hold the room the reserve needs
+            if not self._ensure_reserve():
+                return False
+            self.disk_full = False
+            log.info("outbox %s: the disk has room again", self.path)
+            return True
+
     def _after_delete(self) -> None:
-        """While the disk is full, give freed pages back to the file system right away."""
+        """While the disk is full, give the WAL's space back to the file system right away."""
         if self.disk_full:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Free pages and the WAL back to the file system (a full disk)."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA incremental_vacuum").fetchall()
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     # -- synchronous core (any thread) --------------------------------------------------------
 
@@ -396,7 +423,7 @@ class Outbox:
         Raises ``OutboxDiskFull`` when the disk has no room (nothing is written then).
         """
         with self._lock:
-            if self.disk_full and not self._ensure_reserve():
+            if not self.recheck_disk():
                 raise OutboxDiskFull(f"outbox {self.path}: the disk is full")
             db = self._db
             try:
@@ -418,9 +445,6 @@ class Outbox:
                     self._out_of_space()
                     raise OutboxDiskFull(f"outbox {self.path}: the disk is full") from None
                 raise
-            if self.disk_full:
-                self.disk_full = False
-                log.info("outbox %s: the disk has room again", self.path)
             self._last_seq = seq
             self.entries += 1
             self.bytes += len(data)
@@ -628,15 +652,18 @@ class Outbox:
 
 # -- helpers -------------------------------------------------------------------------------
 
-def _connect(path: Path) -> sqlite3.Connection:
-    """WAL, synced on commit; the WAL is checkpointed every ``WAL_PAGES`` pages and cut back
+def _connect(path: Path, wal_pages: int = WAL_PAGES) -> sqlite3.Connection:
+    """WAL, synced on commit; the WAL is checkpointed every ``wal_pages`` pages and cut back
     to that size, so that what the outbox takes on disk follows its entries (a full disk
     then frees up as receipts delete them)."""
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
-    db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
-    db.execute(f"PRAGMA journal_size_limit={WAL_PAGES * 4096}")
+    db.execute(f"PRAGMA wal_autocheckpoint={wal_pages}")
+    db.execute(f"PRAGMA journal_size_limit={wal_pages * 4096}")
+    # Zero deleted content only in pages written anyway (Debian's SQLite overwrites every
+    # freed page by default: deleting a batch would then need room for all of it)
+    db.execute("PRAGMA secure_delete=FAST")
     return db
 
 
@@ -647,7 +674,13 @@ def _check(db: sqlite3.Connection) -> str | None:
 
 
 def _prepare(db: sqlite3.Connection) -> None:
-    """Create the tables, add the columns of newer versions, fill missing digests."""
+    """Create the tables, add the columns of newer versions, fill missing digests.
+
+    A new file gets ``auto_vacuum=INCREMENTAL`` (an empty older one is converted): on a
+    full disk, the pages of deleted entries can then be given back to the file system."""
+    db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new file only
+    if db.execute("PRAGMA auto_vacuum").fetchone()[0] != 2 and not _has_rows(db):
+        db.execute("VACUUM")
     for statement in TABLES:
         db.execute(statement)
     have = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
@@ -660,6 +693,13 @@ def _prepare(db: sqlite3.Connection) -> None:
     if missing:
         db.executemany("UPDATE outbox SET digest = ? WHERE seq = ?",
                        [(digest_of(bytes(p)), s) for s, p in missing])
+
+
+def _has_rows(db: sqlite3.Connection) -> bool:
+    try:
+        return db.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is not None
+    except sqlite3.OperationalError:  # no table yet
+        return False
 
 
 def _entry(row: tuple[Any, ...]) -> Entry:
@@ -831,7 +871,11 @@ class Backpressure:
 
     async def admit(self, stopping: asyncio.Event) -> bool:
         outbox = self.outbox
-        while self._blocked() and not stopping.is_set():
+        while not stopping.is_set():
+            if outbox.disk_full:
+                await asyncio.to_thread(outbox.recheck_disk)
+            if not self._blocked():
+                break
             if self.give_up is not None and self.give_up():
                 return False
             if not self.paused:

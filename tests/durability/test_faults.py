@@ -273,12 +273,12 @@ async def test_two_server_replicas_one_killed(tmp_path: Path, mosquitto_factory,
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 384 KiB tmpfs (needs root: mount)."""
+    """A 256 KiB tmpfs (needs root: mount)."""
     folder = tmp_path / "small"
     folder.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root (the max_pages variant runs anyway)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=384k,mode=0700", "tmpfs",
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs",
                            str(folder)], capture_output=True, text=True)
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -292,7 +292,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 async def test_outbox_disk_full_pauses_the_audit_and_loses_nothing(
         tmp_path: Path, mosquitto_factory, sqlite_url: str, limit: str,  # type: ignore[no-untyped-def]
         request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> None:
-    """tmpfs: a real full file system (384 KiB); max_pages: SQLite's max_page_count as the
+    """tmpfs: a real full file system (256 KiB); max_pages: SQLite's max_page_count as the
     size limit. The server is away until the disk is full, so nothing leaves the outbox."""
     broker = mosquitto_factory()
     broker.start()
@@ -300,7 +300,7 @@ async def test_outbox_disk_full_pauses_the_audit_and_loses_nothing(
     if limit == "tmpfs":
         folder = request.getfixturevalue("small_disk")
         outbox = Outbox(folder / f"outbox-{COLLECTOR}.db", max_entries=10**5,
-                        max_bytes=10**9, reserve_bytes=96 * 1024)
+                        max_bytes=10**9, reserve_bytes=64 * 1024)
     else:
         folder = tmp_path / "state"
         folder.mkdir()
