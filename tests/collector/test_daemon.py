@@ -66,5 +66,7 @@ async def test_a_changed_file_is_reloaded_and_the_heartbeat_counts(
     assert beat["observations"] == {"stored": 1, "published": 1, "held": 0, "lost": 0,
                                     "receipted": 0, "rejected": 0, "republished": 0}
     assert beat["outbox"]["entries"] == 0 and beat["broker"]["connected"] is True
+    assert beat["outbox"]["queued"] == beat["outbox"]["sent"] == {"count": 0,
+                                                                  "oldest_age": None}
     assert any("inventory reloaded (file changed): 2 assets" in r.getMessage()
                for r in caplog.records)
