@@ -234,6 +234,12 @@ class Forwarder:
                     return
                 except* aiomqtt.MqttError as group:
                     self._lost(group.exceptions[0])
+                except* sqlite3.Error as group:  # the outbox failed: reconnect, try again
+                    self.connected, self._client = False, None
+                    self.failures += 1
+                    self.throttled.log(logging.ERROR, "outbox error", "outbox %s: %s; "
+                                       "publishing starts over", self.outbox.path,
+                                       group.exceptions[0])
                 if not self._reconnect:
                     return
                 if self._max_failures is not None and self.failures >= self._max_failures:

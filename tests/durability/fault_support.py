@@ -67,7 +67,7 @@ def collector_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "OTAUDIT_COLLECTOR_ID": COLLECTOR, "OTAUDIT_RECONNECT_MIN_DELAY": "0.1",
             "OTAUDIT_RECONNECT_MAX_DELAY": "0.5", "OTAUDIT_RECEIPT_TIMEOUT": "1",
             "OTAUDIT_RECEIPT_MAX_DELAY": "2", "OTAUDIT_SCHEDULE_JITTER": "0",
-            "OTAUDIT_CONCURRENCY": "4", "OTAUDIT_DEVICE_MIN_INTERVAL": "0",
+            "OTAUDIT_CONCURRENCY": "2", "OTAUDIT_DEVICE_MIN_INTERVAL": "0",
             "OTAUDIT_HEARTBEAT_INTERVAL": "60", "OTAUDIT_INVENTORY_POLL_INTERVAL": "0",
             "OTAUDIT_RETRIES": "0", **extra}
 

@@ -55,7 +55,7 @@ DEVICES = 30
 def settings_for(tmp_path: Path, broker_url: str, database_url: str, **extra: object) -> Settings:
     return Settings(_env_file=None, broker_url=broker_url, database_url=database_url,
                     collector_id=COLLECTOR, server_client_id=f"srv-{uuid.uuid4().hex[:8]}",
-                    state_dir=tmp_path / "state", concurrency=4, min_request_interval=0.05,
+                    state_dir=tmp_path / "state", concurrency=2, min_request_interval=0.05,
                     device_min_interval=0, reconnect_min_delay=0.1, reconnect_max_delay=0.5,
                     receipt_timeout=1, receipt_max_delay=2, schedule_jitter=0, retries=0,
                     **extra)
