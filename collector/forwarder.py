@@ -29,6 +29,7 @@ import logging
 import random
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -141,7 +142,7 @@ class Forwarder:
         self.connected = False
         self.connects = 0
         self.failures = 0  # consecutive failed sessions or connection attempts
-        self.delays: list[float] = []  # every reconnect pause, in order (tests, status)
+        self.delays: deque[float] = deque(maxlen=100)  # the last reconnect pauses, in order
         self.last_error: str | None = None
         self.throttled = ThrottledLog(log)
         self._client: AckingClient | None = None
@@ -237,6 +238,7 @@ class Forwarder:
                 except* sqlite3.Error as group:  # the outbox failed: reconnect, try again
                     self.connected, self._client = False, None
                     self.failures += 1
+                    self.last_error = f"outbox: {group.exceptions[0]}"
                     self.throttled.log(logging.ERROR, "outbox error", "outbox %s: %s; "
                                        "publishing starts over", self.outbox.path,
                                        group.exceptions[0])
