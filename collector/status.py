@@ -10,7 +10,9 @@ a running daemon or a broker.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,13 +37,32 @@ def will(site: str, collector: str, **extra: Any) -> bytes:
 
 
 def outbox_status(path: Path, quarantine: int = 10) -> dict[str, Any]:
-    """The states of the outbox file at ``path`` and its newest quarantined items; raises
-    ``FileNotFoundError`` or ``sqlite3.Error``."""
+    """The states of the outbox file at ``path``, its newest quarantined items and the pid of
+    the collector process using it (None: none); raises ``FileNotFoundError`` or
+    ``sqlite3.Error``."""
     if not path.exists():
         raise FileNotFoundError(f"no outbox at {path} (this collector has stored nothing yet, "
                                 "or its state directory is elsewhere: --state-dir)")
-    return {"path": str(path), **read_states(path),
+    return {"path": str(path), "in_use_by": _lock_holder(path), **read_states(path),
             "quarantine": read_quarantine(path, quarantine) if quarantine else []}
+
+
+def _lock_holder(path: Path) -> int | None:
+    """The pid in the outbox's lock file while a process holds the lock."""
+    try:
+        fd = os.open(path.with_suffix(".lock"), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _age(seconds: float | None) -> str:
@@ -55,7 +76,9 @@ def _age(seconds: float | None) -> str:
 
 def render(data: dict[str, Any]) -> str:
     """``collector status`` as text."""
-    lines = [f"outbox {data['path']}: {data['entries']} entries, {data['bytes']} bytes",
+    holder = data.get("in_use_by")
+    lines = [f"outbox {data['path']}: {data['entries']} entries, {data['bytes']} bytes "
+             f"({f'in use by collector process {holder}' if holder else 'no collector running'})",
              *(f"  {label:<24}{data[key]['count']:>8}   oldest {_age(data[key]['oldest_age'])}"
                for key, label in (("queued", "queued"), ("sent", "sent, awaiting receipt"))),
              f"  {'receipted (total)':<24}{data['receipted']:>8}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -110,15 +111,19 @@ def test_collector_status_reads_the_file_with_or_without_a_daemon(tmp_path: Path
     shown = runner.invoke(app, ["collector", "status", "--collector-id", "c7",
                                 "--state-dir", str(state)])  # the outbox is open meanwhile
     assert shown.exit_code == 0, shown.output
+    assert f"in use by collector process {os.getpid()}" in shown.output
     assert "queued                         2" in shown.output
     assert "rejected (total)               1" in shown.output
     assert "sent-one  t/2  unsigned: signatures are required" in shown.output
     data = json.loads(runner.invoke(app, ["collector", "status", "--collector-id", "c7",
                                           "--state-dir", str(state), "--json"]).output)
     assert data["queued"]["count"] == 2 and data["quarantined"] == 1
-    assert set(data) == {*read_states(state / "outbox-c7.db"), "path", "quarantine"}
+    assert set(data) == {*read_states(state / "outbox-c7.db"), "path", "quarantine", "in_use_by"}
     assert data["sent"]["count"] == 0 and data["entries"] == 2
     box.close()
+    after = runner.invoke(app, ["collector", "status", "--collector-id", "c7", "--state-dir",
+                                str(state)])
+    assert "(no collector running)" in after.output
     missing = runner.invoke(app, ["collector", "status", "--collector-id", "nobody",
                                   "--state-dir", str(state)])
     assert missing.exit_code == 3 and "no outbox at" in missing.output
