@@ -811,12 +811,14 @@ def _read_damaged(path: Path) -> tuple[list[dict[str, Any]], list[tuple[str, str
                     continue
                 if row is not None:
                     rows[int(seq)] = row
-        else:  # the key index is damaged too: read from both ends up to the damage
-            extra["incomplete"] = True
+        else:  # the key index is damaged: read the table from both ends up to the damage
             for order in ("ASC", "DESC"):
-                with contextlib.suppress(sqlite3.Error):
+                try:
                     for item in _rows(db, f"ORDER BY seq {order}"):
                         rows[int(item["seq"])] = item
+                    break  # the whole table was readable
+                except sqlite3.Error:
+                    extra["incomplete"] = True
     finally:
         db.close()
     return [rows[s] for s in sorted(rows)], lost, extra

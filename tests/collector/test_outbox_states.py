@@ -143,3 +143,44 @@ def test_throttled_log_says_how_many_it_held_back(caplog: pytest.LogCaptureFixtu
     assert throttled.counts == {"x": 7, "y": 1}
     lines = [r.getMessage() for r in caplog.records]
     assert lines == ["refused 1", "other", "refused 9 (5 more like this in the last 60 s)"]
+
+
+def damage_page(path: Path, marker: bytes, *, avoid: bytes) -> None:
+    """Destroy the B-tree header of the page holding ``marker`` (not a page with ``avoid``)."""
+    data = bytearray(path.read_bytes())
+    at = -1
+    while (at := data.find(marker, at + 1)) >= 0:
+        page = at // 4096 * 4096
+        if avoid not in data[page:page + 4096]:
+            data[page:page + 16] = b"\xff" * 16
+            path.write_bytes(bytes(data))
+            return
+    raise AssertionError(f"no page with {marker!r} without {avoid!r}")
+
+
+@pytest.mark.parametrize("where", ["table", "key index"])
+def test_a_damaged_file_is_moved_aside_and_what_can_be_read_is_kept(
+        tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "o.db"
+    box = Outbox(path, max_entries=100, max_bytes=10**7)
+    for i in range(8):  # one entry per page: 3 KiB payloads
+        box.append(f"key-{i:02d}", f"t/{i}", json.dumps({"mark": f"ROW{i:02d}",
+                                                          "pad": "x" * 3000}).encode())
+    box.close()
+    if where == "table":
+        damage_page(path, b"ROW05", avoid=b"no such bytes")
+    else:  # the keys are in their rows too: the page of the unique index has no row marker
+        damage_page(path, b"key-05", avoid=b"ROW05")
+    caplog.set_level(logging.ERROR, logger="otaudit.collector")
+    box = Outbox(path, max_entries=100, max_bytes=10**7)
+    kept = [e.key for e in box.fresh()]
+    expected = [f"key-{i:02d}" for i in range(8) if where != "table" or i != 5]
+    assert kept == expected and box.entries == len(expected)
+    assert [q["key"] for q in box.quarantined()] == ([] if where != "table" else ["key-05"])
+    assert len([p for p in tmp_path.glob("o.db.corrupt-*") if p.name[-4:] not in ("-wal",
+                                                                                  "-shm")]) == 1
+    assert box.recovered and "is damaged" in box.recovered[0]
+    assert "unknown number" not in box.recovered[0]
+    assert box.append("new", "t/new", b"{}") > 0  # a sound file again
+    box.close()
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
