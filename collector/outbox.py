@@ -261,7 +261,8 @@ class Outbox:
                            (name, value))
             _bump(db, "corrupt", len(lost))
             last = max([extra["last_seq"], *(int(r["seq"]) for r in rows)])
-            if last:
+            if last and not db.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE "
+                                       "name = 'outbox'", (last,)).rowcount:
                 db.execute("INSERT INTO sqlite_sequence(name, seq) VALUES('outbox', ?)", (last,))
             db.execute("COMMIT")
         finally:
