@@ -1,10 +1,12 @@
 """The durable outbox: every observation is written here before it is published.
 
 An SQLite file in the collector's state directory (WAL journal, ``synchronous=FULL``:
-``put`` returns only once the entry is on disk). An entry is **queued** until the broker
-acknowledged its publish (PUBACK with a success code), then **sent, awaiting receipt**; it
-leaves the outbox only when the server's receipt (``otaudit.receipt``) says it is committed
-(**receipted**), or is moved to the quarantine table when the server rejected it for good.
+``put`` returns only once the entry is on disk; state changes and deletions do not wait for
+the disk, since a power cut undoing one only means a re-publish). An entry is **queued**
+until the broker acknowledged its publish (PUBACK with a success code), then **sent,
+awaiting receipt**; it leaves the outbox only when the server's receipt
+(``otaudit.receipt``) says it is committed (**receipted**), or is moved to the quarantine
+table when the server rejected it for good.
 Entries whose receipt does not come are published again once they are due (``due_at``: the
 forwarder's backoff). With receipts off (``Settings.receipts``) the PUBACK removes the entry.
 
@@ -115,7 +117,8 @@ class Entry:
 
 @dataclass
 class Settled:
-    """What a receipt changed: entries that left the outbox, entries quarantined."""
+    """What a receipt changed: entries that left the outbox (without their payloads),
+    entries quarantined."""
 
     committed: list[Entry] = field(default_factory=list)
     rejected: list[tuple[Entry, str]] = field(default_factory=list)
@@ -365,23 +368,31 @@ class Outbox:
             self.reserve_path.unlink()
 
     def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """One write transaction; on SQLITE_FULL the reserve is released and it is tried once
-        more (deleting needs a little space too). Raises what the second try raised."""
-        for attempt in (1, 2):
-            db = self._db
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                result = work(db)
-                db.execute("COMMIT")
-                return result
-            except BaseException as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                if attempt == 1 and is_full(exc):
-                    self._out_of_space()
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        """One write transaction that changes or removes entries (never adds one).
+
+        It commits without waiting for the disk (``synchronous=NORMAL``; a new entry waits,
+        see ``append``): a power cut may undo it, which only makes entries be published
+        again, and ingest absorbs that. On SQLITE_FULL the reserve is released and it is
+        tried once more (deleting needs a little space too)."""
+        db = self._db
+        db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            for attempt in (1, 2):
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    result = work(db)
+                    db.execute("COMMIT")
+                    return result
+                except BaseException as exc:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    if attempt == 1 and is_full(exc):
+                        self._out_of_space()
+                        continue
+                    raise
+            raise AssertionError("unreachable")
+        finally:
+            db.execute("PRAGMA synchronous=FULL")
 
     def recheck_disk(self) -> bool:
         """After a full disk: is there room again (for the reserve, and so for entries)?
@@ -545,7 +556,7 @@ class Outbox:
         settled = Settled()
         with self._lock:
             if keys:
-                found = self._select("key", keys)
+                found = self._select("key", keys, payload=False)
                 if found:
                     def receipted(db: sqlite3.Connection) -> tuple[int, int]:
                         _bump(db, "receipted", len(found))
@@ -565,13 +576,17 @@ class Outbox:
                 self._after_delete()
         return settled
 
-    def _select(self, column: str, values: Iterable[str]) -> list[Entry]:
+    def _select(self, column: str, values: Iterable[str], payload: bool = True
+                ) -> list[Entry]:
+        """The entries whose ``column`` is one of ``values`` (``payload=False``: their
+        payloads left out, as ``b""``)."""
+        columns = ENTRY_COLUMNS if payload else ENTRY_COLUMNS.replace("payload", "x''")
         found: list[Entry] = []
         values = list(values)
         for i in range(0, len(values), 500):
             part = values[i:i + 500]
             found += [_entry(row) for row in self._db.execute(
-                f"SELECT {ENTRY_COLUMNS} FROM outbox WHERE {column} IN "
+                f"SELECT {columns} FROM outbox WHERE {column} IN "
                 f"({','.join('?' * len(part))})", part)]
         return found
 
