@@ -16,7 +16,6 @@ store their observations, runs not started are skipped, the forwarder gets
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -28,7 +27,7 @@ from typing import Any
 from otaudit import __version__
 from otaudit.collector import status
 from otaudit.collector.clock import Clock, SystemClock
-from otaudit.collector.forwarder import Forwarder
+from otaudit.collector.forwarder import Forwarder, wait_event
 from otaudit.collector.outbox import Backpressure, Outbox
 from otaudit.collector.publisher import ObservationStore, load_receipt_verifier, load_signer
 from otaudit.collector.run import AuditControl, DeviceGuard, audit_assets
@@ -218,9 +217,7 @@ class CollectorDaemon:
     async def _heartbeat(self) -> None:
         assert self.forwarder is not None
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._status_changed.wait(),
-                                       self.settings.heartbeat_interval)
+            await wait_event(self._status_changed, self.settings.heartbeat_interval)
             self._status_changed.clear()
             await self.forwarder.publish_status(self.status_payload("online"))
 
@@ -229,8 +226,7 @@ class CollectorDaemon:
     async def _watch_inventory(self) -> None:
         poll = self.settings.inventory_poll_interval or None
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reload_requested.wait(), poll)
+            await wait_event(self._reload_requested, poll)
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
                 self.reload("SIGHUP")

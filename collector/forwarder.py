@@ -98,6 +98,17 @@ class AckingClient(aiomqtt.Client):
             return self.refusals.pop(info.mid, None)
 
 
+async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds have passed. Not ``wait_for``: on
+    Python 3.11 it swallows a cancellation that comes as the event is set, and the pump
+    must stop when its task group cancels it (a publish failed)."""
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
+
+
 class Forwarder:
     """Drains one outbox to one broker. ``run`` until ``finish``/``close`` says otherwise.
 
@@ -275,8 +286,7 @@ class Forwarder:
 
     async def _pause(self, seconds: float) -> None:
         self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), seconds)
+        await wait_event(self._wakeup, seconds)
 
     async def _session(self) -> None:
         will = None
@@ -388,8 +398,7 @@ class Forwarder:
                 timeout = max(0.0, due - time.time()) + 0.01
         if self._finish:
             timeout = IDLE_CHECK if timeout is None else min(timeout, IDLE_CHECK)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.outbox.added.wait(), timeout)
+        await wait_event(self.outbox.added, timeout)
 
     def _receipts_overdue(self) -> ReceiptsMissing | None:
         """Finishing (``--once``) and no receipt came for ``once_receipt_wait`` seconds."""
