@@ -4,7 +4,9 @@ One task group holds the forwarder (outbox → broker, reconnecting), the schedu
 loop per schedule, runs audit their assets through ``run.audit_assets``), a heartbeat
 (retained status topic) and the inventory watcher (SIGHUP or a changed file: reload; a
 bad new inventory keeps the old one). Every observation enters the durable outbox before
-it is published. When the outbox is full, no probe run starts until it drains.
+it is published, and leaves it on the server's receipt (``forwarder``); the forwarder keeps
+a persistent broker session so receipts sent while it was away still arrive. When the
+outbox (or its disk) is full, no probe run starts until receipts free room.
 
 Shutdown (``stop``, on SIGTERM/SIGINT): schedules stop, probe runs in flight finish and
 store their observations, runs not started are skipped, the forwarder gets
@@ -14,20 +16,20 @@ store their observations, runs not started are skipped, the forwarder gets
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
 import random
+import time
 from pathlib import Path
 from typing import Any
 
 from otaudit import __version__
 from otaudit.collector import status
 from otaudit.collector.clock import Clock, SystemClock
-from otaudit.collector.forwarder import Forwarder
+from otaudit.collector.forwarder import Forwarder, wait_event
 from otaudit.collector.outbox import Backpressure, Outbox
-from otaudit.collector.publisher import ObservationStore, load_signer
+from otaudit.collector.publisher import ObservationStore, load_receipt_verifier, load_signer
 from otaudit.collector.run import AuditControl, DeviceGuard, audit_assets
 from otaudit.collector.schedule import Timing, effective_schedules
 from otaudit.collector.scheduler import RunInfo, Scheduler
@@ -61,6 +63,7 @@ class CollectorDaemon:
         self.site = self.inventory.site
         self.collector = self.inventory.collector or settings.collector_id
         self.signer = load_signer(settings, self.collector)
+        self.receipt_verifier = load_receipt_verifier(settings)
         self.outbox = outbox
         self.scheduler = Scheduler(self._run_schedule, clock=self.clock, rng=rng)
         self.guard = DeviceGuard(settings.concurrency, settings.device_min_interval, self.clock)
@@ -73,12 +76,20 @@ class CollectorDaemon:
         self.forwarder: Forwarder | None = None
         self.store: ObservationStore | None = None
         self._reload_requested = asyncio.Event()
+        self._stop_at = 0.0
         self._status_changed = asyncio.Event()
 
     # -- control (signal handlers) --------------------------------------------------------
 
     def stop(self) -> None:
+        if not self.stopping.is_set():
+            self._stop_at = time.monotonic()
         self.stopping.set()
+
+    def _abandon_held(self) -> bool:
+        """Shutting down for longer than the grace: observations held on a full disk go."""
+        return (self.stopping.is_set()
+                and time.monotonic() - self._stop_at > self.settings.shutdown_grace)
 
     def request_reload(self) -> None:
         self._reload_requested.set()
@@ -92,7 +103,7 @@ class CollectorDaemon:
         outbox = self.outbox
         self.backpressure = Backpressure(outbox, on_change=self._status_changed.set)
         self.store = ObservationStore(outbox, self.settings, self.site, self.collector,
-                                      self.signer)
+                                      self.signer, give_up=self._abandon_held)
         self.forwarder = Forwarder(
             outbox, self.settings, broker_url=self.broker_url,
             client_id=f"otaudit-collector-{self.collector}",
@@ -100,7 +111,9 @@ class CollectorDaemon:
                                              self.collector),
             status_payload=self.status_payload,
             will_payload=status.will(self.site, self.collector, pid=os.getpid(),
-                                     started_at=self.started_at.isoformat()))
+                                     started_at=self.started_at.isoformat()),
+            receipts_for=(self.site, self.collector), receipt_verifier=self.receipt_verifier,
+            persistent=True)
         self.scheduler.configure(effective_schedules(self.inventory, self.settings))
         log.info("collector %s (site %s): %d assets on schedules %s; outbox %s holds %d",
                  self.collector, self.site, len(self.plans),
@@ -171,13 +184,21 @@ class CollectorDaemon:
             "state": state, "site": self.site, "collector": self.collector,
             "version": __version__, "pid": os.getpid(), "at": self.clock.now().isoformat(),
             "started_at": self.started_at.isoformat(), "auditing": auditing,
-            "paused_reason": "outbox full" if self.paused else None,
+            "paused_reason": self.backpressure.reason if self.backpressure else None,
             "outbox": outbox.describe() if outbox else None,
             "broker": {"connected": bool(forwarder and forwarder.connected),
-                       "connects": forwarder.connects if forwarder else 0},
+                       "connects": forwarder.connects if forwarder else 0,
+                       "refused": forwarder.refused if forwarder else 0},
             "runs": {**stats.as_dict(), "in_progress": self.scheduler.running},
             "observations": {"stored": self.store.stored if self.store else 0,
-                             "published": forwarder.published if forwarder else 0},
+                             "held": self.store.held if self.store else 0,
+                             "lost": self.store.lost if self.store else 0,
+                             "published": forwarder.published if forwarder else 0,
+                             "republished": forwarder.republished if forwarder else 0,
+                             "receipted": forwarder.receipted if forwarder else 0,
+                             "rejected": forwarder.rejected if forwarder else 0},
+            "receipts": {"on": self.settings.receipts,
+                         "ignored": forwarder.bad_receipts if forwarder else 0},
             "last_run": stats.last_run.as_dict() if stats.last_run else None,
             "inventory": {"path": str(self.inventory_path), "assets": len(self.plans),
                           "schedules": sorted(effective_schedules(self.inventory,
@@ -196,9 +217,7 @@ class CollectorDaemon:
     async def _heartbeat(self) -> None:
         assert self.forwarder is not None
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._status_changed.wait(),
-                                       self.settings.heartbeat_interval)
+            await wait_event(self._status_changed, self.settings.heartbeat_interval)
             self._status_changed.clear()
             await self.forwarder.publish_status(self.status_payload("online"))
 
@@ -207,8 +226,7 @@ class CollectorDaemon:
     async def _watch_inventory(self) -> None:
         poll = self.settings.inventory_poll_interval or None
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reload_requested.wait(), poll)
+            await wait_event(self._reload_requested, poll)
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
                 self.reload("SIGHUP")

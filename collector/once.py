@@ -2,10 +2,12 @@
 
 Observations go to the durable outbox first, and a forwarder publishes them while the
 audit goes on. The run succeeds only when the outbox is empty at the end (older entries
-of an earlier run included). When the broker stays unreachable (``once_connect_attempts``
-failures in a row once the audit is over) it raises ``BrokerUnavailable``; whatever was
-not acknowledged stays in the outbox for the next run. It never touches the daemon's
-status topic.
+of an earlier run included): with receipts on (the default), when the server has receipted
+every entry. When the broker stays unreachable (``once_connect_attempts`` failures in a row
+once the audit is over) it raises ``BrokerUnavailable``; when the server's receipts stop
+coming for ``once_receipt_wait`` seconds, ``ReceiptsMissing`` (a ``BrokerUnavailable``).
+Whatever was not receipted stays in the outbox for the next run. It never touches the
+daemon's status topic.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 
 from otaudit.collector.forwarder import BrokerUnavailable, Forwarder
 from otaudit.collector.outbox import Backpressure, Entry, Outbox
-from otaudit.collector.publisher import ObservationStore, load_signer
+from otaudit.collector.publisher import ObservationStore, load_receipt_verifier, load_signer
 from otaudit.collector.run import AuditControl, RunSummary, audit_assets
 from otaudit.collector.targets import AssetPlan
 from otaudit.inventory import Inventory
@@ -53,21 +55,29 @@ async def _run(inventory: Inventory, plans: list[AssetPlan], settings: Settings,
                outbox: Outbox, collector: str, signer: object | None, broker_url: str | None,
                progress: Callable[[Observation], None] | None,
                on_published: Callable[[Entry], None] | None) -> RunSummary:
-    store = ObservationStore(outbox, settings, inventory.site, collector, signer)
     forwarder = Forwarder(outbox, settings, broker_url=broker_url,
                           client_id=f"otaudit-collector-{collector}-once-{os.getpid()}",
-                          on_published=on_published)
+                          on_published=on_published, receipts_for=(inventory.site, collector),
+                          receipt_verifier=load_receipt_verifier(settings))
     control = AuditControl()
 
     def give_up() -> bool:
-        """A full outbox and no broker: stop auditing (the entries stay for the next run)."""
-        if forwarder.failures < settings.once_connect_attempts:
+        """A full outbox (or disk) and no broker, or no receipts: stop auditing (the
+        entries stay for the next run)."""
+        if forwarder.failures >= settings.once_connect_attempts:
+            why = "the broker unreachable"
+        elif settings.receipts and forwarder.silence() > settings.once_receipt_wait:
+            why = "no receipt from the server"
+        else:
             return False
-        log.error("outbox full and the broker unreachable: auditing stops")
+        if not control.stopping.is_set():
+            log.error("outbox full and %s: auditing stops", why)
         control.stopping.set()
         return True
 
     control.backpressure = Backpressure(outbox, give_up=give_up)
+    store = ObservationStore(outbox, settings, inventory.site, collector, signer,
+                             give_up=give_up)
     forwarding = asyncio.create_task(forwarder.run(), name="forwarder")
     try:
         summary = await audit_assets(plans, store, settings=settings, site=inventory.site,
@@ -81,9 +91,9 @@ async def _run(inventory: Inventory, plans: list[AssetPlan], settings: Settings,
     try:
         await forwarding
     except BrokerUnavailable as exc:
-        raise BrokerUnavailable(f"{exc}; {outbox.entries} observation(s) stay in the outbox "
-                                f"{outbox.path} for the next run") from None
-    summary.published = forwarder.published
+        raise type(exc)(f"{exc}; {outbox.entries} observation(s) stay in the outbox "
+                        f"{outbox.path} for the next run") from None
+    summary.published = forwarder.delivered
     if outbox.entries:  # defensive: finish() returns only on an empty outbox
         raise BrokerUnavailable(f"{outbox.entries} observation(s) left in the outbox "
                                 f"{outbox.path}")

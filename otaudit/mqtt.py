@@ -12,6 +12,7 @@ from otaudit.errors import InputError
 from otaudit.settings import Settings
 
 OBSERVATION_SEGMENT = "obs"
+RECEIPT_SEGMENT = "receipt"
 
 
 def observation_topic(prefix: str, site: str, collector: str, asset: str) -> str:
@@ -23,6 +24,13 @@ def observation_filter(prefix: str, shared_group: str | None = None) -> str:
     """Subscription filter for every observation; ``$share/<group>/…`` splits replicas."""
     plain = f"{prefix}/+/+/{OBSERVATION_SEGMENT}/+"
     return f"$share/{shared_group}/{plain}" if shared_group else plain
+
+
+def receipt_topic(prefix: str, site: str, collector: str) -> str:
+    """``otaudit/v1/<site>/<collector>/receipt``: the server's receipts for that collector
+    (QoS 1; only servers may write it, only that collector may read it: see the ACL in
+    docs/deploy/mosquitto/acl)."""
+    return f"{prefix}/{site}/{collector}/{RECEIPT_SEGMENT}"
 
 
 def parse_observation_topic(prefix: str, topic: str) -> tuple[str, str, str] | None:
@@ -81,13 +89,15 @@ def client_kwargs(settings: Settings, url: str | None = None) -> dict[str, Any]:
     return kwargs
 
 
-def persistent_session_kwargs(settings: Settings) -> dict[str, Any]:
-    """A broker-side session that outlives disconnects (queued QoS 1 messages survive)."""
+def persistent_session_kwargs(settings: Settings, expiry: int | None = None) -> dict[str, Any]:
+    """A broker-side session that outlives disconnects (queued QoS 1 messages survive) for
+    ``expiry`` seconds (default ``mqtt_session_expiry``; MQTT 5 only)."""
     if settings.mqtt_protocol == "5":
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
         properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = settings.mqtt_session_expiry
+        properties.SessionExpiryInterval = settings.mqtt_session_expiry if expiry is None \
+            else expiry
         return {"clean_start": False, "properties": properties}
     return {"clean_session": False}

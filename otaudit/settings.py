@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     heartbeat_interval: Duration = 60.0  # status topic refresh
     inventory_poll_interval: Duration = 5.0  # reload on file change (0: only on SIGHUP)
     shutdown_grace: Duration = 5.0  # SIGTERM: time to publish what is in the outbox
+    # End-to-end receipts (otaudit/receipt.py): an outbox entry leaves only once the server's
+    # receipt says it is committed (false: on the broker's PUBACK, for a consumer other than
+    # the otaudit server; the guarantee then rests on the broker). Unreceipted entries are
+    # re-published after receipt_timeout, doubled (jittered) per attempt up to
+    # receipt_max_delay; --once gives up when no receipt came for once_receipt_wait.
+    receipts: bool = True
+    receipt_timeout: Duration = 30.0
+    receipt_max_delay: Duration = 900.0
+    once_receipt_wait: Duration = 60.0
+    receipt_signing_key_file: str | None = None  # server: Ed25519 key that signs receipts
+    receipt_public_key_file: str | None = None  # collector: accept only receipts signed so
     # Signed envelopes (otaudit/signing.py): collector private key (mode 0600), server's folder
     # of enrolled <collector>.pub keys; require_signatures defaults to true once a folder is set.
     # Site policy (baselines/examples has samples): used by server, report and gap alike.

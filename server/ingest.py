@@ -32,6 +32,9 @@ class IngestResult:
     duplicates: int = 0
     rejected: int = 0
     assets: set[str] = field(default_factory=set)
+    # What the listener's receipts say (otaudit.receipt), once the transaction committed:
+    committed: list[tuple[str, str]] = field(default_factory=list)  # (topic, observation id)
+    refused: list[tuple[str, bytes, str]] = field(default_factory=list)  # (topic, payload, why)
 
 
 def validate_message(prefix: str, topic: str, payload: bytes,
@@ -177,6 +180,7 @@ class Ingestor:
                      if isinstance(c, CheckedMessage) and c.envelope]
         admission = signing_state.Admission.read(session, envelopes, now) if envelopes else None
         origin: dict[signing_state.Key, tuple[str, bytes]] = {}
+        topic_of: dict[str, str] = {}  # observation id -> topic, for the receipts
         for topic, payload, checked in batch.items:
             if isinstance(checked, str):
                 rejected.append((topic, payload, checked))
@@ -186,6 +190,7 @@ class Ingestor:
                 try:
                     if not admission.judge(checked.envelope, batch_ids):
                         result.duplicates += 1  # the same signed envelope delivered again
+                        result.committed.append((topic, oid))
                         continue
                 except SignatureRejected as exc:
                     rejected.append((topic, payload, str(exc)))
@@ -193,15 +198,20 @@ class Ingestor:
                 origin[signing_state.key_of(checked.envelope)] = (topic, payload)
             if oid in batch_ids:  # the same observation twice in this batch
                 result.duplicates += 1
+                result.committed.append((topic, oid))
                 continue
             batch_ids.add(oid)
+            topic_of[oid] = topic
             accepted.append(checked)
         if admission and (lost := admission.write()):  # admitted first by a server replica
+            beaten = {signing_state.key_of(c.envelope): str(c.obs.observation_id)
+                      for c in accepted if c.envelope and signing_state.key_of(c.envelope) in lost}
             accepted = [c for c in accepted
                         if not (c.envelope and signing_state.key_of(c.envelope) in lost)]
             for key, rejection in lost.items():
                 if rejection is None:
                     result.duplicates += 1
+                    result.committed.append((origin[key][0], beaten[key]))
                 else:
                     rejected.append((*origin[key], str(rejection)))
         observations = [c.obs for c in accepted]
@@ -211,6 +221,9 @@ class Ingestor:
         store.upsert_assets(session, stored)
         for topic, payload, reason in rejected:
             store.record_rejected(session, topic, payload, reason)
+        result.committed += [(topic_of[str(c.obs.observation_id)], str(c.obs.observation_id))
+                             for c in accepted]
+        result.refused += rejected
         result.stored += len(stored)
         result.duplicates += len(accepted) - len(stored)  # stored before, or by a replica
         result.rejected += len(rejected)

@@ -2,6 +2,12 @@
 
 Messages are acknowledged manually after their batch has been committed, so a server
 killed mid-batch gets them again from the broker; ingest is idempotent on observation id.
+After each commit the server publishes, per collector, a receipt (``otaudit.receipt``)
+naming the observations now in the database (stored by this batch or before) and the
+messages it rejected for good; the collector keeps each entry until then, so a message the
+broker lost (a crash without persistence, a wiped session) is published again. Replicas on
+a ``$share`` group each receipt what they commit. Receipts are published without waiting
+for the broker's PUBACK: a lost receipt only means one more re-publish.
 
 A batch is validated while the one before it is being stored (``_session``). The touched
 assets are evaluated off the hot path by an ``Evaluator`` (findings are derived data): once
@@ -34,8 +40,11 @@ from otaudit.mqtt import (
     BrokerAddress,
     client_kwargs,
     observation_filter,
+    parse_observation_topic,
     persistent_session_kwargs,
+    receipt_topic,
 )
+from otaudit.receipt import ReceiptSigner, encode, group, rejection, signer_from_settings
 from otaudit.server.ingest import CheckedBatch, Ingestor, IngestResult
 from otaudit.settings import Settings
 
@@ -51,6 +60,7 @@ class ServerStats:
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
+    receipts: int = 0  # receipts published
 
     def add(self, result: IngestResult) -> None:
         self.stored += result.stored
@@ -115,6 +125,32 @@ class Evaluator:
 
     async def flush(self) -> None:
         await asyncio.to_thread(self.ingestor.flush_evaluation)
+
+
+class ReceiptSender:
+    """Publishes the receipts of a committed batch (QoS 1, not awaited)."""
+
+    def __init__(self, prefix: str, server: str, signer: ReceiptSigner | None = None) -> None:
+        self.prefix, self.server, self.signer = prefix, server, signer
+
+    def receipts(self, result: IngestResult) -> list[tuple[str, bytes]]:
+        """``(topic, payload)`` of each receipt the batch calls for."""
+        settled: list[tuple[tuple[str, str], Any]] = []
+        for topic, oid in result.committed:
+            if where := parse_observation_topic(self.prefix, topic):
+                settled.append(((where[0], where[1]), oid))
+        for topic, payload, reason in result.refused:
+            if where := parse_observation_topic(self.prefix, topic):
+                settled.append(((where[0], where[1]), rejection(payload, reason)))
+        return [(receipt_topic(self.prefix, r.site, r.collector), encode(r, self.signer))
+                for r in group(settled, self.server)]
+
+    def send(self, client: aiomqtt.Client, result: IngestResult) -> int:
+        sent = 0
+        for topic, payload in self.receipts(result):
+            info = client._client.publish(topic, payload, qos=1)  # paho: queued, not awaited
+            sent += info.rc == 0
+        return sent
 
 
 class SharedTableProperties(Properties):
@@ -188,6 +224,8 @@ async def serve(ingestor: Ingestor, settings: Settings, *, broker_url: str | Non
     """
     stats = stats or ServerStats()
     stop = stop or asyncio.Event()
+    receipts = (ReceiptSender(settings.topic_prefix, settings.server_client_id,
+                              signer_from_settings(settings)) if settings.receipts else None)
     if settings.mqtt_protocol == "5" and not share_property_tables():
         log.debug("paho's packet decoder is not the known one: properties decoded as paho does")
     address = BrokerAddress.parse(broker_url or settings.broker_url)
@@ -201,7 +239,7 @@ async def serve(ingestor: Ingestor, settings: Settings, *, broker_url: str | Non
             while not stop.is_set():
                 try:
                     await _session(ingestor, evaluator, settings, broker_url, ready, stop,
-                                   stats)
+                                   stats, receipts)
                 except aiomqtt.MqttError as exc:
                     log.warning("broker %s: %s; reconnecting in %.0f s", address, exc,
                                 reconnect_delay)
@@ -225,10 +263,10 @@ def session_kwargs(settings: Settings) -> dict[str, Any]:
 
 async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
                    broker_url: str | None, ready: asyncio.Event | None, stop: asyncio.Event,
-                   stats: ServerStats) -> None:
+                   stats: ServerStats, receipts: ReceiptSender | None = None) -> None:
     """One broker connection. Batches go through a two-stage pipeline: a batch is checked
     (``Ingestor.check``: validation, signatures) while the one before it is stored, and each
-    is acknowledged, in order, once its transaction has committed."""
+    is receipted and acknowledged, in order, once its transaction has committed."""
     client = aiomqtt.Client(identifier=settings.server_client_id,
                             **client_kwargs(settings, broker_url), **session_kwargs(settings))
     client._client.manual_ack_set(True)  # ack after commit (paho feature aiomqtt does not wrap)
@@ -257,7 +295,7 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
                     previous, storing = storing, None
                     await previous
                 storing = asyncio.create_task(
-                    _store(client, ingestor, evaluator, batch, checked, stats))
+                    _store(client, ingestor, evaluator, batch, checked, stats, receipts))
         finally:
             stopper.cancel()
             if storing:  # its messages are acknowledged before the connection closes
@@ -265,11 +303,14 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
 
 
 async def _store(client: aiomqtt.Client, ingestor: Ingestor, evaluator: Evaluator,
-                 batch: list[aiomqtt.Message], checked: CheckedBatch, stats: ServerStats) -> None:
+                 batch: list[aiomqtt.Message], checked: CheckedBatch, stats: ServerStats,
+                 receipts: ReceiptSender | None = None) -> None:
     with evaluator.handling():
         result = await asyncio.to_thread(ingestor.store, checked, evaluate=False)
     stats.add(result)
     evaluator.stored()
+    if receipts is not None:
+        stats.receipts += receipts.send(client, result)
     for message in batch:
         if message.qos > 0:
             client._client.ack(message.mid, message.qos)

@@ -2,7 +2,8 @@
 
 Without ``--once`` it is the daemon (schedules from the inventory; SIGTERM drains and
 exits 0, SIGHUP reloads the inventory). Exit codes: 2 bad input, 3 state directory or
-signing key unusable, 4 broker unreachable with observations left in the outbox.
+signing key unusable, 4 broker unreachable (or, receipts on, no receipt from the server)
+with observations left in the outbox. ``otaudit collector status`` shows the outbox.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
-from otaudit.errors import ExitCode
+from otaudit.errors import ExitCode, StateError
 from otaudit.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -67,12 +68,47 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_STATE) from None
     except BrokerUnavailable as exc:
+        from otaudit.collector.forwarder import ReceiptsMissing
+
         typer.echo(f"error: {exc}", err=True)
-        typer.echo("error: not every observation was acknowledged by the broker", err=True)
+        typer.echo("error: not every observation was " + (
+            "confirmed by the server" if isinstance(exc, ReceiptsMissing)
+            else "acknowledged by the broker"), err=True)
         raise typer.Exit(EXIT_BROKER) from None
     if once:
         exit_on(requested, {FailOn.DEVICE_ERROR: sum(
             n for status, n in summary.by_status.items() if status != "ok")})
+
+
+@collector_app.command("status")
+def status(
+    inventory: Path | None = typer.Option(None, "--inventory", "-i",
+                                          help="take the collector id from this inventory"),
+    collector_id: str | None = typer.Option(None, help="collector id (default: settings)"),
+    state_dir: Path | None = typer.Option(None, "--state-dir",
+                                          help="outbox folder (default: settings)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """The outbox: entries queued and sent awaiting the server's receipt (with the age of the
+    oldest), receipted and rejected totals, the quarantine. Reads the file only (works with
+    or without a running collector or broker); exit 3 when there is no readable outbox."""
+    import json
+    import sqlite3
+
+    from otaudit.collector.outbox import outbox_path
+    from otaudit.collector.status import outbox_status, render
+
+    settings = get_settings(collector_id=collector_id, state_dir=state_dir)
+    collector = settings.collector_id
+    if inventory is not None and collector_id is None:
+        from otaudit.inventory import load_inventory
+
+        collector = load_inventory(inventory)[0].collector or collector
+    try:
+        data = outbox_status(outbox_path(settings, collector))
+    except (FileNotFoundError, sqlite3.Error) as exc:
+        raise StateError(f"no readable outbox: {exc}") from None
+    typer.echo(json.dumps(data, indent=2) if as_json else render(data))
 
 
 def _once(inventory: Path, settings: Settings, broker: str | None,

@@ -54,8 +54,11 @@ def run(
     settings = get_settings(database_url=db)
     checks = site_baseline(settings, baseline)  # linted before anything is written
     inv = load_inventory(inventory)[0] if inventory else None
+    from otaudit.receipt import signer_from_settings
+
     try:
         verifier = verifier_from_settings(settings)
+        signer_from_settings(settings)  # the receipt key: unusable is an error now, not later
     except SigningKeyError as exc:
         raise StateError(str(exc)) from None
     engine = database(settings, None, create=True)

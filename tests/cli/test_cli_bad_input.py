@@ -44,6 +44,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     engine.dispose()
     (root / "keys").mkdir()
     (root / "keys" / "c1.pub").write_text("not a key\n")
+    (root / "keys" / "receipt.key").write_text("not a key either\n")
     return {"root": str(root), "db": f"sqlite:///{root / 'otaudit.db'}",
             "missing_db": f"sqlite:///{root / 'absent.db'}"}
 
@@ -90,6 +91,10 @@ CASES: list[tuple[str, list[str], ExitCode, str]] = [
      BAD, "this command can check device-error"),
     ("collector: bad broker URL", ["collector", "run", "--inventory", "{root}/good.yaml",
                                    "--once", "--broker", "http://x"], BAD, "mqtt://host"),
+    ("collector status: no outbox", ["collector", "status", "--state-dir", "{root}/nostate"],
+     ExitCode.STATE, "no readable outbox"),
+    ("server run: unusable receipt key", ["server", "run", "--db", "{db}"], ExitCode.STATE,
+     "receipt.key"),
     ("server init: bad URL", ["server", "init", "--db", "foo"], BAD, "expected sqlite:///PATH"),
     ("server init: no such folder", ["server", "init", "--db", "sqlite:////nonexistent/x.db"],
      ExitCode.STATE, "folder /nonexistent does not exist"),
@@ -186,6 +191,7 @@ def test_bad_input(name: str, args: list[str], code: ExitCode, text: str,
                    files: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(files["root"])
     monkeypatch.setenv("OTAUDIT_STATE_DIR", files["root"] + "/state")
+    monkeypatch.setenv("OTAUDIT_RECEIPT_SIGNING_KEY_FILE", files["root"] + "/keys/receipt.key")
     closed = free_tcp_port()
     result = CliRunner().invoke(app, _fill(args, files, closed))
     assert result.exit_code == code, result.output

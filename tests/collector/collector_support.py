@@ -19,6 +19,14 @@ from support.fake_probe import FakeProbe
 
 
 @pytest.fixture(autouse=True)
+def broker_acknowledges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Receipts off (``OTAUDIT_RECEIPTS=false``): these tests run the collector without an
+    otaudit server, so the broker's PUBACK is what removes an entry. Receipts are tested
+    with the real server in test_receipts.py and tests/durability/."""
+    monkeypatch.setenv("OTAUDIT_RECEIPTS", "false")
+
+
+@pytest.fixture(autouse=True)
 def private_state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     state = tmp_path / "state"
     monkeypatch.setenv("OTAUDIT_STATE_DIR", str(state))

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 import yaml
-from collector_support import private_state_dir  # noqa: F401 (autouse fixture)
+from collector_support import broker_acknowledges, private_state_dir  # noqa: F401 (autouse fixture)
 from typer.testing import CliRunner
 
 from otaudit.cli.main import app

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from collector_support import (  # noqa: F401 (fixtures)
+    broker_acknowledges,
     fake_asset,
     fake_probes,
     private_state_dir,
@@ -62,7 +63,10 @@ async def test_a_changed_file_is_reloaded_and_the_heartbeat_counts(
     beat = statuses[-1]
     assert beat["state"] == "online" and beat["auditing"] == "running"
     assert beat["runs"]["completed"] == 1 and beat["last_run"]["observations"] == 1
-    assert beat["observations"] == {"stored": 1, "published": 1}
+    assert beat["observations"] == {"stored": 1, "published": 1, "held": 0, "lost": 0,
+                                    "receipted": 0, "rejected": 0, "republished": 0}
     assert beat["outbox"]["entries"] == 0 and beat["broker"]["connected"] is True
+    assert beat["outbox"]["queued"] == beat["outbox"]["sent"] == {"count": 0,
+                                                                  "oldest_age": None}
     assert any("inventory reloaded (file changed): 2 assets" in r.getMessage()
                for r in caplog.records)

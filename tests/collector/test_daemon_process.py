@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from collector_support import private_state_dir, write_inventory  # noqa: F401 (fixture)
+from collector_support import broker_acknowledges, private_state_dir, write_inventory  # noqa: F401 (fixture)
 
 from otaudit.observation import Observation
 from otaudit.simulators import create_simulator

@@ -13,6 +13,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from collector_support import (  # noqa: F401 (fixtures)
+    broker_acknowledges,
     fake_asset,
     fake_probes,
     private_state_dir,
@@ -125,4 +126,4 @@ async def test_a_signing_key_makes_every_payload_a_signed_envelope_numbered_by_t
     assert summary.published == 2
     assert {obs.asset.id for obs, _ in got} == {"a0", "a1"}
     seqs = sorted(seq for _, seq in got)
-    assert seqs[0] > 10**15 and seqs[1] == seqs[0] + 1  # the outbox's seq, never reused
+    assert seqs[0] > 10**15 and seqs[1] > seqs[0]  # the outbox's seq, never reused

@@ -15,6 +15,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 from collector_support import (  # noqa: F401 (fixtures)
+    broker_acknowledges,
     broker_config,
     fake_asset,
     fake_probes,
