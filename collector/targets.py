@@ -18,7 +18,7 @@ from otaudit.inventory import (
     load_inventory,
 )
 from otaudit.observation import AssetRef
-from otaudit.probes import UnknownProbe, probe_class
+from otaudit.probes import REGISTRY, UnknownProbe, probe_class
 from otaudit.probes.base import Probe, ProbeTarget
 from otaudit.yamlio import YamlDoc
 
@@ -57,6 +57,14 @@ def plan_inventory(inventory: Inventory, doc: YamlDoc | None = None) -> list[Ass
                                  port=endpoint.port or cls.default_port, options=options,
                                  credential_checks=asset.credential_checks)
             jobs.append((cls(), target))
+        if inventory.collector_zone is not None and inventory.conduits:
+            from otaudit.collector.conduits import reach_job
+
+            defaults = {p: probe_class(p).default_port for p in asset.endpoints
+                        if p in REGISTRY}
+            job = reach_job(inventory, asset, defaults)
+            if job is not None:  # conduit verification, after the asset's own runs
+                jobs.append(job)
         plans.append(AssetPlan(asset, tuple(jobs)))
     if problems:
         raise InputError(doc.source if doc else "inventory", problems)
@@ -134,6 +142,9 @@ def _reference_problems(data: dict[str, Any], doc: YamlDoc) -> list[str]:
         if asset.get("schedule") not in schedule_ids:
             problems.append(f"assets.{i}.schedule{at('assets', i, 'schedule')}: unknown "
                             f"schedule {asset['schedule']!r}")
+    if data.get("collector_zone") is not None and data["collector_zone"] not in zone_ids:
+        problems.append(f"collector_zone{at('collector_zone')}: unknown zone "
+                        f"{data['collector_zone']!r}; zones: {', '.join(map(str, zone_ids))}")
     for loc, problem in conduit_problems(data):  # networks and conduits
         problems.append(f"{'.'.join(map(str, loc))}{at(*loc)}: {problem}")
     return problems

@@ -418,6 +418,9 @@ class Asset(_Strict):
 class Inventory(_Strict):
     site: Identifier
     collector: Identifier | None = None
+    # The zone the collector sits in: with conduits declared, the collector also tests which
+    # services of the other zones' assets it reaches (conduit verification, probe "reach").
+    collector_zone: Identifier | None = None
     zones: list[Zone] = Field(min_length=1)
     schedules: list[Schedule] = Field(default_factory=list)
     assets: list[Asset] = Field(default_factory=list)
@@ -442,6 +445,8 @@ class Inventory(_Strict):
             seen.add(asset.id)
             if asset.zone not in zone_ids:
                 problems.append(f"asset {asset.id!r} names unknown zone {asset.zone!r}")
+        if self.collector_zone is not None and self.collector_zone not in zone_ids:
+            problems.append(f"collector_zone names unknown zone {self.collector_zone!r}")
         if self.conduits or self.networks:
             problems += [f"{'.'.join(map(str, loc))}: {problem}" for loc, problem in
                          conduit_problems(self.model_dump(by_alias=True, include={

@@ -37,9 +37,18 @@ def get_probe(name: str) -> Probe:
     return probe_class(name)()
 
 
+# Probes the collector runs on its own, not per endpoint protocol (no CLI, no discovery).
+COLLECTOR_PROBES: dict[str, str] = {
+    "reach": "otaudit.probes.reach.probe:ReachProbe",  # conduit verification
+}
+
+
 def fact_catalogue() -> dict[str, FactSpec]:
-    """Every fact path any registered probe can produce (for baseline lint)."""
+    """Every fact path any probe can produce (for baseline lint)."""
     catalogue = dict(IDENTITY) | DECLARED  # declared: the inventory's conduits per zone
     for name in REGISTRY:
         catalogue.update(probe_class(name).facts)
+    for path in COLLECTOR_PROBES.values():
+        module, _, attr = path.partition(":")
+        catalogue.update(getattr(importlib.import_module(module), attr).facts)
     return catalogue

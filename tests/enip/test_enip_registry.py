@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from otaudit.probes import REGISTRY, fact_catalogue
+from otaudit.probes import COLLECTOR_PROBES, REGISTRY, fact_catalogue
 from otaudit.server.baseline.loader import known_probes
 
 
 def test_known_probes_of_the_baseline_loader_are_the_registry():
-    assert set(known_probes()) == set(REGISTRY)
+    assert set(known_probes()) == set(REGISTRY) | set(COLLECTOR_PROBES)
     assert "enip" in known_probes()
 
 
