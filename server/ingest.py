@@ -433,7 +433,7 @@ class Ingestor:
                items: list[tuple[str, bytes, CheckedMessage | Refusal]], now: datetime,
                result: IngestResult) -> None:
         accepted: list[tuple[int, CheckedMessage]] = []
-        batch_ids: set[str] = set()
+        batch_ids: dict[str, tuple[str, str]] = {}  # observation id -> (site, collector)
         outcomes: dict[int, MessageOutcome] = {}
         rejected: list[tuple[int, Refusal]] = []
         envelopes = [c.envelope for _, _, c in items
@@ -454,10 +454,14 @@ class Ingestor:
                     rejected.append((index, Refusal.of(exc)))
                     continue
                 origin[signing_state.key_of(checked.envelope)] = index
+            owner = (checked.obs.site, checked.obs.collector_id)
             if oid in batch_ids:  # the same observation twice in this batch
-                outcomes[index] = self._outcome(items[index], "duplicate")
+                if batch_ids[oid] != owner:
+                    rejected.append((index, _reused(oid, *batch_ids[oid])))
+                else:
+                    outcomes[index] = self._outcome(items[index], "duplicate")
                 continue
-            batch_ids.add(oid)
+            batch_ids[oid] = owner
             accepted.append((index, checked))
         if admission and (lost := admission.write()):  # admitted first by a server replica
             accepted = [(i, c) for i, c in accepted
@@ -480,10 +484,7 @@ class Ingestor:
             if oid in new:
                 outcomes[index] = self._outcome(items[index], "stored")
             elif owners.get(oid, (obs.site, obs.collector_id)) != (obs.site, obs.collector_id):
-                site, collector = owners[oid]
-                rejected.append((index, Refusal("owner", f"observation id {oid} is already "
-                                                f"stored for collector {collector!r} of site "
-                                                f"{site!r}")))
+                rejected.append((index, _reused(oid, *owners[oid])))
             else:  # stored before, or by a replica
                 outcomes[index] = self._outcome(items[index], "duplicate")
         for index, refusal in rejected:
@@ -567,6 +568,11 @@ def _rejected(prefix: str, topic: str, payload: bytes, refusal: Refusal) -> Mess
     where = parse_observation_topic(prefix, topic)
     return MessageOutcome(topic, where[1] if where else None, observation_id_of(payload),
                           "rejected", refusal.code, refusal.reason)
+
+
+def _reused(oid: str, site: str, collector: str) -> Refusal:
+    return Refusal("owner", f"observation id {oid} is already used by collector {collector!r} "
+                   f"of site {site!r}")
 
 
 def _first_line(exc: BaseException) -> str:
