@@ -6,7 +6,7 @@ database could not store (oversized messages, NUL characters, over-long or malfo
 see ``otaudit.observation``), messages whose topic and payload disagree, signed messages
 outside their collector's enrolment, and observations finished later than the receive time
 plus ``CLOCK_TOLERANCE``. Should a batch still fail in the database, it is stored again
-message by message: the message that fails alone is recorded as rejected (a NUL-safe
+in halves, down to the message that fails alone, which is recorded as rejected (a NUL-safe
 excerpt) and, like every message of the batch, acknowledged. While the database itself is
 unreachable, ``store`` waits and tries again (nothing acknowledged meanwhile).
 
@@ -350,9 +350,9 @@ class Ingestor:
 
     def store(self, batch: CheckedBatch, *, evaluate: bool | None = None) -> IngestResult:
         """Store a checked batch in one transaction (the replay rule, duplicates, rejected
-        messages); evaluate as ``ingest`` says. Should the transaction fail, the messages
-        are stored one by one and the one that fails alone is rejected; while the database
-        is unreachable this waits and retries (``close`` ends the wait)."""
+        messages); evaluate as ``ingest`` says. Should the transaction fail, the batch is
+        stored in halves down to the message that fails alone, which is rejected; while the
+        database is unreachable this waits and retries (``close`` ends the wait)."""
         inline = self.evaluate_inline if evaluate is None else evaluate
         with self._lock:
             now = utcnow()
@@ -360,11 +360,9 @@ class Ingestor:
                 result = self._transaction(batch.items, now, inline)
             except Exception as exc:
                 self._wait_for_database()
-                log.warning("a batch of %d failed in the database (%s); storing its messages "
-                            "one by one", len(batch.items), type(exc).__name__)
-                result = IngestResult()
-                for item in batch.items:
-                    result.add(self._store_alone(item, now, inline))
+                log.warning("a batch of %d failed in the database (%s); storing it in halves "
+                            "down to single messages", len(batch.items), type(exc).__name__)
+                result = self._store_split(batch.items, now, inline)
             if not inline:
                 self._pending |= result.assets
         for o in result.outcomes:
@@ -379,6 +377,22 @@ class Ingestor:
             self._store(session, items, now, result)
             if result.assets and inline:
                 self.evaluate(session, result.assets, now)
+        return result
+
+    def _store_split(self, items: list[tuple[str, bytes, CheckedMessage | Refusal]],
+                     now: datetime, inline: bool) -> IngestResult:
+        """Store ``items`` that failed together: each half in a transaction of its own, and so
+        on down to the single message that fails alone (about 2 log2(n) transactions per
+        offender instead of one per message)."""
+        if len(items) == 1:
+            return self._store_alone(items[0], now, inline)
+        result = IngestResult()
+        for part in (items[:len(items) // 2], items[len(items) // 2:]):
+            try:
+                result.add(self._transaction(part, now, inline))
+            except Exception:
+                self._wait_for_database()
+                result.add(self._store_split(part, now, inline))
         return result
 
     def _store_alone(self, item: tuple[str, bytes, CheckedMessage | Refusal], now: datetime,

@@ -23,22 +23,11 @@ from otaudit.server.ingest import Ingestor, RejectionLog, StoreUnavailable
 from otaudit.signing import Signer, Verifier, canonical_bytes
 
 from support.observations import make_observation
+from support.poison import poison_trigger, raw
 
 
 def topic(obs: Observation, asset: str | None = None) -> str:
     return f"otaudit/v1/{obs.site}/{obs.collector_id}/obs/{asset or obs.asset.id}"
-
-
-def raw(obs: Observation, **changes: object) -> bytes:
-    """``obs`` as JSON with top-level or nested fields replaced, bypassing the model."""
-    data = json.loads(obs.to_json())
-    for path, value in changes.items():
-        *parents, last = path.split("__")
-        node = data
-        for part in parents:
-            node = node[part]
-        node[last] = value
-    return json.dumps(data).encode()
 
 
 def sign_raw(signer: Signer, key: Ed25519PrivateKey, observation: dict[str, object],
@@ -110,27 +99,11 @@ def test_the_adversarial_runs_poison_is_rejected_and_good_messages_stored(
     engine.dispose()
 
 
-def _poison_trigger(engine: sa.Engine) -> None:
-    """A real database error for asset ``poison`` that the door cannot foresee."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(
-                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
-                "IF NEW.asset_id = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF; "
-                "RETURN NEW; END $$ LANGUAGE plpgsql")
-            conn.exec_driver_sql("CREATE TRIGGER refuse_poison BEFORE INSERT ON observations "
-                                 "FOR EACH ROW EXECUTE FUNCTION refuse_poison()")
-        else:
-            conn.exec_driver_sql(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON observations "
-                "WHEN NEW.asset_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END")
-
-
-def test_a_database_error_retries_the_batch_message_by_message(
+def test_a_database_error_retries_the_batch_in_parts_down_to_the_offender(
         database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     engine = make_engine(database_url)
     init_db(engine)
-    _poison_trigger(engine)
+    poison_trigger(engine)
     good = [make_observation(asset=f"plc-{i}") for i in range(4)]
     bad = make_observation(asset="poison")
     batch = [(topic(o), o.to_json()) for o in (good[0], good[1], bad, good[2], good[3])]
@@ -144,7 +117,7 @@ def test_a_database_error_retries_the_batch_message_by_message(
     assert [o.outcome for o in result.outcomes] == ["stored", "stored", "rejected", "stored",
                                                      "stored"]
     assert result.outcomes[2].observation_id == str(bad.observation_id)
-    assert "storing its messages one by one" in caplog.text
+    assert "storing it in halves down to single messages" in caplog.text
     assert "rejected message on otaudit/v1/plant-a/c1/obs/poison" in caplog.text
     # again (a redelivery): the good ones are duplicates, the poison rejected again
     again = Ingestor(engine).ingest(batch)
