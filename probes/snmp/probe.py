@@ -279,8 +279,12 @@ class _Audit:
         try:
             varbinds = await self.session.get(credential, [SYS_DESCR], quick=True)
         except NoAnswer as exc:
-            self.silent[credential.version] = self.rec.evidence_for(
-                self._request_name(credential, what), f"(no answer within {exc.waited:g} s)")
+            eid = self.rec.evidence_for(self._request_name(credential, what), f"({exc})")
+            if exc.stray:  # something answered, not validly: no sign the version is off
+                self.rec.unknown_fact(f"snmp.{credential.version}_enabled",
+                                      f"{credential.describe()}: {exc}")
+            else:
+                self.silent[credential.version] = eid
         except AuthError as exc:
             self._rejected(credential, exc, what)
             for name in ("v3_security_level", "v3_auth_protocol", "v3_priv_protocol"):
@@ -462,8 +466,11 @@ class _Audit:
             try:
                 varbinds = await self.session.get(credential, [SYS_DESCR], quick=True)
             except NoAnswer as exc:
-                eids.append(self.rec.evidence_for(request,
-                                                  f"(no answer within {exc.waited:g} s)"))
+                eids.append(self.rec.evidence_for(request, f"({exc})"))
+                if exc.stray:  # an invalid answer is no refusal: the list cannot be told
+                    self.rec.unknown_fact("snmp.default_communities_accepted",
+                                          f"community {name!r}: {exc}")
+                    return
                 continue
             except AgentError as exc:
                 eid = self.rec.evidence_for(request, str(exc))
