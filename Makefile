@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PIP_VERSION := 26.3
 ARGS   ?=
 
-.PHONY: demo test test-postgres lint bench clean deps-latest lock
+.PHONY: demo test test-postgres lint bench clean deps-latest lock fuzz
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 # The whole suite once more with PostgreSQL as the default test database (CI runs both).
 test-postgres: $(STAMP)
 	OTAUDIT_TEST_DATABASE=postgres $(BIN)/python -m pytest $(ARGS)
+
+# Not CI: 10,000 fuzzed replies per protocol through the mutating proxy (simulators/fuzz);
+# prints crashes, runs without status, invented facts and peak memory (tests/fuzz/campaign.py).
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/campaign.py --replies 10000 $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
