@@ -376,7 +376,13 @@ class Ingestor:
         with self.sessions.begin() as session:
             self._store(session, items, now, result)
             if result.assets and inline:
-                self.evaluate(session, result.assets, now)
+                try:  # findings are derived data: a failing evaluation rejects no message
+                    with session.begin_nested():
+                        self.evaluate(session, result.assets, now)
+                except Exception as exc:
+                    log.error("evaluating %d assets failed (%s); they stay pending",
+                              len(result.assets), type(exc).__name__)
+                    self._pending |= result.assets
         return result
 
     def _store_split(self, items: list[tuple[str, bytes, CheckedMessage | Refusal]],

@@ -157,3 +157,21 @@ def test_rejections_are_counted_and_logged_at_warning_rate_limited(
     assert lines[4] == "rejected message on t/late: late one" and len(lines) == 5
     assert log.counts["rejected"] == 11 and log.counts["forged"] == 5
     assert log.counts["rejected.invalid"] == 6 and log.counts["rejected.bad_signature"] == 5
+
+
+def test_a_failing_evaluation_rejects_no_message(sqlite_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(sqlite_url)
+    init_db(engine)
+    ingestor = Ingestor(engine)  # evaluates inline, in the batch's transaction
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a baseline bug")
+
+    monkeypatch.setattr(ingestor, "evaluate", broken)
+    observations = [make_observation(asset=f"plc-{i}") for i in range(3)]
+    result = ingestor.ingest([(topic(o), o.to_json()) for o in observations])
+    assert (result.stored, result.rejected) == (3, 0)
+    assert stored_ids(engine) == {str(o.observation_id) for o in observations}
+    assert ingestor.pending == 3  # evaluated later (evaluate_pending), not lost
+    engine.dispose()
