@@ -79,6 +79,7 @@ class MessageOutcome:
     outcome: Outcome
     code: str | None = None  # for a rejected message
     reason: str | None = None
+    payload: bytes | None = field(default=None, repr=False)  # a rejected message's payload
 
 
 @dataclass(repr=False)
@@ -99,6 +100,20 @@ class IngestResult:
     def __repr__(self) -> str:
         return (f"IngestResult(stored={self.stored}, duplicates={self.duplicates}, "
                 f"rejected={self.rejected}, assets={len(self.assets)})")
+
+    @property
+    def committed(self) -> list[tuple[str, str]]:
+        """``(topic, observation id)`` of every message the server now holds (stored by
+        this batch, before, or by a replica): what a receipt acknowledges."""
+        return [(o.topic, o.observation_id) for o in self.outcomes
+                if o.outcome != "rejected" and o.observation_id is not None]
+
+    @property
+    def refused(self) -> list[tuple[str, bytes, str]]:
+        """``(topic, payload, reason)`` of every rejected message (kept in
+        ``rejected_messages``): it will never be stored as sent."""
+        return [(o.topic, o.payload or b"", o.reason or "") for o in self.outcomes
+                if o.outcome == "rejected"]
 
     def receipts(self) -> dict[str, dict[str, list[str]]]:
         """Per collector, the observation ids this batch ``committed`` (stored now or
@@ -587,7 +602,7 @@ class Ingestor:
 def _rejected(prefix: str, topic: str, payload: bytes, refusal: Refusal) -> MessageOutcome:
     where = parse_observation_topic(prefix, topic)
     return MessageOutcome(topic, where[1] if where else None, observation_id_of(payload),
-                          "rejected", refusal.code, refusal.reason)
+                          "rejected", refusal.code, refusal.reason, payload)
 
 
 def _reused(oid: str, site: str, collector: str) -> Refusal:

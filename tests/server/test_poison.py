@@ -175,3 +175,25 @@ def test_a_failing_evaluation_rejects_no_message(sqlite_url: str,
     assert stored_ids(engine) == {str(o.observation_id) for o in observations}
     assert ingestor.pending == 3  # evaluated later (evaluate_pending), not lost
     engine.dispose()
+
+
+def test_the_receipt_seam_lists_what_was_committed_and_refused(sqlite_url: str) -> None:
+    """``IngestResult.committed`` / ``refused`` / ``receipts``: what the listener's receipts
+    need (helper 16a's ``ReceiptSender`` reads ``committed`` and ``refused``)."""
+    engine = make_engine(sqlite_url)
+    init_db(engine)
+    first, second = make_observation(asset="plc-1"), make_observation(asset="plc-2")
+    Ingestor(engine).ingest([(topic(first), first.to_json())])
+    bad = raw(second, probe="p" * 40)
+    result = Ingestor(engine).ingest([(topic(first), first.to_json()),     # before: committed
+                                      (topic(second), second.to_json()),   # stored now
+                                      (topic(second), bad),                # rejected
+                                      ("elsewhere/x", b"junk")])           # no collector
+    assert result.committed == [(topic(first), str(first.observation_id)),
+                                (topic(second), str(second.observation_id))]
+    assert result.refused == [(topic(second), bad, result.outcomes[2].reason),
+                              ("elsewhere/x", b"junk", result.outcomes[3].reason)]
+    assert result.receipts() == {"c1": {
+        "committed": [str(first.observation_id), str(second.observation_id)],
+        "rejected": [str(second.observation_id)]}}
+    engine.dispose()
