@@ -371,12 +371,10 @@ class Ingestor:
         inline = self.evaluate_inline if evaluate is None else evaluate
         with self._lock:
             now = utcnow()
-            try:
-                result = self._transaction(batch.items, now, inline)
-            except Exception as exc:
-                self._wait_for_database()
+            result = self._attempt(batch.items, now, inline)
+            if isinstance(result, Exception):
                 log.warning("a batch of %d failed in the database (%s); storing it in halves "
-                            "down to single messages", len(batch.items), type(exc).__name__)
+                            "down to single messages", len(batch.items), type(result).__name__)
                 result = self._store_split(batch.items, now, inline)
             if not inline:
                 self._pending |= result.assets
@@ -400,6 +398,26 @@ class Ingestor:
                     self._pending |= result.assets
         return result
 
+    def _attempt(self, items: list[tuple[str, bytes, CheckedMessage | Refusal]],
+                 now: datetime, inline: bool) -> IngestResult | Exception:
+        """``items`` in one transaction, tried again for as long as the failure is the
+        database's own (unreachable, locked, disk full: ``_transient``); returns the error
+        that came from the messages."""
+        delay, cap = self.UNAVAILABLE_RETRY
+        while True:
+            try:
+                return self._transaction(items, now, inline)
+            except Exception as exc:
+                if _transient(exc) or not self._database_reachable():
+                    log.warning("the database failed (%s): trying again in %.1f s (messages "
+                                "stay unacknowledged)", type(exc).__name__, delay)
+                    if self._closing.wait(delay):
+                        raise StoreUnavailable(f"the database failed: {type(exc).__name__}"
+                                               ) from None
+                    delay = min(cap, delay * 2)
+                    continue
+                return exc
+
     def _store_split(self, items: list[tuple[str, bytes, CheckedMessage | Refusal]],
                      now: datetime, inline: bool) -> IngestResult:
         """Store ``items`` that failed together: each half in a transaction of its own, and so
@@ -409,25 +427,18 @@ class Ingestor:
             return self._store_alone(items[0], now, inline)
         result = IngestResult()
         for part in (items[:len(items) // 2], items[len(items) // 2:]):
-            try:
-                result.add(self._transaction(part, now, inline))
-            except Exception:
-                self._wait_for_database()
-                result.add(self._store_split(part, now, inline))
+            done = self._attempt(part, now, inline)
+            result.add(self._store_split(part, now, inline) if isinstance(done, Exception)
+                       else done)
         return result
 
     def _store_alone(self, item: tuple[str, bytes, CheckedMessage | Refusal], now: datetime,
                      inline: bool) -> IngestResult:
         """One message in its own transaction; when that fails, it is recorded as rejected."""
-        while True:
-            try:
-                return self._transaction([item], now, inline)
-            except Exception as exc:
-                if not self._database_reachable():
-                    self._wait_for_database()
-                    continue
-                error = exc
-                break
+        done = self._attempt([item], now, inline)
+        if not isinstance(done, Exception):
+            return done
+        error = done
         topic, payload, _ = item
         refusal = Refusal("store_failed", f"the database refused this message: "
                           f"{type(error).__name__}: {_first_line(error)}")
@@ -448,21 +459,6 @@ class Ingestor:
         except Exception:
             return False
         return True
-
-    def _wait_for_database(self) -> None:
-        """Return once the database answers; ``StoreUnavailable`` when closing meanwhile."""
-        delay, cap = self.UNAVAILABLE_RETRY
-        warned = False
-        while not self._database_reachable():
-            if not warned:
-                log.warning("the database is unreachable: waiting (messages stay "
-                            "unacknowledged)")
-                warned = True
-            if self._closing.wait(delay):
-                raise StoreUnavailable("the database is unreachable")
-            delay = min(cap, delay * 2)
-        if warned:
-            log.warning("the database answers again")
 
     def _store(self, session: sa.orm.Session,
                items: list[tuple[str, bytes, CheckedMessage | Refusal]], now: datetime,
@@ -603,6 +599,14 @@ def _rejected(prefix: str, topic: str, payload: bytes, refusal: Refusal) -> Mess
     where = parse_observation_topic(prefix, topic)
     return MessageOutcome(topic, where[1] if where else None, observation_id_of(payload),
                           "rejected", refusal.code, refusal.reason, payload)
+
+
+def _transient(exc: BaseException) -> bool:
+    """A failure of the database itself, not of the messages: connection lost, locked,
+    deadlock or serialization conflict, disk full (SQLAlchemy's ``OperationalError``)."""
+    if isinstance(exc, sa.exc.OperationalError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _reused(oid: str, site: str, collector: str) -> Refusal:

@@ -197,3 +197,24 @@ def test_the_receipt_seam_lists_what_was_committed_and_refused(sqlite_url: str) 
         "committed": [str(first.observation_id), str(second.observation_id)],
         "rejected": [str(second.observation_id)]}}
     engine.dispose()
+
+
+def test_a_locked_database_is_waited_out_not_taken_for_poison(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SQLite "database is locked" (an OperationalError) is the database's failure, not the
+    messages': the batch is tried again until it goes through, nothing is rejected."""
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    init_db(make_engine(url))
+    engine = sa.create_engine(url, connect_args={"timeout": 0.05})
+    ingestor = Ingestor(engine)
+    ingestor.UNAVAILABLE_RETRY = (0.05, 0.2)
+    observations = [make_observation(asset=f"plc-{i}") for i in range(3)]
+    locker = make_engine(url).raw_connection()
+    locker.execute("BEGIN EXCLUSIVE")
+    threading.Timer(0.6, locker.commit).start()
+    started = time.monotonic()
+    result = ingestor.ingest([(topic(o), o.to_json()) for o in observations])
+    assert time.monotonic() - started >= 0.5
+    assert (result.stored, result.rejected) == (3, 0)
+    assert stored_ids(engine) == {str(o.observation_id) for o in observations}
+    locker.close()
+    engine.dispose()
