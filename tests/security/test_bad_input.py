@@ -189,3 +189,18 @@ async def test_device_text_is_escaped_where_it_enters_the_facts(
     assert descr == "SCALANCE X204\\x1b]0;pwned\\x07\\x00tail"
     assert device_text(descr) == descr
     assert not any("\x1b" in str(f.value) for f in obs.facts.values())
+
+
+@pytest.mark.parametrize(("raw", "shown"), [
+    ("plain text, tab\tand\nnewline", "plain text, tab\tand\nnewline"),
+    ("\x1b]0;title\x07", "\\x1b]0;title\\x07"),          # OSC: terminal title
+    ("\x9b2J", "\\x9b2J"),                                # C1 CSI: clear screen
+    ("ok\rforged", "ok\\x0dforged"),                      # carriage return overwrite
+    ("\x00\x7f", "\\x00\\x7f"),                           # NUL, DEL
+    ("abc\u202edcba", "abc\\u202edcba"),                  # right-to-left override
+    ("line\u2028sep", "line\\u2028sep"),
+    ("Grüße, 東京", "Grüße, 東京"),                        # printable Unicode stays
+])
+def test_device_text_escapes_exactly_the_screen_controls(raw: str, shown: str) -> None:
+    assert device_text(raw) == shown
+    assert device_text(shown) == shown  # idempotent: escapes are printable
