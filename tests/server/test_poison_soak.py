@@ -16,7 +16,14 @@ import sqlalchemy as sa
 
 from otaudit.mqtt import client_kwargs
 from otaudit.observation import MAX_MESSAGE_BYTES, Observation
-from otaudit.server.db import AssetRow, ObservationRow, RejectedMessage, init_db, make_engine
+from otaudit.server.db import (
+    AssetRow,
+    FindingRow,
+    ObservationRow,
+    RejectedMessage,
+    init_db,
+    make_engine,
+)
 from otaudit.server.ingest import Ingestor
 from otaudit.server.listener import ServerStats, serve
 from otaudit.settings import Settings
@@ -94,9 +101,11 @@ async def test_poison_in_normal_traffic_stops_nothing_and_loses_nothing(
         rejected = conn.scalar(sa.select(sa.func.count()).select_from(RejectedMessage))
         vendors = {(site, payload["facts"]["identity.vendor"]["value"]) for site, payload in
                    conn.execute(sa.select(ObservationRow.site, ObservationRow.payload))}
+        evaluated = set(conn.execute(sa.select(FindingRow.site, FindingRow.asset_id).distinct()))
     assert ids == {str(o.observation_id) for o in good}
     assert assets == {(s, f"plc-{i}") for s in ("plant-a", "plant-b") for i in range(50)}
     assert vendors == {("plant-a", "plant-a"), ("plant-b", "plant-b")}
+    assert evaluated == assets  # each site's plc-N evaluated under its own key
     assert rejected == len(poison)
     assert ingestor.counts["rejected"] == len(poison)
     assert ingestor.counts["rejected.store_failed"] == sum(
