@@ -22,8 +22,9 @@ seeded slice.) It prints, per protocol:
   said something else, and the fact's evidence shows what. Over UDP a dropped or late
   datagram is what a device that ignores the request looks like: the facts the SNMP probe
   documents as inferred from silence (a version that never answers while others do, after
-  two tries) follow a run whose only damage was lost or late datagrams; those are counted
-  apart as *silence-inferred* (docs/facts.md says how they are read);
+  two tries) diverge when every try of that request was lost; in a run with lost or late
+  datagrams (and no altering damage) those facts are counted apart as *silence-inferred*
+  (docs/facts.md says how they are read), every other divergent fact is still invented;
 - **peak memory**: the campaign process's peak RSS, and its RSS after the first tenth of
   the runs (bounded memory: the two stay close).
 """
@@ -242,7 +243,7 @@ def judge(report: Report, clean: dict[str, Any], obs: Observation, applied: list
         report.altered += len(divergent)
         return
     inferred = SILENCE_INFERRED.get(report.protocol, frozenset())
-    if inferred and applied and all(m.name in LOSS for m in applied):
+    if inferred and any(m.name in LOSS for m in applied):
         silent = [(p, v) for p, v in divergent if p in inferred]
         report.silence_inferred += len(silent)
         divergent = [(p, v) for p, v in divergent if p not in inferred]
