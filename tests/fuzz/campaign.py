@@ -218,7 +218,8 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
                     report.rss_early_mib = rss_mib()
                 if progress and report.runs % 500 == 0:
                     progress(f"{protocol}: {report.runs} runs, {report.fuzzed_replies} "
-                             f"fuzzed replies, {time.monotonic() - started:.0f} s")
+                             f"fuzzed replies, {time.monotonic() - started:.0f} s, "
+                             f"RSS {rss_mib():.0f} MiB")
 
         await asyncio.gather(*(worker(p) for p in proxies))
         report.replies = sum(p.stats.replies for p in proxies)
