@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PIP_VERSION := 26.3
 ARGS   ?=
 
-.PHONY: demo test test-postgres lint bench clean deps-latest lock mutation mutation-slice realdata
+.PHONY: demo test test-postgres lint bench clean deps-latest lock mutation mutation-slice realdata fuzz
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ mutation-slice: $(MUTATION_STAMP)
 # Real-device corpus (../shared, GPL test data read in place): prints the agreement table.
 realdata: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m realdata tests/realdata $(ARGS)
+
+# Not CI: 10,000 fuzzed replies per protocol through the mutating proxy (simulators/fuzz);
+# prints crashes, runs without status, invented facts and peak memory (tests/fuzz/campaign.py).
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/campaign.py --replies 10000 $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -110,7 +110,8 @@ def _observation_rows(identities: list[dict[str, str | None]], first: int, at: d
                      "collector_id": "bench", "asset_id": obs.asset.id,
                      "asset_kind": "plc", "zone": obs.asset.zone, "probe": "s7",
                      "status": "ok", "started_at": when, "finished_at": when,
-                     "received_at": when, "payload": obs.model_dump(mode="json")})
+                     "received_at": when, "observed_at": when,
+                     "payload": obs.model_dump(mode="json")})
     return rows
 
 
@@ -210,7 +211,8 @@ def main() -> int:
             return (session.scalar(sa.select(sa.func.count()).select_from(PatchStatusRow)),
                     session.scalar(sa.select(sa.func.count()).select_from(PatchHistoryRow)))
 
-        def refresh(label: str, day: int, ids: list[str] | None = None, note: str = ""
+        def refresh(label: str, day: int, ids: list[tuple[str, str]] | None = None,
+                    note: str = ""
                     ) -> float:
             with sessions() as session:
                 before = counts(session)
@@ -239,8 +241,8 @@ def main() -> int:
                 row["asset_id"], row["zone"] = f"asset-{i:05d}", f"zone-{i % 20}"
             with sessions.begin() as session:
                 session.execute(sa.insert(ObservationRow), rows)
-            refresh(label, 4 + 2 * n, [f"asset-{i:05d}" for i in changed_ids] if targeted
-                    else None)
+            refresh(label, 4 + 2 * n, [("plant", f"asset-{i:05d}") for i in changed_ids]
+                    if targeted else None)
 
         revised = Path(tmp) / "revised"
         revised.mkdir()

@@ -76,13 +76,14 @@ from pydantic import (
 )
 
 from otaudit.errors import InputError, pydantic_problems
-from otaudit.observation import AssetKind
+from otaudit.observation import IDENTIFIER, AssetKind
 from otaudit.yamlio import YamlDoc, YamlError, load_yaml
 
 FOUNDATIONAL_REQUIREMENTS = ("IAC", "UC", "SI", "DC", "RDF", "TRE", "RA")
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
-Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Identifier = Annotated[str, Field(pattern=IDENTIFIER)]  # as observations carry them
+Name = Annotated[str, Field(max_length=200)]  # as the server stores them
 SecurityLevel = Annotated[int, Field(ge=0, le=4)]
 DEFAULT_SCHEDULE = "default"
 
@@ -207,7 +208,7 @@ class SecurityLevelVector(_Strict):
 
 class Zone(_Strict):
     id: Identifier
-    name: str | None = None
+    name: Name | None = None
     sl_t: SecurityLevelVector
 
     @field_validator("sl_t", mode="before")
@@ -404,7 +405,7 @@ def _listed(ids: set[Any]) -> str:
 
 class Asset(_Strict):
     id: Identifier
-    name: str | None = None
+    name: Name | None = None
     kind: AssetKind
     zone: Identifier
     vendor: str | None = None

@@ -19,6 +19,15 @@ Key files: the private key is PKCS#8 PEM (``otaudit keys generate``), an OpenSSH
 or the raw 32-byte seed, and must not be readable by other users. Public keys are
 ``<collector>.pub`` files in the server's trusted keys folder: PEM (SubjectPublicKeyInfo), an
 OpenSSH ``ssh-ed25519`` line or the raw 32 bytes. Errors name files, never key material.
+
+Enrolment binds each key to what its collector may report on: ``<collector>.scope`` beside
+the ``.pub`` file (YAML)::
+
+    sites: [plant-a]            # the sites (ids or fnmatch patterns) it audits
+    assets: ["plc-*", sw-3]     # optional: the assets within them (default: all)
+
+An envelope about another site or asset is rejected (``not_enrolled``); a key without a
+scope file is bound to nothing, so every envelope it signs is rejected until it is enrolled.
 """
 
 from __future__ import annotations
@@ -29,9 +38,10 @@ import hashlib
 import json
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -157,9 +167,11 @@ def public_pem(key: Ed25519PublicKey) -> bytes:
 
 # --- collector side ---------------------------------------------------------------------------
 
-def write_key_pair(folder: Path, collector: str, *, force: bool = False
+def write_key_pair(folder: Path, collector: str, *, force: bool = False,
+                   sites: Iterable[str] | None = None, assets: Iterable[str] = ("*",)
                    ) -> tuple[Path, Path, str]:
-    """Create ``COLLECTOR.key`` (mode 0600) and ``COLLECTOR.pub`` in ``folder``."""
+    """Create ``COLLECTOR.key`` (mode 0600) and ``COLLECTOR.pub`` in ``folder``, and with
+    ``sites`` the enrolment ``COLLECTOR.scope`` (see the module docstring)."""
     import os
 
     check_collector_id(collector)
@@ -175,6 +187,8 @@ def write_key_pair(folder: Path, collector: str, *, force: bool = False
         handle.write(private_pem(key))
     os.chmod(private_path, 0o600)  # whatever the umask
     public_path.write_bytes(public_pem(key.public_key()))
+    if sites is not None:
+        write_enrolment(folder / f"{collector}.scope", sites, assets)
     return private_path, public_path, key_id(key.public_key())
 
 
@@ -218,6 +232,67 @@ class Signer:
 # --- server side ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class Enrolment:
+    """The sites and assets a collector's key may report on (fnmatch patterns, case-sensitive).
+
+    ``sites`` empty: bound to nothing (a key whose scope file is missing)."""
+
+    sites: tuple[str, ...]
+    assets: tuple[str, ...] = ("*",)
+    source: str = ""  # the scope file, for messages
+
+    @classmethod
+    def anything(cls) -> Enrolment:
+        return cls(("*",), ("*",), "unrestricted")
+
+    def refusal(self, site: str, asset: str) -> str | None:
+        """Why an observation of ``asset`` in ``site`` is outside the enrolment, else None."""
+        if not self.sites:
+            return f"the key has no enrolment scope ({self.source or 'none'})"
+        if not any(fnmatchcase(site, pattern) for pattern in self.sites):
+            return f"site {site!r} is not among its enrolled sites {list(self.sites)}"
+        if not any(fnmatchcase(asset, pattern) for pattern in self.assets):
+            return f"asset {asset!r} is not among its enrolled assets {list(self.assets)}"
+        return None
+
+
+def load_enrolment(path: Path) -> Enrolment:
+    """Read a ``<collector>.scope`` file; ``SigningKeyError`` naming the file and line."""
+    from otaudit.yamlio import YamlError, load_yaml
+
+    if not path.is_file():
+        return Enrolment((), (), f"{path} missing")
+    try:
+        doc = load_yaml(path)
+    except (YamlError, OSError) as exc:
+        raise SigningKeyError(f"enrolment file {path}: {exc}") from None
+    data = doc.data
+    if not isinstance(data, dict) or set(data) - {"sites", "assets"} or "sites" not in data:
+        raise SigningKeyError(f"enrolment file {path}: expected a mapping with 'sites' "
+                              "(a list) and optionally 'assets' (a list)")
+    parts: dict[str, tuple[str, ...]] = {}
+    for name in ("sites", "assets"):
+        value = data.get(name, ["*"])
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(
+                isinstance(v, str) and v.strip() for v in value):
+            where = doc.locate((name,)) or "?"
+            raise SigningKeyError(f"enrolment file {path}, {where}: {name!r} must be a "
+                                  "non-empty list of ids or patterns")
+        parts[name] = tuple(v.strip() for v in value)
+    return Enrolment(parts["sites"], parts["assets"], str(path))
+
+
+def write_enrolment(path: Path, sites: Iterable[str], assets: Iterable[str] = ("*",)) -> None:
+    """Write a ``<collector>.scope`` file."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({"sites": list(sites), "assets": list(assets)},
+                                   sort_keys=False))
+
+
+@dataclass(frozen=True)
 class VerifiedEnvelope:
     """An envelope whose signature checked out, with what the replay rule needs."""
 
@@ -250,30 +325,51 @@ class Verifier:
     ``accepts_unsigned``.
     """
 
-    def __init__(self, keys: Mapping[str, Ed25519PublicKey], *, required: bool = True) -> None:
+    def __init__(self, keys: Mapping[str, Ed25519PublicKey], *, required: bool = True,
+                 enrolments: Mapping[str, Enrolment] | None = None) -> None:
+        """``enrolments``: per collector what its key may report on (``from_dir`` reads the
+        scope files); None leaves every key unrestricted (for tests and tools)."""
         self.keys = {check_collector_id(c): k for c, k in keys.items()}
         self.key_ids = {c: key_id(k) for c, k in self.keys.items()}
         self.required = required
+        self.enrolments = {c: (enrolments.get(c, Enrolment((), (), "none"))
+                               if enrolments is not None else Enrolment.anything())
+                           for c in self.keys}
 
     def __repr__(self) -> str:
         return f"Verifier(collectors={sorted(self.keys)}, required={self.required})"
 
     @classmethod
     def from_dir(cls, trusted_keys_dir: Path, *, required: bool = True) -> Verifier:
-        """Enrol every ``<collector>.pub`` file of the folder."""
+        """Enrol every ``<collector>.pub`` file of the folder, bound to the sites and assets
+        of its ``<collector>.scope`` file (a key without one is bound to nothing)."""
         folder = Path(trusted_keys_dir)
         if not folder.is_dir():
             raise SigningKeyError(f"trusted keys folder {folder} does not exist")
         keys: dict[str, Ed25519PublicKey] = {}
+        enrolments: dict[str, Enrolment] = {}
         for path in sorted(folder.glob("*.pub")):
             try:
                 collector = check_collector_id(path.stem)
             except ValueError as exc:
                 raise SigningKeyError(f"{path}: file name is not <collector>.pub ({exc})") from None
             keys[collector] = load_public_key(path)
+            enrolments[collector] = load_enrolment(path.with_suffix(".scope"))
         if not keys:
             raise SigningKeyError(f"trusted keys folder {folder} has no <collector>.pub file")
-        return cls(keys, required=required)
+        return cls(keys, required=required, enrolments=enrolments)
+
+    def unbound(self) -> list[str]:
+        """The collectors whose key is bound to no site (no scope file)."""
+        return sorted(c for c, e in self.enrolments.items() if not e.sites)
+
+    def check_scope(self, collector: str, site: str, asset: str) -> None:
+        """``SignatureRejected('not_enrolled')`` unless the collector's enrolment covers
+        ``asset`` in ``site``."""
+        enrolment = self.enrolments.get(collector)
+        why = enrolment.refusal(site, asset) if enrolment else "no key enrolled"
+        if why:
+            raise SignatureRejected("not_enrolled", f"collector {collector!r}: {why}")
 
     def accepts_unsigned(self, collector: str) -> bool:
         return not self.required and collector not in self.keys

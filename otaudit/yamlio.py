@@ -143,5 +143,13 @@ def parse_yaml(text: str, source: str = "<string>") -> YamlDoc:
 
 
 def load_yaml(path: str | Path) -> YamlDoc:
+    """Parse a YAML file (UTF-8); ``YamlError`` with the line on bad syntax or encoding."""
     path = Path(path)
-    return parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise YamlError(f"line {line}: byte 0x{data[exc.start]:02x} at offset {exc.start} is "
+                        "not UTF-8 (save the file as UTF-8)") from None
+    return parse_yaml(text, str(path))

@@ -30,6 +30,7 @@ from otaudit.observation import (
     utcnow,
 )
 from otaudit.secrets import SecretRef, SecretUnavailable
+from otaudit.text import device_text, device_value
 
 
 class ProbeError(Exception):
@@ -84,7 +85,11 @@ class ProbeTarget:
 
 @dataclass
 class Recorder:
-    """Collects facts, unknowns and evidence during one probe run."""
+    """Collects facts, unknowns and evidence during one probe run.
+
+    Device text is made harmless on the way in (``otaudit.text.device_value``): control
+    characters and bidi overrides in fact values, reasons and errors become visible escapes.
+    """
 
     facts: dict[str, Fact] = field(default_factory=dict)
     unknown: dict[str, str] = field(default_factory=dict)
@@ -102,15 +107,15 @@ class Recorder:
         return eid
 
     def fact(self, path: str, value: FactValue, *evidence: str) -> None:
-        self.facts[path] = Fact(value=value, evidence=list(evidence))
+        self.facts[path] = Fact(value=device_value(value), evidence=list(evidence))
         self.unknown.pop(path, None)
 
     def unknown_fact(self, path: str, reason: str) -> None:
         if path not in self.facts:
-            self.unknown[path] = reason
+            self.unknown[path] = device_text(reason)
 
     def error(self, message: str) -> None:
-        self.errors.append(message)
+        self.errors.append(device_text(message))
 
 
 class ProbeContext:
@@ -146,10 +151,31 @@ class ProbeContext:
             self._secrets.append(value.get_secret_value())
         return value
 
+    @property
+    def holds_secrets(self) -> bool:
+        """A credential was resolved in this run: exception texts may carry it (a library
+        quoting the value it refused), so they are not logged (``describe_failure``)."""
+        return bool(self._secrets)
+
     def redact(self, text: str) -> str:
+        """``text`` with each resolved secret replaced, as text and as the escaped, hex and
+        repr spellings libraries use when they quote a value (``b'\\xc3\\xa4…'``)."""
         for secret in self._secrets:
-            text = text.replace(secret, "[REDACTED]")
+            raw = secret.encode()
+            for form in {secret, repr(raw)[2:-1], raw.hex(), secret.encode(
+                    "unicode_escape").decode("ascii")}:
+                if form:
+                    text = text.replace(form, "[REDACTED]")
         return text
+
+    def describe_failure(self, exc: BaseException) -> str:
+        """An unexpected exception for a log line or a reason: its type, and its text only
+        when no secret was resolved in this run (then redacted and made harmless)."""
+        name = type(exc).__name__
+        if self.holds_secrets:
+            return f"{name} (its text is withheld: this run held credentials)"
+        text = device_text(self.redact(str(exc)), single_line=True)[:500]
+        return f"{name}: {text}" if text else name
 
 
 class Probe(ABC):
@@ -186,3 +212,13 @@ class IdentifyOnly(Probe):
 
     async def collect(self, target: ProbeTarget, ctx: ProbeContext) -> None:
         await self.probe.identify(target, ctx)
+
+def failure_location(exc: BaseException) -> str:
+    """`` at FILE:LINE in FUNCTION`` of the innermost frame of ``exc`` (no values), or ""."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" at {last.filename}:{last.lineno} in {last.name}"

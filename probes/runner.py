@@ -6,8 +6,16 @@ import asyncio
 import logging
 
 from otaudit.observation import Observation, ProbeStatus, utcnow
-from otaudit.probes.base import ParseError, Probe, ProbeContext, ProbeError, ProbeTarget
+from otaudit.probes.base import (
+    ParseError,
+    Probe,
+    ProbeContext,
+    ProbeError,
+    ProbeTarget,
+    failure_location,
+)
 from otaudit.settings import DEFAULT_MIN_REQUEST_INTERVAL
+from otaudit.text import device_text
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +53,12 @@ async def run_probe(
     except OSError as exc:
         status, reason = ProbeStatus.ERROR, f"network error: {exc.strerror or exc}"
     except Exception as exc:  # a probe bug must fail this run only, never the collector
-        log.exception("probe %s crashed on %s", probe.name, target.endpoint)
-        status, reason = ProbeStatus.ERROR, f"probe failure: {type(exc).__name__}: {exc}"
+        # never the exception's text or traceback when the run held a secret: a library
+        # may quote the value it refused (pyasn1 did, with a too-short SNMPv3 key)
+        failure = ctx.describe_failure(exc)
+        log.error("probe %s crashed on %s: %s%s", probe.name, target.endpoint, failure,
+                  failure_location(exc))
+        status, reason = ProbeStatus.ERROR, f"probe failure: {failure}"
     finished = utcnow()
     missing_reason = reason or "not reported by the device"
     for path in probe.facts:
@@ -66,7 +78,7 @@ async def run_probe(
         started_at=started,
         finished_at=finished,
         status=status,
-        reason=ctx.redact(reason) if reason else None,
+        reason=device_text(ctx.redact(reason)) if reason else None,
         facts=rec.facts,
         unknown={k: ctx.redact(v) for k, v in rec.unknown.items()},
         evidence=evidence,

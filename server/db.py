@@ -1,8 +1,14 @@
 """Database schema and engine (SQLAlchemy 2; SQLite by default, PostgreSQL in production).
 
-Observations are append-only and unique on ``observation_id``, which makes ingest
-idempotent. Findings are the current evaluation per (asset, check); the history of
-what was observed stays in ``observations``.
+Observations are append-only and unique on ``observation_id`` (a UUID the collector draws),
+which makes ingest idempotent. Sites are the first key of everything else: an asset is
+``(site, asset_id)``, a zone ``(site, zone_id)``, a finding ``(site, asset_id, check_id)``, so
+the same asset or zone id in two sites never collides. Findings are the current evaluation
+per (site, asset, check); the history of what was observed stays in ``observations``.
+
+``observed_at`` orders an asset's observations: the sender's ``finished_at``, but never later
+than the server received it, so a collector's clock cannot make an observation stay the
+newest (ingest also rejects a ``finished_at`` beyond the receive time plus a tolerance).
 """
 
 from __future__ import annotations
@@ -39,9 +45,11 @@ class ObservationRow(Base):
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime]
     received_at: Mapped[datetime]
+    observed_at: Mapped[datetime]  # min(finished_at, received_at): what "latest" orders by
     payload: Mapped[dict[str, Any]]
 
-    __table_args__ = (Index("ix_obs_asset_probe_time", "asset_id", "probe", "finished_at"),)
+    __table_args__ = (Index("ix_obs_site_asset_probe_time", "site", "asset_id", "probe",
+                            "observed_at"),)
 
 
 class RejectedMessage(Base):
@@ -50,6 +58,7 @@ class RejectedMessage(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     received_at: Mapped[datetime]
     topic: Mapped[str] = mapped_column(Text)
+    code: Mapped[str | None] = mapped_column(String(32))  # e.g. invalid, bad_signature
     reason: Mapped[str] = mapped_column(Text)
     payload_excerpt: Mapped[str] = mapped_column(Text)
 
@@ -57,8 +66,8 @@ class RejectedMessage(Base):
 class AssetRow(Base):
     __tablename__ = "assets"
 
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
     asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    site: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
     zone: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str | None] = mapped_column(String(200))
@@ -68,6 +77,7 @@ class AssetRow(Base):
 class ZoneRow(Base):
     __tablename__ = "zones"
 
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
     zone_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
     sl_t: Mapped[dict[str, Any]]
@@ -77,14 +87,16 @@ class FindingRow(Base):
     __tablename__ = "findings"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    site: Mapped[str] = mapped_column(String(64))
+    asset_id: Mapped[str] = mapped_column(String(64))
     zone: Mapped[str] = mapped_column(String(64))
     check_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(24))
     evaluated_at: Mapped[datetime]
     detail: Mapped[dict[str, Any]]
 
-    __table_args__ = (sa.UniqueConstraint("asset_id", "check_id", name="uq_finding_asset_check"),)
+    __table_args__ = (sa.UniqueConstraint("site", "asset_id", "check_id",
+                                          name="uq_finding_site_asset_check"),)
 
 
 def make_engine(url: str) -> sa.Engine:

@@ -1,4 +1,8 @@
-"""Reading and writing the server's tables (observations, assets, zones, findings)."""
+"""Reading and writing the server's tables (observations, assets, zones, findings).
+
+Assets, zones and findings are keyed by site first (``AssetKey`` = (site, asset id)); an
+evaluation runs per site, over that site's zones and assets.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,11 @@ from otaudit.server.db import (
 )
 
 EXCERPT = 2048
+AssetKey = tuple[str, str]  # (site, asset id)
+
+
+class AmbiguousSite(ValueError):
+    """The database holds several sites and the caller named none."""
 
 
 def _json_text(session: Session, name: str) -> Any:
@@ -36,7 +45,14 @@ def _json_text(session: Session, name: str) -> Any:
 
 
 OBSERVATION_COLUMNS = ("observation_id", "site", "collector_id", "asset_id", "asset_kind", "zone",
-                       "probe", "status", "started_at", "finished_at", "received_at", "payload")
+                       "probe", "status", "started_at", "finished_at", "received_at",
+                       "observed_at", "payload")
+
+
+def observed_at(obs: Observation, received_at: datetime) -> datetime:
+    """What orders an asset's observations: its ``finished_at``, at the latest when it was
+    received (a sender's clock alone never makes an observation the newest)."""
+    return min(obs.finished_at, received_at)
 
 
 def store_observations(session: Session, observations: Sequence[Observation],
@@ -57,7 +73,8 @@ def store_observations(session: Session, observations: Sequence[Observation],
     dumps = serialised or [None] * len(observations)
     rows = sorted((str(obs.observation_id), obs.site, obs.collector_id, obs.asset.id,
                    obs.asset.kind.value, obs.asset.zone, obs.probe, obs.status.value,
-                   obs.started_at, obs.finished_at, received_at, dump or obs.model_dump_json())
+                   obs.started_at, obs.finished_at, received_at, observed_at(obs, received_at),
+                   dump or obs.model_dump_json())
                   for obs, dump in zip(observations, dumps, strict=True))
     if _copies(session) and _copy_new(session, rows):
         return {row[0] for row in rows}
@@ -93,31 +110,36 @@ def _copy_new(session: Session, rows: list[tuple[Any, ...]]) -> bool:
     return True
 
 
-def upsert_assets(session: Session, observations: Iterable[Observation]) -> None:
+def upsert_assets(session: Session, observations: Iterable[Observation],
+                  received_at: datetime | None = None) -> None:
     """Create or update the assets of newly stored observations, one statement per batch.
 
     As if stored one by one: the last observation's zone, kind and name win; ``last_seen``
-    is the newest ``finished_at`` (stored or new). The rows travel as one JSON array (one
-    parameter, the same SQL every time): a fraction of the cost of an executemany.
+    is the newest ``observed_at`` (stored or new; ``finished_at`` when ``received_at`` is not
+    given). The rows travel as one JSON array (one parameter, the same SQL every time): a
+    fraction of the cost of an executemany.
     """
-    latest: dict[str, Observation] = {}
-    seen: dict[str, datetime] = {}
+    latest: dict[AssetKey, Observation] = {}
+    seen: dict[AssetKey, datetime] = {}
     for obs in observations:
-        latest[obs.asset.id] = obs
-        seen[obs.asset.id] = max(seen.get(obs.asset.id, obs.finished_at), obs.finished_at)
+        key = (obs.site, obs.asset.id)
+        at = observed_at(obs, received_at) if received_at else obs.finished_at
+        latest[key] = obs
+        seen[key] = max(seen.get(key, at), at)
     if not latest:
         return
     dialect = session.get_bind().dialect
     when = AssetRow.__table__.c.last_seen.type.dialect_impl(dialect).bind_processor(dialect)
-    rows = [[aid, obs.site, obs.asset.kind.value, obs.asset.zone, obs.asset.name,
-             when(seen[aid]) if when else seen[aid].isoformat()]
-            for aid, obs in sorted(latest.items())]
+    rows = [[key[1], key[0], obs.asset.kind.value, obs.asset.zone, obs.asset.name,
+             when(seen[key]) if when else seen[key].isoformat()]
+            for key, obs in sorted(latest.items())]
     sql = _UPSERT_ASSETS["postgresql" if dialect.name == "postgresql" else "sqlite"]
     session.execute(sa.text(sql), {"rows": json.dumps(rows)})
 
 
-_UPSERT_SET = ("ON CONFLICT (asset_id) DO UPDATE SET zone = excluded.zone, kind = excluded.kind, "
-               "name = excluded.name, last_seen = {newest}(assets.last_seen, excluded.last_seen)")
+_UPSERT_SET = ("ON CONFLICT (site, asset_id) DO UPDATE SET zone = excluded.zone, "
+               "kind = excluded.kind, name = excluded.name, "
+               "last_seen = {newest}(assets.last_seen, excluded.last_seen)")
 _UPSERT_ASSETS = {  # SQLite's two-argument max() is a scalar function; WHERE: upsert syntax
     "postgresql": "INSERT INTO assets (asset_id, site, kind, zone, name, last_seen) "
                   "SELECT r->>0, r->>1, r->>2, r->>3, r->>4, (r->>5)::timestamptz "
@@ -135,52 +157,88 @@ def store_observation(session: Session, obs: Observation, received_at: datetime)
     """Insert ``obs``; False (and nothing written) when its id is already stored."""
     if str(obs.observation_id) not in store_observations(session, [obs], received_at):
         return False
-    upsert_assets(session, [obs])
+    upsert_assets(session, [obs], received_at)
     return True
 
 
-def stale_assets(session: Session) -> set[str]:
+def stale_assets(session: Session) -> set[AssetKey]:
     """Assets whose newest observation arrived after their findings were evaluated (or that
     have no findings): what a server stopped between storage and evaluation left to do."""
-    received = (sa.select(ObservationRow.asset_id,
+    received = (sa.select(ObservationRow.site, ObservationRow.asset_id,
                           sa.func.max(ObservationRow.received_at).label("received"))
-                .group_by(ObservationRow.asset_id).subquery())
-    evaluated = (sa.select(FindingRow.asset_id,
+                .group_by(ObservationRow.site, ObservationRow.asset_id).subquery())
+    evaluated = (sa.select(FindingRow.site, FindingRow.asset_id,
                            sa.func.max(FindingRow.evaluated_at).label("evaluated"))
-                 .group_by(FindingRow.asset_id).subquery())
-    query = (sa.select(received.c.asset_id)
-             .outerjoin(evaluated, evaluated.c.asset_id == received.c.asset_id)
+                 .group_by(FindingRow.site, FindingRow.asset_id).subquery())
+    query = (sa.select(received.c.site, received.c.asset_id)
+             .outerjoin(evaluated, sa.and_(evaluated.c.site == received.c.site,
+                                           evaluated.c.asset_id == received.c.asset_id))
              .where(sa.or_(evaluated.c.evaluated.is_(None),
                            received.c.received > evaluated.c.evaluated)))
-    return set(session.scalars(query))
+    return {(site, asset) for site, asset in session.execute(query)}
 
 
-def record_rejected(session: Session, topic: str, payload: bytes, reason: str) -> None:
+def safe_text(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters, NUL written as ``\\x00`` (PostgreSQL stores no
+    NUL) and lone surrogates replaced, so that it can always be stored."""
+    text = value[:limit].replace("\x00", "\\x00")
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def record_rejected(session: Session, topic: str, payload: bytes, reason: str,
+                    code: str | None = None) -> None:
+    """Keep a rejected message: topic, reason and a bounded excerpt, all NUL-safe."""
     text = payload[:EXCERPT].decode("utf-8", errors="replace")
-    session.add(RejectedMessage(received_at=utcnow(), topic=topic, reason=reason[:4000],
-                                payload_excerpt=text))
+    session.add(RejectedMessage(received_at=utcnow(), topic=safe_text(topic, 1024),
+                                code=code[:32] if code else None,
+                                reason=safe_text(reason, 4000),
+                                payload_excerpt=safe_text(text, EXCERPT)))
 
 
 def upsert_zones(session: Session, inventory: Inventory) -> None:
+    """The inventory's zones become its site's zones (others sites' stay as they are)."""
     for zone in inventory.zones:
-        row = session.get(ZoneRow, zone.id)
+        row = session.get(ZoneRow, (inventory.site, zone.id))
         if row is None:
-            session.add(ZoneRow(zone_id=zone.id, name=zone.name, sl_t=zone.sl_t.as_dict()))
+            session.add(ZoneRow(site=inventory.site, zone_id=zone.id, name=zone.name,
+                                sl_t=zone.sl_t.as_dict()))
         else:
             row.name, row.sl_t = zone.name, zone.sl_t.as_dict()
 
 
-def load_zones(session: Session) -> dict[str, Zone]:
+def sites(session: Session) -> list[str]:
+    """Every site the database knows (from its zones and assets)."""
+    known = set(session.scalars(sa.select(ZoneRow.site).distinct()))
+    known |= set(session.scalars(sa.select(AssetRow.site).distinct()))
+    return sorted(known)
+
+
+def only_site(session: Session) -> str | None:
+    """The one site of the database (None when empty); ``AmbiguousSite`` when several."""
+    known = sites(session)
+    if len(known) > 1:
+        raise AmbiguousSite(f"the database holds several sites ({', '.join(known)}): "
+                            "name one")
+    return known[0] if known else None
+
+
+def load_zones(session: Session, site: str | None = None) -> dict[str, Zone]:
+    """The zones of ``site`` (by default the database's only site; see ``only_site``)."""
+    site = site if site is not None else only_site(session)
     return {
         row.zone_id: Zone(id=row.zone_id, name=row.name, sl_t=SecurityLevelVector(**row.sl_t))
-        for row in session.scalars(sa.select(ZoneRow))
+        for row in session.scalars(sa.select(ZoneRow).where(ZoneRow.site == site))
     }
 
 
-def known_zones(session: Session) -> set[str]:
-    """Zones with a target SL (from an inventory) and zones that assets were observed in."""
-    observed = session.scalars(sa.select(AssetRow.zone).distinct())
-    return set(session.scalars(sa.select(ZoneRow.zone_id))) | set(observed)
+def known_zones(session: Session, site: str | None = None) -> set[str]:
+    """Zones of ``site`` (default: the only site) with a target SL (from an inventory) and
+    zones that its assets were observed in."""
+    site = site if site is not None else only_site(session)
+    declared = session.scalars(sa.select(ZoneRow.zone_id).where(ZoneRow.site == site))
+    observed = session.scalars(sa.select(AssetRow.zone).where(AssetRow.site == site)
+                               .distinct())
+    return set(declared) | set(observed)
 
 
 def record_inventory(session: Session, inventory: Inventory, digest: str, source: str) -> None:
@@ -206,48 +264,61 @@ def declared_inventories(session: Session, site: str | None = None) -> list[Any]
     return list(session.scalars(query))
 
 
-def declared_zone_facts(session: Session, zone: str | None = None) -> list[AssetFacts]:
-    """The zones' declared facts (conduits) of every stored inventory, or of one zone."""
+def declared_zone_facts(session: Session, zone: str | None = None, site: str | None = None
+                        ) -> list[AssetFacts]:
+    """The zones' declared facts (conduits) of the stored inventories (of one site, of one
+    zone)."""
     from otaudit.server.declared import declared_zone_facts as derive
 
     out = []
-    for row in declared_inventories(session):
+    for row in declared_inventories(session, site):
         out += [f for f in derive(row.document, row.digest, _aware(row.loaded_at))
                 if zone is None or f.zone == zone]
     return out
 
 
-def known_sites(session: Session) -> set[str]:
-    """The sites that observations were stored for."""
-    return set(session.scalars(sa.select(ObservationRow.site).distinct()))
-
-
-def latest_observations(session: Session, asset_ids: Iterable[str] | None = None,
-                        zone: str | None = None) -> list[ObservationRow]:
-    """The newest observation per (asset, probe)."""
+def latest_observations(session: Session, assets: Iterable[AssetKey] | None = None,
+                        zone: str | None = None, site: str | None = None
+                        ) -> list[ObservationRow]:
+    """The newest observation per (site, asset, probe), by ``observed_at``."""
     ranked = sa.select(
         ObservationRow.observation_id,
         sa.func.row_number().over(
-            partition_by=(ObservationRow.asset_id, ObservationRow.probe),
-            order_by=(ObservationRow.finished_at.desc(), ObservationRow.observation_id.desc()),
+            partition_by=(ObservationRow.site, ObservationRow.asset_id, ObservationRow.probe),
+            order_by=(ObservationRow.observed_at.desc(), ObservationRow.received_at.desc(),
+                      ObservationRow.observation_id.desc()),
         ).label("rank"),
     )
-    if asset_ids is not None:
-        ranked = ranked.where(ObservationRow.asset_id.in_(list(asset_ids)))
+    if assets is not None:
+        keys = sorted(set(assets))
+        ranked = ranked.where(sa.tuple_(ObservationRow.site, ObservationRow.asset_id)
+                              .in_(keys)) if keys else ranked.where(sa.false())
     if zone is not None:
         ranked = ranked.where(ObservationRow.zone == zone)
+    if site is not None:
+        ranked = ranked.where(ObservationRow.site == site)
     sub = ranked.subquery()
     query = (sa.select(ObservationRow)
              .join(sub, sub.c.observation_id == ObservationRow.observation_id)
              .where(sub.c.rank == 1)
-             .order_by(ObservationRow.asset_id, ObservationRow.probe))
+             .order_by(ObservationRow.site, ObservationRow.asset_id, ObservationRow.probe))
     return list(session.scalars(query))
 
 
+def merge_site_facts(rows: Iterable[ObservationRow]) -> dict[str, list[AssetFacts]]:
+    """``merge_asset_facts`` per site."""
+    by_site: dict[str, list[ObservationRow]] = {}
+    for row in rows:
+        by_site.setdefault(row.site, []).append(row)
+    return {site: merge_asset_facts(part) for site, part in sorted(by_site.items())}
+
+
 def merge_asset_facts(rows: Iterable[ObservationRow]) -> list[AssetFacts]:
-    """Merge each asset's latest observations into one fact set (newest value wins)."""
+    """Merge each asset's latest observations into one fact set (newest value wins); the
+    rows are of one site (``merge_site_facts`` splits them)."""
     assets: dict[str, AssetFacts] = {}
-    for row in sorted(rows, key=lambda r: (r.asset_id, _aware(r.finished_at))):
+    for row in sorted(rows, key=lambda r: (r.asset_id, _aware(r.observed_at),
+                                           _aware(r.received_at))):
         payload: dict[str, Any] = row.payload
         entry = assets.setdefault(row.asset_id, AssetFacts(
             asset_id=row.asset_id, kind=row.asset_kind, zone=row.zone))
@@ -266,19 +337,26 @@ def merge_asset_facts(rows: Iterable[ObservationRow]) -> list[AssetFacts]:
 
 
 def latest_asset_facts(session: Session, zone: str | None = None,
-                       asset_ids: Iterable[str] | None = None) -> list[AssetFacts]:
-    return merge_asset_facts(latest_observations(session, asset_ids=asset_ids, zone=zone))
+                       asset_ids: Iterable[str] | None = None,
+                       site: str | None = None) -> list[AssetFacts]:
+    """The merged latest facts of one site's assets (by default the only site)."""
+    site = site if site is not None else only_site(session)
+    if site is None:
+        return []
+    keys = None if asset_ids is None else [(site, a) for a in asset_ids]
+    return merge_asset_facts(latest_observations(session, assets=keys, zone=zone, site=site))
 
 
-def replace_findings(session: Session, asset_ids: Iterable[str], findings: list[Finding],
-                     evaluated_at: datetime) -> None:
-    """The current findings of these assets become exactly ``findings``."""
+def replace_findings(session: Session, site: str, asset_ids: Iterable[str],
+                     findings: list[Finding], evaluated_at: datetime) -> None:
+    """The current findings of these assets of ``site`` become exactly ``findings``."""
     ids = set(asset_ids)
     if not ids:
         return
-    session.execute(sa.delete(FindingRow).where(FindingRow.asset_id.in_(sorted(ids))))
-    rows = [{"asset_id": f.asset_id, "zone": f.zone, "check_id": f.check_id, "status": f.status,
-             "evaluated_at": evaluated_at, "detail": f.model_dump_json()}
+    session.execute(sa.delete(FindingRow).where(FindingRow.site == site,
+                                                FindingRow.asset_id.in_(sorted(ids))))
+    rows = [{"site": site, "asset_id": f.asset_id, "zone": f.zone, "check_id": f.check_id,
+             "status": f.status, "evaluated_at": evaluated_at, "detail": f.model_dump_json()}
             for f in findings if f.asset_id in ids]
     if rows:
         table = FindingRow.__table__
@@ -290,3 +368,17 @@ def _aware(value: datetime) -> datetime:
     from datetime import UTC
 
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def observation_owners(session: Session, observations: Sequence[Observation]
+                       ) -> dict[str, tuple[str, str]]:
+    """``(site, collector)`` of the stored observations with these ids (to tell a harmless
+    duplicate from another collector's id reused)."""
+    ids = sorted({str(obs.observation_id) for obs in observations})
+    owners: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(ids), 500):
+        query = (sa.select(ObservationRow.observation_id, ObservationRow.site,
+                           ObservationRow.collector_id)
+                 .where(ObservationRow.observation_id.in_(ids[start:start + 500])))
+        owners.update({oid: (site, collector) for oid, site, collector in session.execute(query)})
+    return owners

@@ -197,6 +197,8 @@ def _order_like(model: str | None) -> str | None:
 def status_cmd(
     db: str | None = typer.Option(None, "--db", help=_DB_HELP),
     zone: str | None = typer.Option(None, "--zone", help="only assets of this zone"),
+    site: str | None = typer.Option(None, "--site", help="only this site (default: every "
+                                    "site; with --zone, the database's only site)"),
     fmt: str = typer.Option("table", "--format", help="table, json or csv"),
     state: list[str] = typer.Option([], "--state",
                                     help="only these states: open, needs_review, patched"),
@@ -221,9 +223,13 @@ def status_cmd(
     requested = parse_fail_on(fail_on, PATCH_FAIL_ON)
     engine, sessions = _sessions(db)
     with sessions() as session:
+        from otaudit.cli.common import choose_site
+
+        if site is not None or zone is not None:
+            site = choose_site(session, site)
         if zone is not None:
-            _known_zone(session, zone)
-        rows = patch_status_rows(session, zone=zone, include=state or None)
+            _known_zone(session, zone, site)
+        rows = patch_status_rows(session, zone=zone, site=site, include=state or None)
     engine.dispose()
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))
@@ -240,11 +246,11 @@ def status_cmd(
                         FailOn.UNKNOWN: sum(r["state"] == "needs_review" for r in rows)})
 
 
-def _known_zone(session: Any, zone: str) -> None:
+def _known_zone(session: Any, zone: str, site: str | None) -> None:
     from otaudit.errors import UnknownName
     from otaudit.server import store
 
-    zones = store.known_zones(session)
+    zones = store.known_zones(session, site)
     if zone not in zones:
         raise UnknownName("zone", zone, tuple(zones), source="--zone")
 
@@ -252,7 +258,7 @@ def _known_zone(session: Any, zone: str) -> None:
 def _table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no patch status (no advisories imported, or no asset matches)"
-    columns = ("asset_id", "zone", "state", "kev_due_date", "advisory_id", "cve", "cvss",
+    columns = ("site", "asset_id", "zone", "state", "kev_due_date", "advisory_id", "cve", "cvss",
                "installed_version", "fixed_in", "affected_since", "days_open",
                "remediation_category")
     cells = [[_cell(r.get(c), c) for c in columns] for r in rows]

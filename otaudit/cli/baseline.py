@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from otaudit.cli.common import BASELINE_HELP, db_option
+from otaudit.cli.common import BASELINE_HELP, choose_site, db_option, site_option
 from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
 from otaudit.errors import InputError, UnknownName
 
@@ -95,6 +95,7 @@ def controls_cmd(root: Path | None = typer.Option(None, "--root", help=ROOT_HELP
 def gap(
     db: str | None = db_option(),
     zone: str | None = typer.Option(None, "--zone", help="only this zone"),
+    site: str | None = site_option(),
     fmt: str = typer.Option("table", "--format", help="table or json"),
     exceptions: Path | None = typer.Option(
         None, "--exceptions", help="exceptions YAML file (default: OTAUDIT_EXCEPTIONS_FILE)"),
@@ -122,12 +123,13 @@ def gap(
     att = load_attestations(attestations, baseline) if attestations else []
     engine = database(settings, db)
     with session_factory(engine)() as session:
-        zones = store.load_zones(session)
+        site = choose_site(session, site)
+        zones = store.load_zones(session, site)
         if zone is not None and zone not in zones:
             raise UnknownName("zone", zone, tuple(zones), source="--zone")
-        assets = [*store.latest_asset_facts(session, zone=zone),
-                  *store.declared_zone_facts(session, zone)]  # conduits, per zone
-        conditions = gap_device_conditions(session, zone) if requested else {}
+        assets = [*store.latest_asset_facts(session, zone=zone, site=site),
+                  *store.declared_zone_facts(session, zone, site)]  # conduits, per zone
+        conditions = gap_device_conditions(session, zone, site) if requested else {}
     engine.dispose()
     selected = {zid: z.sl_t for zid, z in zones.items() if zone is None or zid == zone}
     evaluation = evaluate(baseline, selected, assets, exceptions=exc, attestations=att,
@@ -142,13 +144,14 @@ def gap(
                         FailOn.UNKNOWN: unmet.count("unknown"), **conditions})
 
 
-def gap_device_conditions(session, zone: str | None) -> dict[FailOn, int]:
+def gap_device_conditions(session, zone: str | None, site: str | None) -> dict[FailOn, int]:
     """Open advisories and devices not fully read, in the zone (or all zones)."""
     from otaudit.server import store
     from otaudit.server.advisories.patch import patch_status_rows
 
-    observations = store.latest_observations(session, zone=zone)
-    return {FailOn.OPEN_ADVISORY: len(patch_status_rows(session, zone=zone, include=["open"])),
+    observations = store.latest_observations(session, zone=zone, site=site)
+    return {FailOn.OPEN_ADVISORY: len(patch_status_rows(session, zone=zone, site=site,
+                                                        include=["open"])),
             FailOn.DEVICE_ERROR: sum(1 for o in observations if o.status != "ok")}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -39,3 +39,25 @@ def site_baseline(settings: Settings, overlay: Path | None) -> Baseline:
     from otaudit.server.baseline import load_baseline
 
     return load_baseline(overlay=overlay or settings.baseline_dir)
+
+
+def site_option() -> str | None:
+    return typer.Option(None, "--site", help="the site (default: the database's only site)")
+
+
+def choose_site(session: Any, site: str | None) -> str | None:
+    """``site`` if the database knows it, else the database's only site (None when empty);
+    an unknown site, or none named when there are several, is an InputError listing them."""
+    from otaudit.errors import InputError, UnknownName
+    from otaudit.server import store
+
+    known = store.sites(session)
+    if site is not None:
+        if site not in known:
+            raise UnknownName("site", site, tuple(known), source="--site")
+        return site
+    if len(known) > 1:
+        raise InputError("--site", [f"the database holds several sites "
+                                    f"({', '.join(known)}): name one with --site"])
+    return known[0] if known else None
+

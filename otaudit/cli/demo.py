@@ -93,8 +93,6 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
             base = base.model_copy(update={"mqtt_protocol": "3.1.1"})  # amqtt: MQTT 3.1.1 only
         collector_id = "demo-collector"
         keys = out_dir / "keys"
-        if sign:  # a fresh key pair per run: the collector signs, the server verifies
-            write_key_pair(keys, collector_id, force=True)
         settings = base.model_copy(update={
             "broker_url": broker_url, "database_url": database_url,
             "server_client_id": f"otaudit-server-{uuid.uuid4().hex[:8]}",
@@ -109,6 +107,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
         stack.enter_context(_env("OTAUDIT_SSH_KNOWN_HOSTS", str(out_dir / "known_hosts")))
         inventory_path = plant.write_inventory(out_dir / "inventory.yaml")
         inventory, plans = load_plan(inventory_path)
+        if sign:  # a fresh key pair per run, enrolled for the plant's site
+            write_key_pair(keys, collector_id, force=True, sites=[inventory.site])
 
         phase("creating the database and importing advisories", None)
         engine = make_engine(database_url)

@@ -55,9 +55,9 @@ def export(
     checks = site_baseline(settings, baseline)
     engine = database(settings, None)
     with session_factory(engine)() as session:
-        if site not in (sites := store.known_sites(session)):
+        if site not in (sites := store.sites(session)):
             raise UnknownName("site", site, tuple(sites), source="--site")
-        if zone is not None and zone not in (zones := store.known_zones(session)):
+        if zone is not None and zone not in (zones := store.known_zones(session, site)):
             raise UnknownName("zone", zone, tuple(zones), source="--zone")
         data = export_evidence(session, site=site, zone=zone, baseline=checks, key=private,
                                exceptions_file=exceptions or settings.exceptions_file,

@@ -11,7 +11,14 @@ from typing import Any
 
 import typer
 
-from otaudit.cli.common import baseline_option, database, db_option, site_baseline
+from otaudit.cli.common import (
+    baseline_option,
+    choose_site,
+    database,
+    db_option,
+    site_baseline,
+    site_option,
+)
 from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
 from otaudit.errors import InputError, StateError, UnknownName
 from otaudit.settings import get_settings
@@ -109,6 +116,7 @@ def report(
     fmt: str = typer.Option("table", "--format",
                             help="table, json, html, pdf, sarif, oscal or csv"),
     zone: str | None = typer.Option(None, help="only this zone"),
+    site: str | None = site_option(),
     out: Path | None = typer.Option(None, help="write to this file instead of stdout "
                                     "(needed for pdf; a folder for csv)"),
     exceptions: Path | None = typer.Option(
@@ -136,9 +144,10 @@ def report(
     checks = site_baseline(settings, baseline)
     engine = database(settings, None)
     with session_factory(engine)() as session:
-        if zone is not None and zone not in (zones := store.known_zones(session)):
+        site = choose_site(session, site)
+        if zone is not None and zone not in (zones := store.known_zones(session, site)):
             raise UnknownName("zone", zone, tuple(zones), source="--zone")
-        data = report_document(session, zone=zone, baseline=checks,
+        data = report_document(session, zone=zone, site=site, baseline=checks,
                                exceptions_file=exceptions or settings.exceptions_file,
                                attestations_file=attestations or settings.attestations_file,
                                inventory_file=inventory)

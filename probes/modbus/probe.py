@@ -84,6 +84,7 @@ class ModbusProbe(Probe):
                         break  # the device announced it has no objects of this category
                     if not await read.category(session, ctx, options.unit, code):
                         break
+            read.complete = True
         finally:
             read.record(ctx.recorder)
 
@@ -106,6 +107,7 @@ class _Identification:
         self.objects: dict[int, bytes] = {}
         self.sources: dict[int, str] = {}  # object id → evidence id
         self.requests = 0
+        self.complete = False  # the reading ended as the device said, not cut short
 
     async def category(self, session: ModbusSession, ctx: ProbeContext, unit: int,
                        code: int) -> bool:
@@ -149,7 +151,11 @@ class _Identification:
         rec.fact("modbus.unauthenticated_read", True, eid)
         rec.fact("modbus.device_id_conformity", self.first.conformity, eid)
         every = sorted(set(self.sources.values()), key=lambda e: int(e[1:])) or [eid]
-        rec.fact("modbus.device_id_objects", object_table(self.objects), *every)
+        if self.complete:
+            rec.fact("modbus.device_id_objects", object_table(self.objects), *every)
+        else:  # a partial table is no statement of what the device holds
+            rec.unknown_fact("modbus.device_id_objects", "incomplete: the reading was cut "
+                             "short by a failed request (the objects read are in the evidence)")
         facts = identity_facts(self.objects)
         for object_id, path in IDENTITY_OBJECTS.items():
             if path in facts:

@@ -5,9 +5,11 @@
 probe's status depends on where the CPU said no:
 
 * ``TcpFailed``: no TCP connection (nothing listens, unreachable);
-* ``CotpRefused``: TCP accepted, the COTP connection request (rack/slot TSAP) was not
-  confirmed - a wrong slot or classic S7 access switched off;
-* ``SetupRefused``: COTP confirmed, S7 Setup Communication rejected;
+* ``CotpRefused``: TCP accepted, the CPU answered the COTP connection request (rack/slot
+  TSAP) with a disconnect request and its ``reason`` - a wrong slot, congestion, or classic
+  S7 access switched off. Nothing else is a refusal: silence is ``S7Timeout``, a closed
+  connection or any other reply is ``S7Broken``;
+* ``SetupRefused``: COTP confirmed, S7 Setup Communication answered with an error;
 * ``SzlRefused``: the CPU answered one SZL read with an error code;
 * ``S7Broken``: anything else the library reported (malformed or lost frames).
 """
@@ -15,6 +17,7 @@ probe's status depends on where the CPU said no:
 from __future__ import annotations
 
 import asyncio
+import struct
 from dataclasses import dataclass
 
 from snap7.async_client import AsyncClient, AsyncISOTCPConnection
@@ -41,7 +44,9 @@ class TcpFailed(S7ClientError):
 
 
 class CotpRefused(S7ClientError):
-    pass
+    def __init__(self, message: str, reason: int) -> None:
+        super().__init__(message)
+        self.reason = reason  # the COTP disconnect reason (DR_REASONS)
 
 
 class SetupRefused(S7ClientError):
@@ -81,9 +86,15 @@ class _Connection(AsyncISOTCPConnection):
             raise TcpFailed(exc) from None
         try:
             await self._iso_connect()
-        except S7Error as exc:
+        except S7TimeoutError:
             await self.disconnect()
-            raise CotpRefused(self._refusal(exc)) from None
+            raise
+        except (S7Error, ValueError, struct.error) as exc:  # ValueError: a lying TPKT length
+            await self.disconnect()
+            reply = self.cotp_reply
+            if len(reply) >= 7 and reply[1] == COTP_DR:
+                raise CotpRefused(self._refusal(exc), reply[6]) from None
+            raise S7Broken(self._refusal(exc)) from None
         self.connected = True
 
     def _parse_cotp_cc(self, data: bytes) -> None:
@@ -97,12 +108,14 @@ class _Connection(AsyncISOTCPConnection):
             return (f"COTP disconnect request, reason 0x{reason:02X} "
                     f"({DR_REASONS.get(reason, 'unknown')})")
         if not reply:
-            return f"no COTP connection confirm ({exc})"
-        return f"unexpected COTP reply {reply[:16].hex()} ({exc})"
+            return f"no COTP answer to the connection request ({exc})"
+        return f"not a COTP connection confirm: {reply[:16].hex()} ({exc})"
 
 
 class _GuardedAsyncClient(AsyncClient):
     """python-snap7 AsyncClient whose every outgoing PDU passes the read-only guard."""
+
+    io_timeout = 5.0  # the library's own receive timeout: the probe's operation timeout
 
     async def _send_data(self, conn: AsyncISOTCPConnection, request: bytes) -> None:
         check_request(bytes(request))
@@ -116,7 +129,7 @@ class _GuardedAsyncClient(AsyncClient):
                                  remote_tsap=self.remote_tsap)
         self.connection = connection
         try:
-            await connection.connect()
+            await connection.connect(self.io_timeout)
         except S7ClientError:
             self.connection = None
             raise
@@ -130,9 +143,9 @@ class _GuardedAsyncClient(AsyncClient):
             if exc.error_code:  # the CPU answered with an error class/code
                 raise SetupRefused(str(exc)) from None
             raise S7Broken(f"setup communication: {exc}") from None
-        except S7ConnectionError as exc:  # the CPU dropped the connection instead
+        except S7ConnectionError as exc:  # dropped: no answer says whether it refuses
             await self.disconnect()
-            raise SetupRefused(str(exc)) from None
+            raise S7Broken(f"setup communication: {exc}") from None
         self.connected = True
         return self
 
@@ -143,6 +156,7 @@ class ReadOnlyS7Client:
     def __init__(self, host: str, port: int, timeout: float) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self._client = _GuardedAsyncClient()
+        self._client.io_timeout = timeout
         self.session: Session | None = None
 
     async def connect(self, rack: int, slot: int) -> Session:

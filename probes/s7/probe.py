@@ -47,6 +47,10 @@ from otaudit.probes.s7.products import product_of, vendor_of
 
 Family = Literal["s7-300", "s7-400", "s7-1200", "s7-1500"]
 FAMILY_SLOT: dict[str, int] = {"s7-300": 2, "s7-400": 2, "s7-1200": 1, "s7-1500": 1}
+# COTP disconnect reasons that say "no" to the connection itself (classic access refused);
+# 0x02/0x03 name the rack/slot TSAP, congestion and protocol errors say nothing about access
+POLICY_REFUSALS = frozenset({0x00, 0x80, 0x88})
+ADDRESS_REFUSALS = frozenset({0x02, 0x03})
 # SZL 0x001C record index → fact path(s)
 COMPONENT_FACTS: dict[int, tuple[str, ...]] = {
     0x0001: ("identity.name",), 0x0002: ("s7.module_name",), 0x0003: ("s7.plant_id",),
@@ -141,9 +145,13 @@ class _IdentityRead(S7Probe):
 
 async def _connect(target: ProbeTarget, options: S7Options,
                    ctx: ProbeContext) -> ReadOnlyS7Client:
-    """Connect to the first rack/slot the CPU accepts; record ``s7.classic_access``."""
+    """Connect to the first rack/slot the CPU accepts; record ``s7.classic_access``.
+
+    Only an answer decides it: a COTP disconnect request with a policy reason (or an error
+    answer to Setup Communication) is ``false``, a confirmed session ``true``. Silence, a
+    closed connection or a reply that is not COTP leave it unknown with the reason."""
     rec = ctx.recorder
-    refusals: list[str] = []
+    refusals: list[tuple[str, int]] = []
     for rack, slot in options.candidates():
         client = ReadOnlyS7Client(target.host, target.port, ctx.timeout)
         request = f"s7 connect rack {rack} slot {slot} (COTP connect, setup communication)"
@@ -151,7 +159,7 @@ async def _connect(target: ProbeTarget, options: S7Options,
         try:
             session = await client.connect(rack, slot)
         except CotpRefused as exc:
-            refusals.append(f"rack {rack} slot {slot}: {exc}")
+            refusals.append((f"rack {rack} slot {slot}: {exc}", exc.reason))
             rec.evidence_for(request, f"COTP connection refused: {exc}")
             continue
         except SetupRefused as exc:
@@ -164,23 +172,33 @@ async def _connect(target: ProbeTarget, options: S7Options,
                 raise ConnectionRefusedError(str(exc)) from None
             raise ProbeError(f"network error: {exc}") from None
         except S7Timeout as exc:
+            rec.evidence_for(request, f"no answer: {exc}")
+            rec.unknown_fact("s7.classic_access", f"no answer to the S7 connection: {exc}")
             raise ProbeTimeout(str(exc)) from None
         except S7Broken as exc:
+            rec.evidence_for(request, f"no valid answer: {exc}")
+            rec.unknown_fact("s7.classic_access", f"the device did not answer as an S7 CPU "
+                             f"would (neither confirmed nor refused): {exc}")
             raise ProbeError(str(exc)) from None
         eid = rec.evidence_for(request, f"COTP connection confirm {session.cotp_reply.hex()}; "
                                         f"setup communication accepted, PDU length "
                                         f"{session.pdu_length}")
         rec.fact("s7.classic_access", True, eid)
         return client
-    refused = "; ".join(refusals)
-    if all("address unknown" in r for r in refusals):
-        # Reason 0x03 names the TSAP, not the access policy: most likely a wrong rack/slot.
+    refused = "; ".join(text for text, _ in refusals)
+    reasons = {reason for _, reason in refusals}
+    if reasons <= ADDRESS_REFUSALS:
+        # Reasons 0x02/0x03 name the TSAP, not the access policy: most likely a wrong slot.
         rec.unknown_fact("s7.classic_access", "no CPU answered at the tried rack/slot "
                          "(COTP reason 'address unknown'): check rack/slot in the inventory")
         raise ProbeRefused(f"no CPU at the tried rack/slot ({refused})")
+    if not reasons & POLICY_REFUSALS:  # congestion, protocol errors: no answer to "may I"
+        rec.unknown_fact("s7.classic_access", f"the CPU declined the connection for a reason "
+                         f"that does not say whether classic access is allowed ({refused})")
+        raise ProbeRefused(f"the CPU declined the S7 connection ({refused})")
     eids = [e.id for e in rec.evidence]
     rec.fact("s7.classic_access", False, *eids)
-    hint = " - or no CPU at that rack/slot" if any("address unknown" in r for r in refusals) else ""
+    hint = " - or no CPU at that rack/slot" if reasons & ADDRESS_REFUSALS else ""
     raise ProbeRefused(f"classic S7 access refused at the COTP connection request ({refused})"
                        + hint)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from otaudit.probes.base import ProbeOptions
-from otaudit.secrets import SecretRef
+from otaudit.secrets import SecretMinLength, SecretRef
 
 AuthProtocol = Literal["MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
 PrivProtocol = Literal["DES", "3DES", "AES-128", "AES-192", "AES-256"]
@@ -20,6 +20,9 @@ PROTOCOL_ALIASES = {"AES": "AES-128", "AES128": "AES-128", "AES192": "AES-192",
                     "SHA256": "SHA-256", "SHA384": "SHA-384", "SHA512": "SHA-512"}
 SECRET_FLAGS = ("community", "v3-auth-key", "v3-priv-key")
 LITERAL_ENV_PREFIX = "_OTAUDIT_SNMP_CLI_"
+# RFC 3414 11.2: a USM passphrase has at least 8 octets (pysnmp refuses shorter ones, quoting
+# the value in its exception); checked at inventory load and when resolved
+V3Key = Annotated[SecretRef, SecretMinLength(8, "an SNMPv3 passphrase")]
 
 
 class SnmpOptions(ProbeOptions):
@@ -29,9 +32,9 @@ class SnmpOptions(ProbeOptions):
         None, description="{env: VAR}/{file: F}; CLI: --community C | --community-env VAR | "
                           "--community-file F")
     v3_user: str | None = Field(None, max_length=32, description="SNMPv3 USM user name")
-    v3_auth_key: SecretRef | None = Field(
+    v3_auth_key: V3Key | None = Field(
         None, description="auth passphrase; CLI: --v3-auth-key-env VAR | --v3-auth-key-file F")
-    v3_priv_key: SecretRef | None = Field(
+    v3_priv_key: V3Key | None = Field(
         None, description="priv passphrase; CLI: --v3-priv-key-env VAR | --v3-priv-key-file F")
     v3_auth_protocol: AuthProtocol = Field("SHA", description="MD5, SHA, SHA-224 ... SHA-512")
     v3_priv_protocol: PrivProtocol = Field("AES-128", description="DES, 3DES, AES-128/192/256")

@@ -181,6 +181,7 @@ class _Audit:
         self.primary = creds[options.version]
         self.answered: dict[str, str] = {}  # version -> evidence id of an answer
         self.silent: dict[str, str] = {}    # version -> evidence id of a request left unanswered
+        self.unsure: set[str] = set()  # versions answered with invalid datagrams
         self.v3_report: tuple[EngineReport, str] | None = None
         self.v3_discovery_silent: str | None = None
         self.discovered = False
@@ -309,13 +310,23 @@ class _Audit:
             self.rec.fact("snmp.v3_enabled", True, eid)
         return eid
 
-    async def _try_version(self, credential: Credential) -> None:
+    async def _try_version(self, credential: Credential, tries: int = 2) -> None:
+        """A quick GET with ``credential``; silence counts only after ``tries`` quick tries
+        (one lost datagram does not make a version "disabled"), and an invalid answer
+        leaves the version unknown."""
         what = "GET sysDescr.0"
         try:
             varbinds = await self.session.get(credential, [SYS_DESCR], quick=True)
         except NoAnswer as exc:
-            self.silent[credential.version] = self.rec.evidence_for(
-                self._request_name(credential, what), f"(no answer within {exc.waited:g} s)")
+            eid = self.rec.evidence_for(self._request_name(credential, what), f"({exc})")
+            if exc.stray:  # something answered, not validly: no sign the version is off
+                self.unsure.add(credential.version)
+                self.rec.unknown_fact(f"snmp.{credential.version}_enabled",
+                                      f"{credential.describe()}: {exc}")
+            elif tries > 1:
+                await self._try_version(credential, tries - 1)
+            else:
+                self.silent[credential.version] = eid
         except AuthError as exc:
             self._rejected(credential, exc, what)
             for name in ("v3_security_level", "v3_auth_protocol", "v3_priv_protocol"):
@@ -354,7 +365,10 @@ class _Audit:
     def _conclude_versions(self) -> None:
         rec = self.rec
         answering = [v for v in VERSIONS if v in self.answered]
-        if answering or self.silent:
+        if self.unsure:
+            rec.unknown_fact("snmp.versions_answering", f"invalid answers to "
+                             f"{', '.join(sorted(self.unsure))}: the list cannot be told")
+        elif answering or self.silent:
             rec.fact("snmp.versions_answering", answering,
                      *[self.answered[v] for v in answering], *self.silent.values())
         for version in ("v1", "v2c"):
@@ -634,8 +648,11 @@ class _Audit:
             try:
                 varbinds = await self.session.get(credential, [SYS_DESCR], quick=True)
             except NoAnswer as exc:
-                eids.append(self.rec.evidence_for(request,
-                                                  f"(no answer within {exc.waited:g} s)"))
+                eids.append(self.rec.evidence_for(request, f"({exc})"))
+                if exc.stray:  # an invalid answer is no refusal: the list cannot be told
+                    self.rec.unknown_fact("snmp.default_communities_accepted",
+                                          f"community {name!r}: {exc}")
+                    return
                 continue
             except AgentError as exc:
                 eid = self.rec.evidence_for(request, str(exc))

@@ -65,6 +65,9 @@ def _map_error(exc: Exception, what: str) -> ProbeError:
         return ProbeAuthFailed(f"{what}: authentication failed")
     if isinstance(exc, asyncssh.DisconnectError):
         return ProbeError(f"{what}: server disconnected ({exc.reason})")
+    if isinstance(exc, ValueError):  # PacketDecodeError, UnicodeDecodeError of a bad banner
+        return ProbeError(f"{what}: malformed SSH data from the server "
+                          f"({type(exc).__name__}: {exc})")
     return ProbeError(f"{what}: {type(exc).__name__}: {exc}")
 
 
@@ -79,7 +82,7 @@ async def server_auth_methods(host: str, port: int, username: str, algs: Algorit
             server_host_key_algs=base["server_host_key_algs"], options=options))
     except TimeoutError:
         raise ProbeTimeout(f"no auth method list within {timeout:g} s") from None
-    except asyncssh.Error as exc:
+    except (asyncssh.Error, ValueError) as exc:  # ValueError: asyncssh's malformed-data errors
         raise _map_error(exc, "listing auth methods") from None
 
 
@@ -93,7 +96,7 @@ async def server_host_key(host: str, port: int, algs: AlgorithmSet, timeout: flo
             server_host_key_algs=base["server_host_key_algs"], options=options)
     except TimeoutError:
         raise ProbeTimeout(f"no host key within {timeout:g} s") from None
-    except asyncssh.Error as exc:
+    except (asyncssh.Error, ValueError) as exc:  # ValueError: asyncssh's malformed-data errors
         raise _map_error(exc, "reading the host key") from None
     if key is None:
         raise ProbeError("the server presented no host key")
@@ -210,7 +213,7 @@ async def open_session(host: str, port: int, *, username: str, password: str | N
             raise LoginRefused(f"login as {username!r}: authentication failed", client.key,
                                client.verdict) from None
         raise ProbeAuthFailed(f"login as {username!r}: authentication failed") from None
-    except asyncssh.Error as exc:
+    except (asyncssh.Error, ValueError) as exc:  # ValueError: asyncssh's malformed-data errors
         raise _map_error(exc, f"login as {username!r}") from None
     assert client.key is not None and client.verdict is not None
     if client.verdict.state == "pinned":

@@ -157,7 +157,7 @@ class SshProbe(Probe):
             for command in commands:
                 await ctx.pace()
                 results[command] = await session.run(command)
-        except (asyncssh.Error, OSError) as exc:
+        except (asyncssh.Error, OSError, ValueError) as exc:  # ValueError: malformed packets
             lost = f"connection lost after {len(results)} of {len(commands)} commands: {exc}"
         finally:
             await session.close()

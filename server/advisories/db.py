@@ -106,6 +106,7 @@ class ImportRejectionRow(Base):
 class PatchAssetRow(Base):
     __tablename__ = "patch_assets"
 
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
     asset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     zone: Mapped[str] = mapped_column(String(64), index=True)
     identity: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
@@ -119,18 +120,22 @@ class PatchIdentityRow(Base):
     __tablename__ = "patch_identity_history"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    site: Mapped[str] = mapped_column(String(64))
+    asset_id: Mapped[str] = mapped_column(String(64))
     identity_key: Mapped[str] = mapped_column(String(64))
     identity: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     observation_id: Mapped[str | None] = mapped_column(String(36))
 
+    __table_args__ = (Index("ix_patch_identity_site_asset", "site", "asset_id"),)
+
 
 class PatchStatusRow(Base):
     __tablename__ = "patch_status"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64))
     asset_id: Mapped[str] = mapped_column(String(64))
     zone: Mapped[str] = mapped_column(String(64), index=True)
     advisory_id: Mapped[str] = mapped_column(String(128))
@@ -154,8 +159,8 @@ class PatchStatusRow(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (
-        sa.UniqueConstraint("asset_id", "advisory_id", "cve", name="uq_patch_asset_adv_cve"),
-        Index("ix_patch_asset", "asset_id"),
+        sa.UniqueConstraint("site", "asset_id", "advisory_id", "cve",
+                            name="uq_patch_site_asset_adv_cve"),
     )
 
 
@@ -163,7 +168,8 @@ class PatchHistoryRow(Base):
     __tablename__ = "patch_status_history"
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    asset_id: Mapped[str] = mapped_column(String(64), index=True)
+    site: Mapped[str] = mapped_column(String(64))
+    asset_id: Mapped[str] = mapped_column(String(64))
     advisory_id: Mapped[str] = mapped_column(String(128))
     cve: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
@@ -172,6 +178,8 @@ class PatchHistoryRow(Base):
     installed_version: Mapped[str | None] = mapped_column(String(128))
     fixed_in: Mapped[str | None] = mapped_column(String(128))
     reason: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_patch_history_site_asset", "site", "asset_id"),)
 
 
 class FetchStateRow(Base):

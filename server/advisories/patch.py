@@ -16,6 +16,9 @@ The status is derived from the timeline alone, so importing advisories later (wi
 polls) yields the same history as if they had been there all along. Every change is appended
 to ``patch_status_history``.
 
+Assets are ``(site, asset id)`` keys (``AssetKey``): the same asset id in two sites has two
+timelines and two sets of statuses.
+
 Cost (10,000 assets, 2,350 advisories; figures in bench/RESULTS.md): the advisory index is
 built once per process and advisory generation, and rebuilt from the advisories already
 decoded when an import changed a few; statuses are derived once per distinct identity
@@ -66,6 +69,7 @@ _STORED = ("open", "needs_review", "patched")  # fixed / not_affected alone are 
 IdentityTuple = tuple[str | None, ...]  # the identity's values in FIELDS order
 # (advisory id, CVE, _STATUS values, period giving affected_since, period giving patched_at)
 Entry = tuple[str, str, tuple[Any, ...], int | None, int | None]
+AssetKey = tuple[str, str]  # (site, asset id)
 
 
 @dataclass
@@ -90,9 +94,12 @@ class _Cache:
 _INDEX_CACHE: dict[str, _Cache] = {}
 
 
-def refresh_patch_status(session: Session, asset_ids: Iterable[str] | None = None,
+def refresh_patch_status(session: Session,
+                         asset_ids: Iterable[AssetKey | str] | None = None,
                          now: datetime | None = None) -> int:
     """Re-derive the patch status of ``asset_ids`` (all when None); returns rows changed.
+
+    Each is a ``(site, asset id)`` key; a bare asset id means that asset in every site.
 
     A no-op (returns 0 without reading observations) when no advisory is imported. Only
     assets whose identity changed, or that were last evaluated against another set of
@@ -106,11 +113,34 @@ def refresh_patch_status(session: Session, asset_ids: Iterable[str] | None = Non
         return _refresh(session, generation, asset_ids, now or utcnow())
 
 
-def _refresh(session: Session, generation: str, asset_ids: Iterable[str] | None,
+def _keys(session: Session, asset_ids: Iterable[AssetKey | str] | None) -> list[AssetKey]:
+    """The (site, asset id) keys meant: all known when None, bare ids in every site."""
+    if asset_ids is None:
+        return sorted({tuple(r) for r in session.execute(  # type: ignore[misc]
+            sa.select(ObservationRow.site, ObservationRow.asset_id).distinct())}
+            | {tuple(r) for r in session.execute(
+                sa.select(PatchAssetRow.site, PatchAssetRow.asset_id))})
+    keys: set[AssetKey] = set()
+    bare: set[str] = set()
+    for item in asset_ids:
+        if isinstance(item, str):
+            bare.add(item)
+        else:
+            keys.add((item[0], item[1]))
+    for part in _chunks(sorted(bare)):
+        keys.update((site, asset) for site, asset in session.execute(
+            sa.select(ObservationRow.site, ObservationRow.asset_id).distinct()
+            .where(ObservationRow.asset_id.in_(part))))
+    return sorted(keys)
+
+
+def _key_in(model: Any, keys: list[AssetKey]) -> Any:
+    return sa.tuple_(model.site, model.asset_id).in_(keys)
+
+
+def _refresh(session: Session, generation: str, asset_ids: Iterable[AssetKey | str] | None,
              now: datetime) -> int:
-    ids = sorted(set(asset_ids)) if asset_ids is not None else sorted(
-        set(session.scalars(sa.select(ObservationRow.asset_id).distinct()))
-        | set(session.scalars(sa.select(PatchAssetRow.asset_id))))
+    ids = _keys(session, asset_ids)
     changed = 0
     cache: _Cache | None = None
     for chunk in _chunks(ids):
@@ -259,14 +289,16 @@ def identity_key(identity: dict[str, Any]) -> str:
     return key
 
 
-def _read_new_observations(session: Session, chunk: list[str]) -> dict[str, dict[str, Any]]:
+def _read_new_observations(session: Session, chunk: list[AssetKey]
+                           ) -> dict[AssetKey, dict[str, Any]]:
     """Advance the identity timeline of ``chunk`` with the observations not read yet."""
-    assets: dict[str, dict[str, Any]] = {}
+    assets: dict[AssetKey, dict[str, Any]] = {}
     for row in session.connection().execute(sa.select(
-            PatchAssetRow.asset_id, PatchAssetRow.zone, PatchAssetRow.identity,
-            PatchAssetRow.identity_key, PatchAssetRow.cursor, PatchAssetRow.observation_id,
-            PatchAssetRow.evaluated).where(PatchAssetRow.asset_id.in_(chunk))).all():
-        assets[row.asset_id] = {"zone": row.zone, "identity": row.identity,
+            PatchAssetRow.site, PatchAssetRow.asset_id, PatchAssetRow.zone,
+            PatchAssetRow.identity, PatchAssetRow.identity_key, PatchAssetRow.cursor,
+            PatchAssetRow.observation_id, PatchAssetRow.evaluated)
+            .where(_key_in(PatchAssetRow, chunk))).all():
+        assets[(row.site, row.asset_id)] = {"zone": row.zone, "identity": row.identity,
                                 "identity_key": row.identity_key, "cursor": row.cursor,
                                 "observation_id": row.observation_id, "new": False,
                                 "dirty": False, "touched": False, "evaluated": row.evaluated,
@@ -275,52 +307,55 @@ def _read_new_observations(session: Session, chunk: list[str]) -> dict[str, dict
             for f in FIELDS]
     # only observations after each asset's own cursor (the identity facts are extracted in
     # SQL, and only for those rows)
-    query = (sa.select(ObservationRow.asset_id, ObservationRow.zone,
+    query = (sa.select(ObservationRow.site, ObservationRow.asset_id, ObservationRow.zone,
                        ObservationRow.observation_id, ObservationRow.finished_at, *cols)
-             .outerjoin(PatchAssetRow, PatchAssetRow.asset_id == ObservationRow.asset_id)
-             .where(ObservationRow.asset_id.in_(chunk),
+             .outerjoin(PatchAssetRow, sa.and_(PatchAssetRow.site == ObservationRow.site,
+                                               PatchAssetRow.asset_id == ObservationRow.asset_id))
+             .where(_key_in(ObservationRow, chunk),
                     sa.or_(PatchAssetRow.cursor.is_(None),
                            ObservationRow.finished_at > PatchAssetRow.cursor))
-             .order_by(ObservationRow.asset_id, ObservationRow.finished_at,
+             .order_by(ObservationRow.site, ObservationRow.asset_id, ObservationRow.finished_at,
                        ObservationRow.observation_id))
     new_periods: list[dict[str, Any]] = []
-    last_seen: dict[str, datetime] = {}
+    last_seen: dict[AssetKey, datetime] = {}
     shared: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
     for row in session.connection().execute(query).all():
         at = _aware(row.finished_at)
-        asset = assets.get(row.asset_id)
+        key = (row.site, row.asset_id)
+        asset = assets.get(key)
         if asset is not None and asset["cursor"] is not None and at <= _aware(asset["cursor"]):
             continue
         if asset is None:
-            asset = assets[row.asset_id] = {
+            asset = assets[key] = {
                 "zone": row.zone, "identity": {}, "identity_key": "", "cursor": None,
                 "observation_id": None, "new": True, "dirty": False, "touched": True,
                 "evaluated": None, "periods": []}
         asset["zone"], asset["cursor"], asset["touched"] = row.zone, at, True
-        fields = {f: str(v).strip() for f, v in zip(FIELDS, row[4:], strict=True)
+        fields = {f: str(v).strip() for f, v in zip(FIELDS, row[5:], strict=True)
                   if v not in (None, "")}
         if not fields:
             continue
         merged = {**asset["identity"], **fields}
         merged = shared.setdefault(tuple(merged.items()), merged)  # JSON-encoded once
-        key = identity_key(merged)
-        if key != asset["identity_key"]:
-            new_periods.append({"asset_id": row.asset_id, "identity_key": key,
-                                "identity": merged, "first_seen": at, "last_seen": at,
-                                "observation_id": row.observation_id})
-            asset.update(identity=merged, identity_key=key, observation_id=row.observation_id,
-                         dirty=True)
+        ident = identity_key(merged)
+        if ident != asset["identity_key"]:
+            new_periods.append({"site": row.site, "asset_id": row.asset_id,
+                                "identity_key": ident, "identity": merged, "first_seen": at,
+                                "last_seen": at, "observation_id": row.observation_id})
+            asset.update(identity=merged, identity_key=ident,
+                         observation_id=row.observation_id, dirty=True)
             asset["periods"].append((at, tuple(merged.get(f) for f in FIELDS)))
-            last_seen.pop(row.asset_id, None)
+            last_seen.pop(key, None)
         elif not asset["dirty"]:
-            last_seen[row.asset_id] = at  # same identity again: only the period's last_seen
+            last_seen[key] = at  # same identity again: only the period's last_seen
         else:
             new_periods[-1]["last_seen"] = at
     if last_seen:
-        latest = dict(session.execute(
-            sa.select(PatchIdentityRow.asset_id, sa.func.max(PatchIdentityRow.id))
-            .where(PatchIdentityRow.asset_id.in_(list(last_seen)))
-            .group_by(PatchIdentityRow.asset_id)).all())
+        latest = {(site, asset): row_id for site, asset, row_id in session.execute(
+            sa.select(PatchIdentityRow.site, PatchIdentityRow.asset_id,
+                      sa.func.max(PatchIdentityRow.id))
+            .where(_key_in(PatchIdentityRow, list(last_seen)))
+            .group_by(PatchIdentityRow.site, PatchIdentityRow.asset_id)).all()}
         _update(session, PatchIdentityRow, "id", ("last_seen",), [
             (at, latest[a]) for a, at in last_seen.items() if a in latest])
     _insert(session, PatchIdentityRow, _PERIOD, [tuple(p[c] for c in _PERIOD)
@@ -328,54 +363,58 @@ def _read_new_observations(session: Session, chunk: list[str]) -> dict[str, dict
     return assets
 
 
-_PERIOD = ("asset_id", "identity_key", "identity", "first_seen", "last_seen", "observation_id")
+_PERIOD = ("site", "asset_id", "identity_key", "identity", "first_seen", "last_seen",
+           "observation_id")
 _ASSET = ("zone", "identity", "identity_key", "observation_id", "cursor", "evaluated")
 
 
-def _save_assets(session: Session, assets: dict[str, dict[str, Any]], generation: str) -> None:
+def _save_assets(session: Session, assets: dict[AssetKey, dict[str, Any]],
+                 generation: str) -> None:
     inserts, updates = [], []
-    for asset_id, a in assets.items():
+    for key, a in assets.items():
         evaluated = generation if (a["dirty"] or a["evaluated"] != generation) else a["evaluated"]
         values = (a["zone"], a["identity"], a["identity_key"], a["observation_id"], a["cursor"],
                   evaluated)
         if a["new"]:
-            inserts.append((asset_id, *values))
+            inserts.append((*key, *values))
         elif a["touched"] or evaluated != a["evaluated"]:
-            updates.append((*values, asset_id))
-    _insert(session, PatchAssetRow, ("asset_id", *_ASSET), inserts)
-    _update(session, PatchAssetRow, "asset_id", _ASSET, updates)
+            updates.append((*values, *key))
+    _insert(session, PatchAssetRow, ("site", "asset_id", *_ASSET), inserts)
+    _update(session, PatchAssetRow, ("site", "asset_id"), _ASSET, updates)
 
 
 # ---- evaluation -----------------------------------------------------------------------------
 
-_HISTORY = ("asset_id", "advisory_id", "cve", "at", "state_from", "state_to",
+_HISTORY = ("site", "asset_id", "advisory_id", "cve", "at", "state_from", "state_to",
             "installed_version", "fixed_in", "reason")
 
 
-def _evaluate_assets(session: Session, asset_ids: list[str], assets: dict[str, dict[str, Any]],
-                     cache: _Cache, now: datetime) -> int:
+def _evaluate_assets(session: Session, asset_ids: list[AssetKey],
+                     assets: dict[AssetKey, dict[str, Any]], cache: _Cache,
+                     now: datetime) -> int:
     # the timeline of an asset seen for the first time is what was just read
     timelines = {a: assets[a]["periods"] for a in asset_ids if assets[a]["new"]}
-    for asset_id, first_seen, identity in session.connection().execute(
-            sa.select(PatchIdentityRow.asset_id, PatchIdentityRow.first_seen,
-                      PatchIdentityRow.identity)
-            .where(PatchIdentityRow.asset_id.in_([a for a in asset_ids
-                                                  if a not in timelines]))
-            .order_by(PatchIdentityRow.asset_id, PatchIdentityRow.first_seen,
-                      PatchIdentityRow.id)).all():
-        timelines.setdefault(asset_id, []).append(
+    older = [a for a in asset_ids if a not in timelines]
+    for site, asset_id, first_seen, identity in session.connection().execute(
+            sa.select(PatchIdentityRow.site, PatchIdentityRow.asset_id,
+                      PatchIdentityRow.first_seen, PatchIdentityRow.identity)
+            .where(_key_in(PatchIdentityRow, older) if older else sa.false())
+            .order_by(PatchIdentityRow.site, PatchIdentityRow.asset_id,
+                      PatchIdentityRow.first_seen, PatchIdentityRow.id)).all():
+        timelines.setdefault((site, asset_id), []).append(
             (_aware(first_seen), tuple(identity.get(f) for f in FIELDS)))
     # the stored rows, to write only what differs (dates parsed once per distinct value)
-    existing: dict[tuple[str, str, str], tuple[int, tuple[Any, ...]]] = {}
+    existing: dict[tuple[str, str, str, str], tuple[int, tuple[Any, ...]]] = {}
     date = _date_reader(session)
     for row in session.connection().execute(sa.select(
-            PatchStatusRow.id, PatchStatusRow.asset_id, PatchStatusRow.advisory_id,
-            PatchStatusRow.cve, *[getattr(PatchStatusRow, c) for c in _COLUMNS[:-2]],
+            PatchStatusRow.id, PatchStatusRow.site, PatchStatusRow.asset_id,
+            PatchStatusRow.advisory_id, PatchStatusRow.cve,
+            *[getattr(PatchStatusRow, c) for c in _COLUMNS[:-2]],
             *[sa.type_coerce(getattr(PatchStatusRow, c), sa.String) for c in _COLUMNS[-2:]])
-            .where(PatchStatusRow.asset_id.in_(asset_ids))).all():
-        existing[(row[1], row[2], row[3])] = (
-            row[0], (*row[4:-2], date(row[-2]), date(row[-1])))
-    with_rows = {key[0] for key in existing}
+            .where(_key_in(PatchStatusRow, asset_ids))).all():
+        existing[(row[1], row[2], row[3], row[4])] = (
+            row[0], (*row[5:-2], date(row[-2]), date(row[-1])))
+    with_rows = {key[:2] for key in existing}
     state_at, verdict_at = _AT["state"], _AT["verdict"]
     inserts, updates, deletes, history = [], [], [], []
     for asset_id in asset_ids:
@@ -386,7 +425,7 @@ def _evaluate_assets(session: Session, asset_ids: list[str], assets: dict[str, d
         zone = assets[asset_id]["zone"]
         for advisory_id, cve, status, since, patched in (
                 plan.entries if asset_id in with_rows else plan.stored):
-            key = (asset_id, advisory_id, cve)
+            key = (*asset_id, advisory_id, cve)
             old = existing.pop(key, None)
             keep = status[state_at] in _STORED
             if old is None and not keep:
@@ -411,7 +450,7 @@ def _evaluate_assets(session: Session, asset_ids: list[str], assets: dict[str, d
         history.append((*key, now, stored[state_at], "removed",
                         stored[_AT["installed_version"]], None,
                         "the advisory no longer applies to this asset"))
-    _insert(session, PatchStatusRow, ("asset_id", "advisory_id", "cve", "first_seen",
+    _insert(session, PatchStatusRow, ("site", "asset_id", "advisory_id", "cve", "first_seen",
                                       "updated_at", *_COLUMNS), inserts)
     _update(session, PatchStatusRow, "id", ("updated_at", *_COLUMNS), updates)
     for part in _chunks(deletes):
@@ -420,7 +459,7 @@ def _evaluate_assets(session: Session, asset_ids: list[str], assets: dict[str, d
     return len(inserts) + len(updates) + len(deletes)
 
 
-def _change(key: tuple[str, str, str], before: str | None, values: tuple[Any, ...],
+def _change(key: tuple[str, str, str, str], before: str | None, values: tuple[Any, ...],
             now: datetime) -> tuple[Any, ...]:
     """A ``patch_status_history`` row (``_HISTORY``) for a status that became ``values``."""
     return (*key, now, before, values[_AT["state"]], values[_AT["installed_version"]],
@@ -477,8 +516,8 @@ def _derive(seq: list[Verdict | None]) -> tuple[dict[str, Any], int | None, int 
 # ---- queries for the CLI and the report ------------------------------------------------------
 
 def patch_status_rows(session: Session, zone: str | None = None, asset_id: str | None = None,
-                      include: Iterable[str] | None = None, now: datetime | None = None
-                      ) -> list[dict[str, Any]]:
+                      include: Iterable[str] | None = None, now: datetime | None = None,
+                      site: str | None = None) -> list[dict[str, Any]]:
     """Current patch status rows (dicts), most urgent first, with ``days_open``.
 
     An ``open`` or ``needs_review`` row whose CVE is in CISA's Known Exploited Vulnerabilities
@@ -489,6 +528,8 @@ def patch_status_rows(session: Session, zone: str | None = None, asset_id: str |
 
     now = now or utcnow()
     query = sa.select(PatchStatusRow)
+    if site is not None:
+        query = query.where(PatchStatusRow.site == site)
     if zone is not None:
         query = query.where(PatchStatusRow.zone == zone)
     if asset_id is not None:
@@ -506,7 +547,8 @@ def patch_status_rows(session: Session, zone: str | None = None, asset_id: str |
             days = ((patched or now) - since).days
         exploited = kev.get(r.cve) if r.state in _EXPOSED else None
         rows.append({
-            "asset_id": r.asset_id, "zone": r.zone, "advisory_id": r.advisory_id, "cve": r.cve,
+            "site": r.site, "asset_id": r.asset_id, "zone": r.zone,
+            "advisory_id": r.advisory_id, "cve": r.cve,
             "state": r.state, "verdict": r.verdict, "cvss": r.cvss, "severity": r.severity,
             "known_exploited": exploited is not None,
             "kev_date_added": exploited.date_added.isoformat() if exploited else None,
@@ -522,16 +564,18 @@ def patch_status_rows(session: Session, zone: str | None = None, asset_id: str |
         })
     order = {"open": 0, "needs_review": 1, "patched": 2, "fixed": 3, "not_affected": 4}
     rows.sort(key=lambda x: (not x["known_exploited"], order.get(x["state"], 9),
-                             -(x["cvss"] or 0), x["asset_id"], x["advisory_id"], x["cve"]))
+                             -(x["cvss"] or 0), x["site"], x["asset_id"], x["advisory_id"],
+                             x["cve"]))
     return rows
 
 
 _EXPOSED = ("open", "needs_review")
 
 
-def patch_status_by_asset(session: Session) -> dict[str, list[dict[str, Any]]]:
-    """For the audit report: per asset, the advisories that are open, to review or patched."""
-    out: dict[str, list[dict[str, Any]]] = {}
+def patch_status_by_asset(session: Session) -> dict[AssetKey, list[dict[str, Any]]]:
+    """For the audit report: per (site, asset), the advisories that are open, to review or
+    patched."""
+    out: dict[AssetKey, list[dict[str, Any]]] = {}
     for row in patch_status_rows(session, include=("open", "needs_review", "patched")):
         fix = f", fixed in {row['fixed_in']}" if row["fixed_in"] else ""
         since = f", since {row['affected_since'][:10]}" if row["affected_since"] else ""
@@ -539,7 +583,7 @@ def patch_status_by_asset(session: Session) -> dict[str, list[dict[str, Any]]]:
                f"{row['kev_due_date']})" if row["known_exploited"] else "")
         row["status"] = row["state"]
         row["summary"] = f"{row['cve']} (CVSS {row['cvss'] or '?'}){kev}{fix}{since}"
-        out.setdefault(row["asset_id"], []).append(row)
+        out.setdefault((row["site"], row["asset_id"]), []).append(row)
     return out
 
 
@@ -547,7 +591,7 @@ def patch_history(session: Session, asset_id: str | None = None) -> list[dict[st
     query = sa.select(PatchHistoryRow).order_by(PatchHistoryRow.at, PatchHistoryRow.id)
     if asset_id is not None:
         query = query.where(PatchHistoryRow.asset_id == asset_id)
-    return [{"asset_id": h.asset_id, "advisory_id": h.advisory_id, "cve": h.cve,
+    return [{"site": h.site, "asset_id": h.asset_id, "advisory_id": h.advisory_id, "cve": h.cve,
              "at": _aware(h.at).isoformat(), "from": h.state_from, "to": h.state_to,
              "installed_version": h.installed_version, "fixed_in": h.fixed_in,
              "reason": h.reason} for h in session.scalars(query)]
@@ -579,13 +623,16 @@ def _insert(session: Session, model: Any, columns: tuple[str, ...],
     _execute_many(session, table.insert(), columns, columns, rows)
 
 
-def _update(session: Session, model: Any, key: str, columns: tuple[str, ...],
+def _update(session: Session, model: Any, key: str | tuple[str, ...], columns: tuple[str, ...],
             rows: list[tuple[Any, ...]]) -> None:
-    """UPDATE ``columns`` of ``model``'s table; ``rows`` are (*values, value of ``key``)."""
+    """UPDATE ``columns`` of ``model``'s table; ``rows`` are (*values, *values of ``key``)."""
     if rows:
         table = model.__table__
-        stmt = table.update().where(table.c[key] == sa.bindparam("_key"))
-        _execute_many(session, stmt, columns, (*columns, "_key"), rows)
+        keys = (key,) if isinstance(key, str) else key
+        names = tuple(f"_key{i}" for i in range(len(keys)))
+        stmt = table.update().where(*[table.c[k] == sa.bindparam(n)
+                                      for k, n in zip(keys, names, strict=True)])
+        _execute_many(session, stmt, columns, (*columns, *names), rows)
 
 
 def _execute_many(session: Session, stmt: Any, columns: tuple[str, ...],

@@ -16,6 +16,7 @@ from otaudit.server.baseline.model import (
     TargetCoverage,
     ZoneResult,
 )
+from otaudit.text import device_text
 
 MAX_FINDINGS_PER_GAP = 10
 
@@ -33,6 +34,8 @@ def gap_data(evaluation: Evaluation, zone: str | None = None) -> dict[str, Any]:
 
 def render_gap_table(evaluation: Evaluation, zone: str | None = None, width: int = 120,
                      max_findings: int = MAX_FINDINGS_PER_GAP) -> str:
+    """Text for a terminal; control characters that device text may carry are escaped
+    (``otaudit.text``), whatever field they came in."""
     out = io.StringIO()
     console = Console(file=out, width=width, force_terminal=False, color_system=None,
                       highlight=False, markup=False, soft_wrap=True)
@@ -45,7 +48,7 @@ def render_gap_table(evaluation: Evaluation, zone: str | None = None, width: int
         console.print(f"warning: {warning}")
     console.print(f"baseline {evaluation.baseline_digest[:12]}, evaluated "
                   f"{evaluation.evaluated_at.isoformat(timespec='seconds')}")
-    return out.getvalue()
+    return device_text(out.getvalue())
 
 
 def _zone(console: Console, z: ZoneResult, max_findings: int) -> None:

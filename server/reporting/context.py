@@ -45,7 +45,7 @@ def file_digest(path: Path | None) -> str | None:
 
 
 def report_document(session: Session, *, baseline: Baseline, zone: str | None = None,
-                    exceptions_file: Path | None = None,
+                    site: str | None = None, exceptions_file: Path | None = None,
                     attestations_file: Path | None = None,
                     inventory_file: Path | None = None,
                     now: datetime | None = None) -> dict[str, Any]:
@@ -53,10 +53,10 @@ def report_document(session: Session, *, baseline: Baseline, zone: str | None = 
     from otaudit.server.baseline import load_attestations, load_exceptions
     from otaudit.server.report import build_report
 
-    report = build_report(session, zone=zone, baseline=baseline,
+    report = build_report(session, zone=zone, site=site, baseline=baseline,
                           exceptions_file=exceptions_file,
                           attestations_file=attestations_file)
-    observations = store.latest_observations(session, zone=zone)
+    observations = store.latest_observations(session, zone=zone, site=site)
     excerpts = {o.observation_id: {e["id"]: e for e in o.payload.get("evidence", [])}
                 for o in observations}
     for asset in report["assets"]:
@@ -72,7 +72,7 @@ def report_document(session: Session, *, baseline: Baseline, zone: str | None = 
                       for p in a["advisories"]), key=_patch_order)
     from otaudit.server.declared import zone_links
 
-    records = store.declared_inventories(session)
+    records = store.declared_inventories(session, site)
     conduits = {z["zone"]: [link for r in records for link in zone_links(r.document, z["zone"])]
                 for z in zones}
     stored = records[0] if len(records) == 1 else None

@@ -286,7 +286,7 @@ def export_evidence(session: Session, *, site: str, zone: str | None, baseline: 
     from otaudit.server.reporting.pdf import render_pdf
 
     now = now or utcnow()
-    document = report_document(session, baseline=baseline, zone=zone, now=now,
+    document = report_document(session, baseline=baseline, zone=zone, site=site, now=now,
                                exceptions_file=exceptions_file,
                                attestations_file=attestations_file,
                                inventory_file=inventory_file)

@@ -124,7 +124,7 @@ def test_patch_status_lists_known_exploited_first_then_cvss(database_url: str,
     assert (first["kev_date_added"], first["kev_due_date"]) == ("2024-01-02", "2024-01-23")
     assert not any(r["known_exploited"] for r in rows[1:])
     assert "KNOWN EXPLOITED (CISA KEV since 2024-01-02, due 2024-01-23)" in \
-        by_asset["plc-m340"][0]["summary"]
+        by_asset[(first["site"], "plc-m340")][0]["summary"]
     engine.dispose()
 
 

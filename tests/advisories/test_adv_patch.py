@@ -110,7 +110,7 @@ def test_advisories_imported_later_rebuild_the_history_without_a_new_poll(
         by_asset = patch_status_by_asset(session)
         assert session.scalar(sa.select(sa.func.count()).select_from(PatchHistoryRow)) > 0
     assert any(a["advisory_id"] == KEY[0] and a["status"] == "open" and "V4.5.0" in a["summary"]
-               for a in by_asset["plc-2"])
+               for a in by_asset[("plant-a", "plc-2")])
     engine.dispose()
 
 

@@ -116,9 +116,9 @@ def test_refresh_writes_only_the_rows_that_changed(database_url: str, tmp_path: 
     assert differing and {k[0] for k in differing} == {"plc-2"}
     assert changed == len(differing)
     assert new_status[("plc-2", *KEY)][0] == status[("plc-2", *KEY)][0]  # updated in place
-    assert {h[1] for h in new_history[len(history):]} == {"plc-2"}
+    assert {h[2] for h in new_history[len(history):]} == {"plc-2"}  # (id, site, asset_id, ...)
     assert new_history[:len(history)] == history
-    assert [a for a in new_assets if a[0] != "plc-2"] == [a for a in assets if a[0] != "plc-2"]
+    assert [a for a in new_assets if a[1] != "plc-2"] == [a for a in assets if a[1] != "plc-2"]
     with sessions() as session:  # fixed / not_affected alone are not stored
         states = set(session.scalars(sa.select(PatchStatusRow.state).distinct()))
     assert states <= {"open", "needs_review", "patched"} and "patched" in states

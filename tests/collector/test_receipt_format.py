@@ -20,7 +20,7 @@ from otaudit.receipt import (
     observation_id_of,
     payload_digest,
 )
-from otaudit.server.ingest import IngestResult
+from otaudit.server.ingest import IngestResult, MessageOutcome
 from otaudit.server.listener import ReceiptSender
 from otaudit.signing import Signer
 
@@ -33,12 +33,14 @@ def test_the_server_receipts_per_collector_committed_ids_and_rejected_digests() 
     a, b = (make_observation(site="s1", collector=c) for c in ("c1", "c2"))
     poison = b"\x00not json"
     forged = make_observation(site="s1", collector="c1").to_json()
-    result = IngestResult(
-        committed=[(f"{PREFIX}/s1/c1/obs/plc-1", str(a.observation_id)),
-                   (f"{PREFIX}/s1/c2/obs/plc-1", str(b.observation_id)),
-                   ("elsewhere/s1/c1/obs/x", str(uuid.uuid4()))],  # not ours: no receipt
-        refused=[(f"{PREFIX}/s1/c1/obs/plc-9", poison, "invalid observation: " + "y" * 999),
-                 (f"{PREFIX}/s1/c1/obs/plc-8", forged, "bad_signature: forged")])
+    result = IngestResult(outcomes=[
+        MessageOutcome(f"{PREFIX}/s1/c1/obs/plc-1", "c1", str(a.observation_id), "stored"),
+        MessageOutcome(f"{PREFIX}/s1/c2/obs/plc-1", "c2", str(b.observation_id), "duplicate"),
+        MessageOutcome("elsewhere/s1/c1/obs/x", None, str(uuid.uuid4()), "stored"),  # not ours
+        MessageOutcome(f"{PREFIX}/s1/c1/obs/plc-9", "c1", None, "rejected",
+                       reason="invalid observation: " + "y" * 999, payload=poison),
+        MessageOutcome(f"{PREFIX}/s1/c1/obs/plc-8", "c1", observation_id_of(forged),
+                       "rejected", reason="bad_signature: forged", payload=forged)])
     receipts = dict(ReceiptSender(PREFIX, "srv-1").receipts(result))
     assert set(receipts) == {f"{PREFIX}/s1/c1/receipt", f"{PREFIX}/s1/c2/receipt"}
     mine = decode(receipts[f"{PREFIX}/s1/c1/receipt"], site="s1", collector="c1")

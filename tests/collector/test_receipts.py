@@ -30,7 +30,7 @@ from otaudit.mqtt import observation_topic, receipt_topic
 from otaudit.observation import Observation
 from otaudit.receipt import Receipt, encode
 from otaudit.settings import Settings
-from otaudit.signing import Signer, Verifier, private_pem, public_pem
+from otaudit.signing import Signer, Verifier, private_pem, public_pem, write_enrolment
 
 from support.observations import make_observation
 from support.server import running_server, until
@@ -91,6 +91,7 @@ async def test_a_rejected_message_is_receipted_and_quarantined_not_re_sent(
     keys.mkdir()
     key = Ed25519PrivateKey.generate()
     (keys / "c1.pub").write_bytes(public_pem(key.public_key()))
+    write_enrolment(keys / "c1.scope", ["s1"], ["*"])  # enrolled for its site
     box = Outbox(tmp_path / "outbox.db", max_entries=100, max_bytes=10**7)
     signed = fill(box, settings, 2, signer=Signer(key, "c1"))
     unsigned = fill(box, settings, 1)  # the server requires signatures from c1
@@ -166,6 +167,7 @@ async def test_a_restored_older_outbox_copy_never_reuses_a_seq(
     keys.mkdir()
     key = Ed25519PrivateKey.generate()
     (keys / "c1.pub").write_bytes(public_pem(key.public_key()))
+    write_enrolment(keys / "c1.scope", ["s1"], ["*"])  # enrolled for its site
     signer, path = Signer(key, "c1"), tmp_path / "outbox.db"
 
     async def deliver(count: int) -> list[Observation]:

@@ -176,7 +176,8 @@ def test_csv_tables(document: dict) -> None:
     reqs = list(csv.DictReader(io.StringIO(tables["requirements.csv"])))
     assert {r["zone"] for r in reqs} == {"cell-1", "control"} and all(r["why"] for r in reqs)
     inventory = list(csv.DictReader(io.StringIO(tables["inventory.csv"])))
-    assert len(inventory) == 13 and {r["reached"] for r in inventory} == {"yes", "no"}
+    assert len(inventory) == len(document["assets"]) > 0
+    assert {r["reached"] for r in inventory} == {"yes", "no"}
     patches = list(csv.DictReader(io.StringIO(tables["patches.csv"])))
     assert len(patches) == len(document["patches"]) > 0
 

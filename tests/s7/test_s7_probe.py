@@ -130,12 +130,21 @@ async def test_wrong_slot_is_not_taken_for_disabled_classic_access():
     assert "check rack/slot" in obs.unknown["s7.classic_access"]
 
 
-@pytest.mark.parametrize("mode", ["close", "setup"])
-async def test_other_refusals(mode):
-    async with from_profile(None, refuse=mode) as device:
+async def test_setup_communication_refused():
+    async with from_profile(None, refuse="setup") as device:
         obs = await probe(device)
     assert obs.status is ProbeStatus.REFUSED, obs.reason
     assert values(obs) == {"s7.classic_access": False}
+    assert device.log.kinds() <= READ_ONLY_KINDS
+
+
+async def test_a_connection_closed_without_a_cotp_answer_is_no_refusal():
+    """Only a COTP disconnect request refuses; a bare close leaves classic_access unknown."""
+    async with from_profile(None, refuse="close") as device:
+        obs = await probe(device)
+    assert obs.status is ProbeStatus.ERROR, obs.reason
+    assert "s7.classic_access" not in obs.facts
+    assert "neither confirmed nor refused" in obs.unknown["s7.classic_access"]
     assert device.log.kinds() <= READ_ONLY_KINDS
 
 

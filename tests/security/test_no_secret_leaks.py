@@ -1,12 +1,15 @@
 """No credential leaves its place: a full pipeline run with known secrets, then a search.
 
 ``otaudit.cli.demo.run_pipeline`` (simulators → collector → Mosquitto over TLS with a password
-→ server → database → report) runs the bundled demo plant plus two assets whose endpoint has
-a device password ``{env: VAR}`` (the fake probe puts it in its raw evidence and, refused, in
-its error). The collector signs every observation (``OTAUDIT_SIGNING_KEY_FILE``) and the
+→ server → database → report) runs the bundled demo plant plus three assets whose endpoint has
+a device password ``{env: VAR}`` (the fake probe puts it in its raw evidence, refused in its
+error, and crashing in an exception chain that quotes it as a library would). The collector
+signs every observation (``OTAUDIT_SIGNING_KEY_FILE``) and the
 server verifies them against the enrolled key. The secrets (MQTT passwords, device password,
 the signing key's seed) are then searched, as text, hex and base64, in every MQTT payload (a
-sniffer subscribed to ``#``), every log record at DEBUG, the process output, every row of
+sniffer subscribed to ``#``), every log record at every level from DEBUG up, formatted
+with its exception and stack (a traceback is where pyasn1 quoted a too-short SNMPv3 key),
+the process output, every row of
 every table, every file the run wrote (SQLite files and the collector's outbox included), the
 report and the broker log.
 """
@@ -71,7 +74,8 @@ def signing_key(tmp_path: Path, collector: str) -> tuple[Path, Path, bytes]:
 def plant_with_credentials(tmp_path: Path, device_password: str) -> Path:
     spec = yaml.safe_load(DEMO_PLANT.read_text())
     spec["env"] = {**(spec.get("env") or {}), DEVICE_VAR: device_password}
-    for asset, behaviour in (("hmi-login", "ok"), ("hmi-refuses", "refused")):
+    for asset, behaviour in (("hmi-login", "ok"), ("hmi-refuses", "refused"),
+                             ("hmi-crashes", "leaky_crash")):
         spec["devices"].append({
             "id": asset, "kind": "hmi", "zone": spec["zones"][-1]["id"],
             "simulators": [{"protocol": "fake", "endpoint": {
@@ -172,7 +176,7 @@ async def test_full_pipeline_leaks_no_credential(
     # The credentials were really used: the fake probe logged in with the device password.
     assets = {a["asset_id"]: a for a in result.report["assets"]}
     assert result.published == result.stored and result.rejected == 0
-    assert {"hmi-login", "hmi-refuses"} <= set(assets)
+    assert {"hmi-login", "hmi-refuses", "hmi-crashes"} <= set(assets)
     envelopes = [json.loads(p) for t, p in payloads if "/obs/" in t]
     assert envelopes and all(set(e) >= {"sig", "seq", "observation"} for e in envelopes)
     observations = [e["observation"] for e in envelopes]
@@ -181,13 +185,18 @@ async def test_full_pipeline_leaks_no_credential(
     assert "[REDACTED]" in login["evidence"][0]["excerpt"]
     refused = next(o for o in observations if o["asset"]["id"] == "hmi-refuses")
     assert refused["status"] == "refused" and "[REDACTED]" in (refused["reason"] or "")
+    crashed = next(o for o in observations if o["asset"]["id"] == "hmi-crashes")
+    assert crashed["status"] == "error" and "withheld" in (crashed["reason"] or "")
+    assert any("probe fake crashed" in r.getMessage() for r in caplog.records)
     assert len(observations) == result.published and caplog.records
 
     found: list[str] = []
     for topic, payload in payloads:
         found += leaks(f"MQTT payload on {topic}", payload, known)
+    formatter = logging.Formatter("%(levelname)s %(name)s %(message)s")
+    assert {r.levelno for r in caplog.records} >= {logging.DEBUG, logging.INFO, logging.ERROR}
     for record in caplog.records:
-        found += leaks(f"log {record.name}", record.getMessage(), known)
+        found += leaks(f"log {record.levelname} {record.name}", formatter.format(record), known)
     found += leaks("stdout", captured.out, known) + leaks("stderr", captured.err, known)
     found += leaks("report", json.dumps(result.report, default=str), known)
     engine = make_engine(f"sqlite:///{out / 'otaudit.db'}")

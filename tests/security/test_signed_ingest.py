@@ -25,7 +25,7 @@ from otaudit.server.ingest import Ingestor
 from otaudit.server.listener import ServerStats, serve
 from otaudit.server.signing_state import CollectorSequence
 from otaudit.settings import Settings
-from otaudit.signing import Signer, Verifier, public_pem
+from otaudit.signing import Signer, Verifier, public_pem, write_enrolment
 
 from support.observations import make_observation
 
@@ -38,6 +38,7 @@ def enrol(folder: Path, *collectors: str) -> dict[str, Signer]:
     for collector in collectors:
         key = Ed25519PrivateKey.generate()
         (folder / f"{collector}.pub").write_bytes(public_pem(key.public_key()))
+        write_enrolment(folder / f"{collector}.scope", ["*"], ["*"])  # any site, any asset
         signers[collector] = Signer(key, collector)
     return signers
 

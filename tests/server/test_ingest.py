@@ -66,12 +66,12 @@ def test_a_batch_stores_each_observation_once_and_counts_the_rest(database_url: 
     result = Ingestor(engine).ingest(batch)
     again = Ingestor(engine).ingest(batch)
     assert (result.stored, result.duplicates, result.rejected) == (3, 2, 1)
-    assert result.assets == {"plc-1", "plc-2"}
+    assert result.assets == {("plant-a", "plc-1"), ("plant-a", "plc-2")}
     assert (again.stored, again.duplicates, again.rejected) == (0, 5, 1)
     with session_factory(engine)() as session:
         assert session.query(ObservationRow).count() == 4
         reasons = list(session.scalars(sa.select(RejectedMessage.reason)))
-        plc = session.get(AssetRow, "plc-1")
+        plc = session.get(AssetRow, ("plant-a", "plc-1"))
         assert plc is not None
         # as if stored one by one: the batch's last observation sets the zone, the newest
         # finish time is last_seen
@@ -184,7 +184,7 @@ def test_deferred_evaluation_matches_inline_and_survives_a_restart(
     assert result.stored == 9 and crashed.pending == 3
     assert findings(engine) == set()  # stored and acknowledged, not evaluated yet
     with session_factory(engine)() as session:
-        assert store.stale_assets(session) == {"plc-0", "plc-1", "plc-2"}
+        assert store.stale_assets(session) == {("plant-a", f"plc-{i}") for i in range(3)}
 
     restarted = Ingestor(engine, evaluate_inline=False)  # the first one "crashed"
     assert restarted.mark_stale_pending() == 3
@@ -198,7 +198,7 @@ def test_deferred_evaluation_matches_inline_and_survives_a_restart(
                              facts={**FACTS, "identity.firmware_version": "V2.0"})
     restarted.ingest([message(newer)])
     with session_factory(engine)() as session:
-        assert store.stale_assets(session) == {"plc-1"}
+        assert store.stale_assets(session) == {("plant-a", "plc-1")}
     assert Ingestor(engine, evaluate_inline=False).mark_stale_pending() == 1
     assert restarted.evaluate_pending(limit=1) == 1
     with session_factory(engine)() as session:

@@ -18,7 +18,7 @@ from otaudit.probes.base import (
 from otaudit.secrets import SecretRef
 
 Behaviour = Literal["ok", "partial", "crash", "refused", "auth", "parse", "hang", "oserror",
-                    "slow"]
+                    "slow", "leaky_crash"]
 
 
 class FakeOptions(ProbeOptions):
@@ -68,6 +68,11 @@ class FakeProbe(Probe):
                 rec.unknown_fact("identity.firmware_version", "device hid it")
             case "crash":
                 raise KeyError("bug")
+            case "leaky_crash":  # a library quoting the value it refused (pyasn1 did)
+                try:
+                    raise ValueError(f"ValueSizeConstraint failed at: {password.encode()!r}")
+                except ValueError as inner:
+                    raise RuntimeError(f"WrongValueError({{'msg': {inner!r}}})") from inner
             case "refused":
                 raise ProbeRefused(f"device refused login with {password}")
             case "auth":

@@ -1,0 +1,312 @@
+"""Fuzzing campaign: the collector's probe path (``run_probe``) against each simulator through
+the seeded mutating proxy (``otaudit.simulators.fuzz``), until N fuzzed replies per protocol.
+
+    .venv/bin/python tests/fuzz/campaign.py [--replies 10000] [--seed 1] [--protocols all]
+                                            [--workers 4] [--json FILE]
+
+(``make fuzz`` runs it with 10,000 replies per protocol; ``test_fuzz_slice.py`` a short
+seeded slice.) It prints, per protocol:
+
+- **crashes**: an exception escaped ``run_probe`` (it would stop the collector) — must be 0;
+- **probe bugs**: runs that ended in the runner's catch-all (an unexpected exception type
+  inside a probe: the run failed cleanly, but the probe did not classify the damage);
+- **without status**: runs that did not return an observation within deadline + 5 s;
+- **invented facts**, defined precisely: two undamaged runs first give the *clean* facts
+  (a path whose value differs between them is *volatile* and left out). A fuzzed run's
+  fact is *divergent* when it is reported known and its value differs from the clean one
+  (or the path was not known in the clean run). When every mutation of that run was
+  *breaking* (truncation, early close, slow trickle, a lying length field, trailing junk —
+  nothing that puts new content in a reply), a divergent fact was invented from damage:
+  that count must be 0. Divergent facts of runs with an *altering* mutation (bit flips,
+  another PDU type, an overwritten byte) are counted apart as *altered*: the damaged reply
+  said something else, and the fact's evidence shows what. Over UDP a dropped or late
+  datagram is what a device that ignores the request looks like: the facts the SNMP probe
+  documents as inferred from silence (a version that never answers while others do, after
+  two tries) diverge when every try of that request was lost; in a run with lost or late
+  datagrams (and no altering damage) those facts are counted apart as *silence-inferred*
+  (docs/facts.md says how they are read), every other divergent fact is still invented;
+- **peak memory**: the campaign process's peak RSS, and its RSS after the first tenth of
+  the runs (bounded memory: the two stay close).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import resource
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from otaudit.observation import AssetKind, AssetRef, Observation
+from otaudit.probes.base import Probe, ProbeOptions, ProbeTarget
+from otaudit.probes.runner import run_probe
+from otaudit.simulators import create_simulator
+from otaudit.simulators.fuzz.mutators import Mutation
+from otaudit.simulators.fuzz.proxy import proxy_for
+
+PROTOCOLS = ("modbus", "s7", "snmp", "ssh")
+LOSS = frozenset({"early_close", "slow_trickle"})  # over UDP: a dropped or late datagram
+SILENCE_INFERRED = {"snmp": frozenset({"snmp.v1_enabled", "snmp.v2c_enabled",
+                                       "snmp.v3_enabled", "snmp.versions_answering"})}
+COMMUNITY_VAR, PASSWORD_VAR = "OTAUDIT_FUZZ_COMMUNITY", "OTAUDIT_FUZZ_PASSWORD"
+DEADLINE, OP_TIMEOUT = 6.0, 1.0
+
+
+@dataclass
+class Target:
+    protocol: str
+    profile: str
+    kind: AssetKind
+    options: Callable[[int], dict[str, Any]]  # run number -> probe options
+    rate: float  # share of replies mutated
+    sim_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _ssh_options(known_hosts: Path) -> Callable[[int], dict[str, Any]]:
+    def options(run: int) -> dict[str, Any]:
+        base: dict[str, Any] = {"known_hosts": known_hosts}
+        if run % 4 == 3:  # one run in four logs in and runs the allowlisted commands
+            base |= {"user": "auditor", "password": {"env": PASSWORD_VAR},
+                     "personality": "linux"}
+        return base
+    return options
+
+
+def targets(workdir: Path) -> dict[str, Target]:
+    return {
+        "modbus": Target("modbus", "schneider-m340", AssetKind.PLC, lambda _: {"unit": 1},
+                         0.4),
+        "s7": Target("s7", "s7-1200-weak", AssetKind.PLC, lambda _: {}, 0.3),
+        "snmp": Target("snmp", "scalance-x204irt-weak", AssetKind.SWITCH,
+                       lambda _: {"community": {"env": COMMUNITY_VAR},
+                                  "request_timeout": 0.3, "retries": 1,
+                                  "max_oids": 500}, 0.15),
+        "ssh": Target("ssh", "hmi-weak", AssetKind.HMI,
+                      _ssh_options(workdir / "known_hosts"), 0.25,
+                      {"host_key_dir": workdir / "ssh-keys"}),
+    }
+
+
+@dataclass
+class Report:
+    protocol: str
+    runs: int = 0
+    fuzzed_replies: int = 0
+    replies: int = 0
+    crashes: list[str] = field(default_factory=list)
+    probe_bugs: Counter[str] = field(default_factory=Counter)
+    without_status: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    mutations: Counter[str] = field(default_factory=Counter)
+    invented: list[dict[str, Any]] = field(default_factory=list)
+    altered: int = 0
+    silence_inferred: int = 0
+    volatile: list[str] = field(default_factory=list)
+    rss_early_mib: float = 0.0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "runs": self.runs,
+                "fuzzed_replies": self.fuzzed_replies, "replies": self.replies,
+                "crashes": self.crashes, "probe_bugs": dict(self.probe_bugs),
+                "without_status": self.without_status, "statuses": dict(self.statuses),
+                "mutations": dict(self.mutations), "invented": self.invented,
+                "altered": self.altered, "silence_inferred": self.silence_inferred,
+                "volatile": self.volatile,
+                "rss_early_mib": round(self.rss_early_mib, 1),
+                "seconds": round(self.seconds, 1)}
+
+
+def rss_mib() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:  # pragma: no cover
+        return 0.0
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def known(obs: Observation) -> dict[str, Any]:
+    return {path: fact.value for path, fact in obs.facts.items()}
+
+
+async def probe_once(probe: Probe, target: ProbeTarget) -> Observation:
+    return await run_probe(probe, target, collector_id="fuzz", site="fuzz",
+                           deadline=DEADLINE, op_timeout=OP_TIMEOUT)
+
+
+def probe_target(spec: Target, cls: type[Probe], port: int, run: int) -> ProbeTarget:
+    options: ProbeOptions = cls.Options.model_validate(spec.options(run))
+    return ProbeTarget(asset=AssetRef(id=f"{spec.protocol}-fuzz", kind=spec.kind, zone="z"),
+                       host="127.0.0.1", port=port, options=options)
+
+
+async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir: Path,
+                   progress: Callable[[str], None] | None = None) -> Report:
+    """Fuzz one protocol until ``replies`` replies were mutated; returns the report."""
+    from otaudit.probes import get_probe
+
+    spec = targets(workdir)[protocol]
+    probe = get_probe(protocol)
+    cls = type(probe)
+    report = Report(protocol)
+    started = time.monotonic()
+    async with AsyncExitStack() as stack:
+        device = create_simulator(protocol, spec.profile, **spec.sim_options)
+        await stack.enter_async_context(device)
+        upstream = (device.host, device.port)
+        proxies = [proxy_for(protocol, upstream, seed=seed * 1000 + w, rate=0.0)
+                   for w in range(workers)]
+        for proxy in proxies:
+            await stack.enter_async_context(proxy)
+        # the clean facts: two undamaged runs (each option variant) through the proxy
+        clean: dict[int, dict[str, Any]] = {}
+        variants = sorted({_variant(spec, run) for run in range(8)})
+        for variant in variants:
+            first = await probe_once(probe, probe_target(spec, cls, proxies[0].port, variant))
+            second = await probe_once(probe, probe_target(spec, cls, proxies[0].port, variant))
+            a, b = known(first), known(second)
+            clean[variant] = {p: v for p, v in a.items() if b.get(p, object()) == v}
+            report.volatile += sorted(set(a) ^ set(b) | {p for p in a if p in b and a[p] != b[p]})
+        for proxy in proxies:
+            proxy.rate = spec.rate
+            proxy.take_applied()
+        run_counter = iter(range(10**9))
+        early_mark = False
+
+        async def worker(proxy: Any) -> None:
+            nonlocal early_mark
+            while report.fuzzed_replies < replies:
+                run = next(run_counter)
+                proxy.reseed(seed * 1_000_003 + run)
+                target = probe_target(spec, cls, proxy.port, run)
+                try:
+                    obs = await asyncio.wait_for(probe_once(probe, target), DEADLINE + 5)
+                except TimeoutError:
+                    report.without_status += 1
+                    applied = proxy.take_applied()
+                    report.fuzzed_replies += len(applied)
+                    continue
+                except Exception as exc:  # what would stop the collector
+                    report.crashes.append(f"run {run}: {type(exc).__name__}: {exc}"[:300])
+                    report.fuzzed_replies += len(proxy.take_applied())
+                    continue
+                applied = proxy.take_applied()
+                report.runs += 1
+                report.fuzzed_replies += len(applied)
+                report.statuses[obs.status.value] += 1
+                report.mutations.update(m.name for m in applied)
+                if obs.reason and obs.reason.startswith("probe failure:"):
+                    report.probe_bugs[obs.reason[:160]] += 1
+                judge(report, clean[_variant(spec, run)], obs, applied, run)
+                if not early_mark and report.fuzzed_replies >= replies / 10:
+                    early_mark = True
+                    report.rss_early_mib = rss_mib()
+                if progress and report.runs % 500 == 0:
+                    progress(f"{protocol}: {report.runs} runs, {report.fuzzed_replies} "
+                             f"fuzzed replies, {time.monotonic() - started:.0f} s, "
+                             f"RSS {rss_mib():.0f} MiB")
+
+        await asyncio.gather(*(worker(p) for p in proxies))
+        report.replies = sum(p.stats.replies for p in proxies)
+    report.volatile = sorted(set(report.volatile))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _variant(spec: Target, run: int) -> int:
+    """Runs whose probe options are the same share clean facts: the SSH variants differ."""
+    return run % 4 if spec.protocol == "ssh" and run % 4 == 3 else 0
+
+
+def judge(report: Report, clean: dict[str, Any], obs: Observation, applied: list[Mutation],
+          run: int) -> None:
+    """Count the divergent facts of one run as invented (only breaking damage) or altered."""
+    divergent = [(p, v) for p, v in known(obs).items()
+                 if p not in report.volatile and (p not in clean or clean[p] != v)]
+    if not divergent:
+        return
+    if any(m.kind == "altering" for m in applied):
+        report.altered += len(divergent)
+        return
+    inferred = SILENCE_INFERRED.get(report.protocol, frozenset())
+    if inferred and any(m.name in LOSS for m in applied):
+        silent = [(p, v) for p, v in divergent if p in inferred]
+        report.silence_inferred += len(silent)
+        divergent = [(p, v) for p, v in divergent if p not in inferred]
+    for path, value in divergent:
+        report.invented.append({"run": run, "path": path, "clean": clean.get(path, "<absent>"),
+                                "fuzzed": value, "status": obs.status.value,
+                                "mutations": [m.name for m in applied]})
+
+
+def print_report(report: Report, peak: float) -> None:
+    print(f"== {report.protocol}: {report.fuzzed_replies} fuzzed replies "
+          f"(of {report.replies} relayed) in {report.runs} runs, {report.seconds:.0f} s")
+    print(f"   crashes: {len(report.crashes)}   without status: {report.without_status}   "
+          f"invented facts: {len(report.invented)}   altered facts: {report.altered}   "
+          f"silence-inferred: {report.silence_inferred}")
+    print(f"   statuses: {dict(report.statuses)}")
+    print(f"   probe bugs (caught by the runner): {sum(report.probe_bugs.values())}")
+    for reason, count in report.probe_bugs.most_common(5):
+        print(f"     {count:5d}  {reason}")
+    for crash in report.crashes[:5]:
+        print(f"   crash: {crash}")
+    seen: Counter[str] = Counter(f"{i['path']} after {'+'.join(sorted(set(i['mutations'])))}"
+                                 for i in report.invented)
+    for what, count in seen.most_common(10):
+        print(f"   invented {count:4d}x {what}")
+    print(f"   memory: RSS after the first tenth {report.rss_early_mib:.0f} MiB, "
+          f"peak {peak:.0f} MiB")
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replies", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--protocols", default="all")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--verbose", action="store_true", help="show otaudit's error logs")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(logging.CRITICAL)  # libraries log every damaged frame
+    if args.verbose:
+        logging.getLogger("otaudit").setLevel(logging.ERROR)
+    chosen = PROTOCOLS if args.protocols == "all" else tuple(args.protocols.split(","))
+    os.environ.setdefault(COMMUNITY_VAR, "public")
+    os.environ.setdefault(PASSWORD_VAR, "otaudit-demo")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="otaudit-fuzz-") as tmp:
+        for protocol in chosen:
+            report = await campaign(protocol, args.replies, args.seed, args.workers, Path(tmp),
+                                    progress=lambda line: print("  ...", line, flush=True))
+            print_report(report, peak_rss_mib())
+            results.append(report.as_dict())
+    failed = sum(len(r["crashes"]) + r["without_status"] + len(r["invented"]) for r in results)
+    if args.json:
+        args.json.write_text(json.dumps({"seed": args.seed, "replies": args.replies,
+                                         "peak_rss_mib": round(peak_rss_mib(), 1),
+                                         "protocols": results}, indent=2, default=str))
+    print(f"peak RSS of the campaign: {peak_rss_mib():.0f} MiB; "
+          f"{'FAILED' if failed else 'passed'} (crashes + runs without status + invented "
+          f"facts = {failed})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

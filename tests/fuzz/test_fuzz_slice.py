@@ -1,0 +1,160 @@
+"""A short seeded slice of the fuzzing campaign (``make fuzz`` runs 10,000 replies per
+protocol), and the campaign's findings as regression tests, each through the real proxy."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+
+import pytest
+from campaign import (
+    COMMUNITY_VAR,
+    PASSWORD_VAR,
+    PROTOCOLS,
+    campaign,
+    probe_once,
+    probe_target,
+    targets,
+)
+
+from otaudit.observation import ProbeStatus
+from otaudit.probes import get_probe
+from otaudit.simulators import create_simulator
+from otaudit.simulators.fuzz import mutators
+from otaudit.simulators.fuzz.mutators import Mutation
+from otaudit.simulators.fuzz.proxy import proxy_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(COMMUNITY_VAR, "public")
+    monkeypatch.setenv(PASSWORD_VAR, "otaudit-demo")
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_a_seeded_slice_crashes_nothing_and_invents_nothing(
+        protocol: str, tmp_path: Path) -> None:
+    report = await campaign(protocol, replies=30, seed=16, workers=6, workdir=tmp_path)
+    assert report.fuzzed_replies >= 30 and report.runs > 0
+    assert report.crashes == []
+    assert report.without_status == 0
+    assert report.invented == []
+    assert not report.probe_bugs, report.probe_bugs
+    assert sum(report.statuses.values()) == report.runs
+
+
+def test_mutations_are_seeded_and_protocol_aware() -> None:
+    mbap = bytes.fromhex("000100000006012b0e0183")
+    cotp = bytes.fromhex("0300001611d00001000100c0010a")
+    snmp = bytes.fromhex("302602010104067075626c6963a219020401020304020100020100"
+                         "300b300906052b060102010500")
+    ssh = b"SSH-2.0-OpenSSH_9.2\r\n\x00\x00\x01\x0c\x0a\x14abc"
+    for protocol, sample in (("modbus", mbap), ("s7", cotp), ("snmp", snmp), ("ssh", ssh)):
+        first = [mutators.mutate(protocol, sample, random.Random(3)) for _ in range(1)]
+        again = [mutators.mutate(protocol, sample, random.Random(3)) for _ in range(1)]
+        assert first == again
+        names = {mutators.mutate(protocol, sample, random.Random(seed)).name
+                 for seed in range(400)}
+        assert {"bit_flip", "truncate_close", "early_close", "oversize", "slow_trickle"} <= names
+        own = {"modbus": "mbap_length_lie", "s7": "tpkt_length_lie", "snmp": "ber_length_lie",
+               "ssh": "ssh_packet_length_lie"}[protocol]
+        assert own in names, (protocol, names)
+    lie = mutators.ber_length_lie(bytes.fromhex("300602010104017a"), random.Random(1))
+    assert lie.kind == "breaking" and len(lie.data) >= 7
+    datagram = mutators.mutate("snmp", b"\x30" * 10, random.Random(5), datagram=True)
+    assert len(datagram.data) <= mutators.MAX_DATAGRAM
+
+
+def test_the_fuzz_proxy_is_simulator_side() -> None:
+    sources = "\n".join(p.read_text() for p in (REPO / "simulators" / "fuzz").glob("*.py"))
+    assert not re.search(r"^\s*(from|import)\s+otaudit\.probes", sources, re.MULTILINE)
+
+
+def snmp_version(datagram: bytes) -> int | None:
+    """0 for an SNMPv1 message, 1 for v2c (the version INTEGER after the outer header)."""
+    at = mutators._find_version(datagram)
+    return datagram[at] if at is not None else None
+
+
+async def _through(protocol: str, tmp_path: Path, only, run: int = 0):  # type: ignore[no-untyped-def]
+    spec = targets(tmp_path)[protocol]
+    probe = get_probe(protocol)
+    device = create_simulator(protocol, spec.profile, **spec.sim_options)
+    async with device:
+        proxy = proxy_for(protocol, (device.host, device.port), only=only)
+        async with proxy:
+            obs = await probe_once(probe, probe_target(spec, type(probe), proxy.port, run))
+    return obs, proxy
+
+
+async def test_finding_modbus_identification_cut_short_is_no_object_table(
+        tmp_path: Path) -> None:
+    """Finding: the objects of the first category were reported as the device's whole
+    object table when a later request failed."""
+    def cut_second(number: int, data: bytes) -> Mutation | None:
+        return Mutation("truncate_close", "breaking", data[:5], close=True) \
+            if number == 2 else None
+
+    obs, proxy = await _through("modbus", tmp_path, cut_second)
+    assert proxy.stats.mutated == 1
+    assert obs.status is ProbeStatus.ERROR
+    assert "modbus.device_id_objects" not in obs.facts
+    assert "incomplete" in obs.unknown["modbus.device_id_objects"]
+    assert obs.facts["identity.vendor"].value == "Schneider Electric"  # read before: kept
+
+
+@pytest.mark.parametrize("banner", [b"SSH-2.0-\x8cOpenSSH\r\n", b"SSH-2.0-OK\r\n\x00\x00\x00"])
+async def test_finding_ssh_malformed_server_data_is_an_ssh_error(
+        tmp_path: Path, banner: bytes) -> None:
+    """Finding: asyncssh's UnicodeDecodeError / PacketDecodeError escaped as probe bugs."""
+    banners: list[int] = []
+
+    def bad_banner(number: int, data: bytes) -> Mutation | None:
+        if not data.startswith(b"SSH-"):
+            return None
+        banners.append(number)  # the first connection reads KEXINIT with our own parser;
+        return Mutation("bad_banner", "altering", banner, close=True) \
+            if len(banners) == 2 else None  # the second is asyncssh's
+
+    obs, _ = await _through("ssh", tmp_path, bad_banner)
+    assert obs.status in (ProbeStatus.ERROR, ProbeStatus.TIMEOUT), obs.reason
+    assert not (obs.reason or "").startswith("probe failure"), obs.reason
+
+
+async def test_finding_snmp_an_invalid_answer_to_a_version_is_not_silence(
+        tmp_path: Path) -> None:
+    """Finding: junk in answer to the v1 probe made ``snmp.v1_enabled`` false and the list
+    of answering versions shorter."""
+    def junk_for_v1(number: int, data: bytes) -> Mutation | None:
+        return Mutation("junk", "altering", data[:6]) if snmp_version(data) == 0 else None
+
+    obs, proxy = await _through("snmp", tmp_path, junk_for_v1)
+    assert proxy.stats.mutated >= 1
+    assert obs.status is ProbeStatus.OK, obs.reason
+    assert "snmp.v1_enabled" not in obs.facts and "snmp.v1_enabled" in obs.unknown
+    assert "snmp.versions_answering" in obs.unknown
+    assert obs.facts["snmp.v2c_enabled"].value is True
+
+
+async def test_a_single_lost_snmp_datagram_does_not_disable_a_version(tmp_path: Path) -> None:
+    dropped: list[int] = []
+
+    def drop_first_v1(number: int, data: bytes) -> Mutation | None:
+        if snmp_version(data) == 0 and not dropped:
+            dropped.append(number)
+            return Mutation("early_close", "breaking", b"", close=True)
+        return None
+
+    obs, _ = await _through("snmp", tmp_path, drop_first_v1)
+    assert dropped and obs.facts["snmp.v1_enabled"].value is True
+
+
+def test_make_fuzz_runs_the_campaign() -> None:
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^fuzz:.*\n\t.*tests/fuzz/campaign\.py --replies 10000", makefile,
+                     re.MULTILINE)
+    assert os.path.exists(REPO / "tests" / "fuzz" / "campaign.py")
