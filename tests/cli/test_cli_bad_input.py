@@ -110,6 +110,8 @@ CASES: list[tuple[str, list[str], ExitCode, str]] = [
      ExitCode.UNREACHABLE, "cannot reach the database at 127.0.0.1:{closed}"),
     ("report: unknown zone", ["report", "--db", "{db}", "--zone", "nosuch"], BAD,
      "unknown zone 'nosuch'"),
+    ("report: unknown site", ["report", "--db", "{db}", "--site", "nosuch"], BAD,
+     "unknown site 'nosuch'"),
     ("report: unknown format", ["report", "--db", "{db}", "--format", "xml"], BAD,
      "expected one of table, json, html, pdf, sarif, oscal, csv"),
     ("evidence export: no signing key", ["evidence", "export", "--site", "plant-a", "--out",
