@@ -168,7 +168,7 @@ def test_cli_kev_update_from_url_then_patch_status(database_url: str, tmp_path: 
     assert table.exit_code == 0, table.output
     lines = table.output.splitlines()
     assert "kev_due_date" in lines[0]
-    assert lines[1].split()[:4] == ["plc-m340", "cell-1", "open", "2024-01-23"]
+    assert lines[1].split()[:5] == ["plant-a", "plc-m340", "cell-1", "open", "2024-01-23"]
     listed = json.loads(runner.invoke(app, ["patch", "status", "--db", database_url,
                                             "--format", "json"]).output)
     assert [r["known_exploited"] for r in listed[:2]] == [True, False]
