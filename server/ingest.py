@@ -41,6 +41,8 @@ from otaudit.observation import (
 )
 from otaudit.server import signing_state, store
 from otaudit.server.db import session_factory
+from otaudit.server.drift import events as drift_events
+from otaudit.server.drift.events import DriftInfo
 from otaudit.signing import SignatureRejected, VerifiedEnvelope, Verifier, looks_signed
 
 if TYPE_CHECKING:
@@ -92,6 +94,7 @@ class IngestResult:
     rejected: int = 0
     assets: set[store.AssetKey] = field(default_factory=set)  # (site, asset id) stored
     outcomes: list[MessageOutcome] = field(default_factory=list)
+    drift: list[DriftInfo] = field(default_factory=list)  # drift events this batch added
 
     def add(self, other: IngestResult) -> None:
         self.stored += other.stored
@@ -99,6 +102,7 @@ class IngestResult:
         self.rejected += other.rejected
         self.assets |= other.assets
         self.outcomes += other.outcomes
+        self.drift += other.drift
 
     def __repr__(self) -> str:
         return (f"IngestResult(stored={self.stored}, duplicates={self.duplicates}, "
@@ -513,6 +517,7 @@ class Ingestor:
         owners = store.observation_owners(
             session, [obs for obs in observations if str(obs.observation_id) not in new])
         store.upsert_assets(session, stored, now)
+        result.drift += drift_events.detect(session, stored, now, self.baseline.drift)
         for index, checked in accepted:
             obs = checked.obs
             oid = str(obs.observation_id)
