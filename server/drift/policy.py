@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -81,18 +81,24 @@ class Window(_Strict):
         return False
 
 
+FactName = Annotated[str, Field(min_length=3, max_length=128)]
+
+
 class Rule(_Strict):
-    fact: Annotated[str, Field(min_length=3, max_length=128)]
+    fact: FactName
     severity: Severity = "high"
     maintenance_window: Window | None = None
+
+
+Entry = Annotated[Annotated[FactName, Tag("<name>")] | Annotated[Rule, Tag("<rule>")],
+                  Discriminator(lambda v: "<name>" if isinstance(v, str) else "<rule>")]
 
 
 class DriftFile(_Strict):
     """The schema of ``drift.yaml``."""
 
     schema_version: Literal[1] = 1
-    must_not_drift: list[Annotated[str, Field(min_length=3, max_length=128)] | Rule] = (
-        Field(default_factory=list))
+    must_not_drift: list[Entry] = Field(default_factory=list)
     maintenance_window: Window | None = None
 
     def rules(self) -> list[Rule]:

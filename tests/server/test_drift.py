@@ -126,3 +126,35 @@ def test_late_failed_and_other_site_observations_do_not_drift(sqlite_url: str) -
     ingestor.ingest([message(make_observation(facts={fw: "V3"}, minutes=30))])
     [event] = events(engine)
     assert (event.site, event.before, event.after) == ("plant-a", "V2", "V3")
+
+
+def test_otaudit_drift_lists_events_as_table_and_json(sqlite_url: str) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from otaudit.cli.main import app
+
+    engine = engine_for(sqlite_url)
+    ingestor = Ingestor(engine)
+    ingestor.ingest([message(make_observation(facts=S7, probe="s7"))])
+    ingestor.ingest([message(make_observation(
+        facts={**S7, "identity.firmware_version": "V4.6.0"}, probe="s7", minutes=5))])
+    ingestor.ingest([message(make_observation(facts=S7, probe="s7", site="plant-b"))])
+    engine.dispose()
+    runner = CliRunner()
+    table = runner.invoke(app, ["drift", "--db", sqlite_url, "--site", "plant-a"])
+    assert table.exit_code == 0, table.output
+    header, row = table.output.strip().splitlines()
+    assert header.split()[:5] == ["detected_at", "asset_id", "probe", "fact", "kind"]
+    assert row.split()[2:] == ["plc-1", "s7", "identity.firmware_version", "firmware", "high",
+                               "violation", "V4.5.2", "V4.6.0"]
+    data = json.loads(runner.invoke(app, ["drift", "--db", sqlite_url, "--site", "plant-a",
+                                          "--format", "json", "--since", "2026-01-01"]).output)
+    assert [(d["fact"], d["after"]) for d in data] == [("identity.firmware_version", "V4.6.0")]
+    assert set(data[0]["evidence"]) == {"before_observation_id", "after_observation_id"}
+    later = runner.invoke(app, ["drift", "--db", sqlite_url, "--site", "plant-a",
+                                "--since", "2999-01-01"])
+    assert later.output.strip() == "no drift events"
+    several = runner.invoke(app, ["drift", "--db", sqlite_url])
+    assert several.exit_code == 2 and "several sites" in several.output
