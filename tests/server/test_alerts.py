@@ -188,7 +188,7 @@ def test_no_channel_no_dispatcher() -> None:
     assert from_settings(get_settings()) is None
 
 
-def test_the_secret_comes_from_a_file(tmp_path, sqlite_url: str) -> None:  # noqa: ANN001
+def test_the_secret_comes_from_a_file(tmp_path, sqlite_url: str) -> None:
     path = tmp_path / "hook.secret"
     path.write_text(SECRET + "\n")
     with webhook_receiver() as hook:
@@ -202,7 +202,7 @@ def test_the_secret_comes_from_a_file(tmp_path, sqlite_url: str) -> None:  # noq
                   headers["x-otaudit-signature"])
 
 
-def _s7(password: bool, firmware: str, minutes: int):  # noqa: ANN202 - test helper
+def _s7(password: bool, firmware: str, minutes: int):
     from support.observations import make_observation
 
     return make_observation(probe="s7", minutes=minutes, facts={
@@ -210,7 +210,7 @@ def _s7(password: bool, firmware: str, minutes: int):  # noqa: ANN202 - test hel
         "s7.password_set": password})
 
 
-def _message(obs):  # noqa: ANN001, ANN202
+def _message(obs):
     return f"otaudit/v1/{obs.site}/{obs.collector_id}/obs/{obs.asset.id}", obs.to_json()
 
 
@@ -223,7 +223,7 @@ def test_ingest_alerts_drift_and_a_new_fail_after_the_first_evaluation(
     dispatcher = AlertDispatcher([recorder], None)
     ingestor = Ingestor(engine_for(database_url), alerts=dispatcher, evaluate_inline=inline)
 
-    def ingest(obs) -> None:  # noqa: ANN001
+    def ingest(obs) -> None:
         ingestor.ingest([_message(obs)])
         ingestor.evaluate_pending()
         assert dispatcher.flush(10)

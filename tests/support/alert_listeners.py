@@ -32,7 +32,7 @@ def webhook_receiver(script: list[int] | None = None) -> Iterator[WebhookReceive
     receiver = WebhookReceiver(list(script or []))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             receiver.requests.append(Received(dict(self.headers.items()), body))
             status = receiver.script.pop(0) if receiver.script else 200
