@@ -98,6 +98,7 @@ class IngestResult:
     outcomes: list[MessageOutcome] = field(default_factory=list)
     drift: list[DriftInfo] = field(default_factory=list)  # drift events this batch added
     alerts: list[Alert] = field(default_factory=list)  # of an inline evaluation
+    observed: list[datetime] = field(default_factory=list)  # observed_at of those stored
 
     def add(self, other: IngestResult) -> None:
         self.stored += other.stored
@@ -107,6 +108,7 @@ class IngestResult:
         self.outcomes += other.outcomes
         self.drift += other.drift
         self.alerts += other.alerts
+        self.observed += other.observed
 
     def __repr__(self) -> str:
         return (f"IngestResult(stored={self.stored}, duplicates={self.duplicates}, "
@@ -556,6 +558,7 @@ class Ingestor:
         result.duplicates += sum(o.outcome == "duplicate" for o in outcomes.values())
         result.rejected += len(rejected)
         result.assets.update((obs.site, obs.asset.id) for obs in stored)
+        result.observed += [store.observed_at(obs, now) for obs in stored]
 
     @staticmethod
     def _outcome(item: tuple[str, bytes, CheckedMessage | Refusal],

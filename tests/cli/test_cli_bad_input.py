@@ -100,6 +100,8 @@ CASES: list[tuple[str, list[str], ExitCode, str]] = [
      ExitCode.STATE, "folder /nonexistent does not exist"),
     ("server run: missing baseline overlay", ["server", "run", "--db", "{db}", "--baseline",
                                               "{root}/nodir"], BAD, "not a directory"),
+    ("server run: bad --metrics", ["server", "run", "--db", "{db}", "--metrics", "9464"], BAD,
+     "expected HOST:PORT"),
     ("server run: missing inventory", ["server", "run", "--db", "{db}", "--inventory",
                                        "{root}/none.yaml"], BAD, "none.yaml"),
     ("report: no database yet", ["report", "--db", "{missing_db}"], ExitCode.STATE,
