@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -138,11 +139,9 @@ def test_syslog_over_tcp_frames_by_octet_count_and_escapes_sd_values() -> None:
         tricky = alert(site='pl"ant]\\a')
         assert sender.deliver(tricky)[0] is None
         assert sender.deliver(alert(severity="info"))[0] is None
-        assert sink.got.wait(10)
-        for _ in range(100):
-            if len(sink.frames) == 2:
-                break
-            sink.got.wait(0.05)
+        deadline = time.monotonic() + 10
+        while len(sink.frames) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
     assert len(sink.frames) == 2
     assert b'site="pl\\"ant\\]\\\\a"' in sink.frames[0]
     assert sink.frames[1].startswith(b"<134>1 ")  # local0, informational
@@ -241,4 +240,48 @@ def test_ingest_alerts_drift_and_a_new_fail_after_the_first_evaluation(
                    ("new_fail", "OTA-S7-002", "high")]
     recorder.got.clear()
     ingest(_s7(False, "V4.6", 30))  # nothing changed: nothing to say
+    assert recorder.got == []
+
+
+def test_a_newly_open_known_exploited_advisory_is_a_critical_alert(database_url: str,
+                                                                   tmp_path) -> None:
+    from pathlib import Path
+
+    from otaudit.server.advisories.importer import import_source
+    from otaudit.server.advisories.kev import update_kev
+    from otaudit.server.ingest import Ingestor
+
+    from support.observations import make_observation
+
+    fixtures = Path(__file__).parent.parent / "fixtures" / "csaf"
+    engine = engine_for(database_url)
+    kev = tmp_path / "kev.json"
+    kev.write_text(json.dumps({
+        "title": "CISA Catalog of Known Exploited Vulnerabilities", "catalogVersion": "1",
+        "dateReleased": "2026-12-01T12:00:00.000Z", "count": 1, "vulnerabilities": [{
+            "cveID": "CVE-2019-6819", "vendorProject": "Schneider Electric",
+            "product": "Modicon", "vulnerabilityName": "test", "dateAdded": "2024-01-02",
+            "shortDescription": "x", "requiredAction": "Apply updates.", "dueDate": "2024-01-23",
+            "knownRansomwareCampaignUse": "Unknown", "notes": "", "cwes": []}]}))
+    with session_factory(engine).begin() as session:
+        import_source(session, str(fixtures))
+        update_kev(session, str(kev))
+    recorder = Recorder()
+    ingestor = Ingestor(engine, alerts=AlertDispatcher([recorder], None))
+
+    def m340(firmware: str, minutes: int) -> None:
+        obs = make_observation("plc-m340", minutes=minutes, facts={
+            "identity.vendor": "Schneider Electric", "identity.product": "Modicon M340",
+            "identity.model": "BMX P34 2020", "identity.firmware_version": firmware})
+        ingestor.ingest([_message(obs)])
+        assert ingestor.alerts is not None and ingestor.alerts.flush(10)
+
+    m340("SV3.20", 0)  # later than the < 3.01 fix: the starting point, no alert
+    assert recorder.got == []
+    m340("SV3.00", 5)  # a downgrade: ICSA-19-183-01 is open again, and exploited
+    advisories = [a for a in recorder.got if a.type == "new_advisory"]
+    assert [(a.severity, a.data["advisory_id"], a.data["cve"], a.data["known_exploited"])
+            for a in advisories] == [("critical", "ICSA-19-183-01", "CVE-2019-6819", True)]
+    recorder.got.clear()
+    m340("SV3.00", 10)  # still open: not new
     assert recorder.got == []
