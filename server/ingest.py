@@ -11,8 +11,12 @@ excerpt) and, like every message of the batch, acknowledged. While the database 
 unreachable, ``store`` waits and tries again (nothing acknowledged meanwhile).
 
 Every rejection is counted (``Ingestor.counts``) and logged at WARNING, rate-limited
-(``RejectionLog``). ``IngestResult.outcomes`` says per message what became of it (the
-seam for receipts: ``IngestResult.receipts``).
+(``RejectionLog``). In the storing transaction each stored observation is compared with its
+endpoint's previous one (``otaudit.server.drift.events``: ``IngestResult.drift``). After each
+commit, alerts (drift; new fails and newly open advisories of an evaluation) go to the
+``alerts`` dispatcher and the result to the ``observers`` (metrics).
+``IngestResult.outcomes`` says per message what became of it (the seam for receipts:
+``IngestResult.receipts``).
 """
 
 from __future__ import annotations
