@@ -73,6 +73,8 @@ def _key(item: Any) -> str:
 
 def same(before: Any, after: Any) -> bool:
     """Equal values; lists equal as multisets of items, dicts whatever their key order."""
+    if type(before) is type(after) and before == after:  # the usual case, no serialising
+        return True  # (the type test keeps True and 1 apart)
     if isinstance(before, list) and isinstance(after, list):
         return sorted(map(_key, before)) == sorted(map(_key, after))
     return _key(before) == _key(after)
