@@ -84,6 +84,22 @@ class Settings(BaseSettings):
     # The server's own Ed25519 key (PKCS#8 PEM, mode 0600): signs evidence packages.
     server_signing_key_file: str | None = None
     require_signatures: bool | None = None
+    # Alerts (otaudit/server/alerts): a webhook (JSON, HMAC-SHA256 signed with the secret from
+    # the environment or a file, never logged) and/or syslog (udp://host:514, tcp://host:601;
+    # RFC 5424 or CEF). Retried with exponential backoff and jitter, then kept as dead letters.
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = None
+    alert_webhook_secret_file: str | None = None
+    alert_syslog_target: str | None = None
+    alert_syslog_format: Literal["rfc5424", "cef"] = "rfc5424"
+    alert_min_severity: Literal["info", "low", "medium", "high", "critical"] = "low"
+    alert_max_attempts: int = Field(6, ge=1, le=20)
+    alert_retry_base: Duration = 1.0  # doubled per attempt up to alert_retry_max, jittered
+    alert_retry_max: Duration = 60.0
+    alert_timeout: Duration = 5.0
+    # A collector is silent when neither its status nor an observation came for this many
+    # heartbeat intervals (alert once, again after it was heard from).
+    alert_collector_silent_intervals: int = Field(3, ge=1)
 
 
 def get_settings(**overrides: object) -> Settings:

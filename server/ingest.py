@@ -11,8 +11,12 @@ excerpt) and, like every message of the batch, acknowledged. While the database 
 unreachable, ``store`` waits and tries again (nothing acknowledged meanwhile).
 
 Every rejection is counted (``Ingestor.counts``) and logged at WARNING, rate-limited
-(``RejectionLog``). ``IngestResult.outcomes`` says per message what became of it (the
-seam for receipts: ``IngestResult.receipts``).
+(``RejectionLog``). In the storing transaction each stored observation is compared with its
+endpoint's previous one (``otaudit.server.drift.events``: ``IngestResult.drift``). After each
+commit, alerts (drift; new fails and newly open advisories of an evaluation) go to the
+``alerts`` dispatcher and the result to the ``observers`` (metrics).
+``IngestResult.outcomes`` says per message what became of it (the seam for receipts:
+``IngestResult.receipts``).
 """
 
 from __future__ import annotations
@@ -41,9 +45,13 @@ from otaudit.observation import (
 )
 from otaudit.server import signing_state, store
 from otaudit.server.db import session_factory
+from otaudit.server.drift import events as drift_events
+from otaudit.server.drift.events import DriftInfo
 from otaudit.signing import SignatureRejected, VerifiedEnvelope, Verifier, looks_signed
 
 if TYPE_CHECKING:
+    from otaudit.server.alerts.dispatch import AlertDispatcher
+    from otaudit.server.alerts.model import Alert
     from otaudit.server.baseline.loader import Baseline
 
 log = logging.getLogger(__name__)
@@ -92,6 +100,9 @@ class IngestResult:
     rejected: int = 0
     assets: set[store.AssetKey] = field(default_factory=set)  # (site, asset id) stored
     outcomes: list[MessageOutcome] = field(default_factory=list)
+    drift: list[DriftInfo] = field(default_factory=list)  # drift events this batch added
+    alerts: list[Alert] = field(default_factory=list)  # of an inline evaluation
+    observed: list[datetime] = field(default_factory=list)  # observed_at of those stored
 
     def add(self, other: IngestResult) -> None:
         self.stored += other.stored
@@ -99,6 +110,9 @@ class IngestResult:
         self.rejected += other.rejected
         self.assets |= other.assets
         self.outcomes += other.outcomes
+        self.drift += other.drift
+        self.alerts += other.alerts
+        self.observed += other.observed
 
     def __repr__(self) -> str:
         return (f"IngestResult(stored={self.stored}, duplicates={self.duplicates}, "
@@ -300,7 +314,8 @@ class Ingestor:
                  exceptions_file: Path | None = None, attestations_file: Path | None = None,
                  verifier: Verifier | None = None, evaluate_inline: bool = True,
                  baseline: Baseline | None = None,
-                 clock_tolerance: timedelta = CLOCK_TOLERANCE):
+                 clock_tolerance: timedelta = CLOCK_TOLERANCE,
+                 alerts: AlertDispatcher | None = None):
         from otaudit.server.baseline import load_attestations, load_baseline, load_exceptions
 
         self.engine = engine
@@ -316,6 +331,8 @@ class Ingestor:
         self.attestations = (load_attestations(attestations_file, self.baseline)
                              if attestations_file else [])
         self.rejections = RejectionLog()
+        self.alerts = alerts  # None: no alert is computed nor sent
+        self.observers: list[Callable[[IngestResult], None]] = []  # after each commit (metrics)
         self._lock = threading.Lock()  # one batch or one evaluation at a time
         self._pending: set[store.AssetKey] = set()
         self._closing = threading.Event()
@@ -385,7 +402,20 @@ class Ingestor:
         for o in result.outcomes:
             if o.outcome == "rejected":
                 self.rejections.rejected(o.topic, o.code or "invalid", o.reason or "")
+        self._committed(result)
         return result
+
+    def _committed(self, result: IngestResult) -> None:
+        """After a commit: alerts for its drift and inline evaluation, then the observers."""
+        if self.alerts is not None and (result.drift or result.alerts):
+            from otaudit.server.alerts.rules import drift_alerts
+
+            self.alerts.submit([*drift_alerts(result.drift), *result.alerts])
+        for observer in self.observers:
+            try:
+                observer(result)
+            except Exception:
+                log.exception("an ingest observer failed")
 
     def _transaction(self, items: list[tuple[str, bytes, CheckedMessage | Refusal]],
                      now: datetime, inline: bool) -> IngestResult:
@@ -395,7 +425,7 @@ class Ingestor:
             if result.assets and inline:
                 try:  # findings are derived data: a failing evaluation rejects no message
                     with session.begin_nested():
-                        self.evaluate(session, result.assets, now)
+                        result.alerts += self.evaluate(session, result.assets, now)
                 except Exception as exc:
                     log.error("evaluating %d assets failed (%s); they stay pending",
                               len(result.assets), type(exc).__name__)
@@ -513,6 +543,7 @@ class Ingestor:
         owners = store.observation_owners(
             session, [obs for obs in observations if str(obs.observation_id) not in new])
         store.upsert_assets(session, stored, now)
+        result.drift += drift_events.detect(session, stored, now, self.baseline.drift)
         for index, checked in accepted:
             obs = checked.obs
             oid = str(obs.observation_id)
@@ -531,6 +562,7 @@ class Ingestor:
         result.duplicates += sum(o.outcome == "duplicate" for o in outcomes.values())
         result.rejected += len(rejected)
         result.assets.update((obs.site, obs.asset.id) for obs in stored)
+        result.observed += [store.observed_at(obs, now) for obs in stored]
 
     @staticmethod
     def _outcome(item: tuple[str, bytes, CheckedMessage | Refusal],
@@ -541,10 +573,15 @@ class Ingestor:
                               outcome)
 
     def evaluate(self, session: sa.orm.Session, assets: set[store.AssetKey],
-                 now: datetime) -> None:
-        """Evaluate ``assets`` (site, asset id), each site over its own zones."""
+                 now: datetime) -> list[Alert]:
+        """Evaluate ``assets`` (site, asset id), each site over its own zones; with
+        ``alerts``, return the alerts of new fails and newly open advisories (to submit once
+        committed)."""
+        from otaudit.server.alerts import rules
         from otaudit.server.baseline import evaluate
 
+        out: list[Alert] = []
+        known: set[store.AssetKey] = set()  # evaluated before: their changes may alert
         by_site: dict[str, set[str]] = {}
         for site, asset in assets:
             by_site.setdefault(site, set()).add(asset)
@@ -553,8 +590,17 @@ class Ingestor:
             facts = store.latest_asset_facts(session, asset_ids=ids, site=site)
             evaluation = evaluate(self.baseline, zones, facts, exceptions=self.exceptions,
                                   attestations=self.attestations, now=now)
+            if self.alerts is not None:
+                before = rules.finding_states(session, site, ids)
+                known |= {(site, a) for a in before}
+                out += rules.new_fail_alerts(site, before, evaluation.findings)
             store.replace_findings(session, site, ids, evaluation.findings, now)
+        was_open = rules.open_advisories(session, known) if known else set()
         _refresh_patch_status(session, assets, now)
+        if known:
+            out += rules.new_advisory_alerts(
+                session, rules.open_advisories(session, known) - was_open)
+        return out
 
     def evaluate_pending(self, limit: int | None = None) -> int:
         """Evaluate pending assets, ``EVALUATION_CHUNK`` per transaction (batches may be stored
@@ -570,10 +616,12 @@ class Ingestor:
                 self._pending -= ids
                 try:
                     with self.sessions.begin() as session:
-                        self.evaluate(session, ids, utcnow())
+                        alerts = self.evaluate(session, ids, utcnow())
                 except BaseException:
                     self._pending |= ids  # derived data: try again later
                     raise
+            if alerts and self.alerts is not None:
+                self.alerts.submit(alerts)
             done += len(ids)
         return done
 

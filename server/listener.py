@@ -46,6 +46,7 @@ from otaudit.mqtt import (
 )
 from otaudit.receipt import ReceiptSigner, encode, group, rejection, signer_from_settings
 from otaudit.server.ingest import CheckedBatch, Ingestor, IngestResult
+from otaudit.server.presence import Presence, parse_status_topic, status_filter
 from otaudit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -216,11 +217,14 @@ def lean_gc() -> Iterator[None]:
 
 async def serve(ingestor: Ingestor, settings: Settings, *, broker_url: str | None = None,
                 ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
-                stats: ServerStats | None = None, reconnect_delay: float = 2.0) -> ServerStats:
+                stats: ServerStats | None = None, reconnect_delay: float = 2.0,
+                presence: Presence | None = None) -> ServerStats:
     """Subscribe and ingest until ``stop`` is set; reconnect when the broker goes away.
 
     Evaluation runs in the background; everything pending is evaluated before returning, so
-    the findings are complete once ``serve`` has returned.
+    the findings are complete once ``serve`` has returned. With ``presence`` the collectors'
+    status topics are followed too (last seen; with the ingestor's alerts, a silent collector
+    is alerted, checked every ``SILENCE_CHECK`` seconds at most).
     """
     stats = stats or ServerStats()
     stop = stop or asyncio.Event()
@@ -234,23 +238,54 @@ async def serve(ingestor: Ingestor, settings: Settings, *, broker_url: str | Non
         log.info("%d assets have observations newer than their findings: re-evaluating", stale)
     evaluator = Evaluator(ingestor)
     background = asyncio.create_task(evaluator.run())
+    watch = (asyncio.create_task(_watch_silence(presence, ingestor, settings))
+             if presence is not None and ingestor.alerts is not None else None)
     try:
         with lean_gc():
             while not stop.is_set():
                 try:
                     await _session(ingestor, evaluator, settings, broker_url, ready, stop,
-                                   stats, receipts)
+                                   stats, receipts, presence)
                 except aiomqtt.MqttError as exc:
                     log.warning("broker %s: %s; reconnecting in %.0f s", address, exc,
                                 reconnect_delay)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), reconnect_delay)
     finally:
-        background.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await background
+        for task in (background, watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await evaluator.flush()
     return stats
+
+
+SILENCE_CHECK = 30.0  # seconds between two looks for silent collectors (at most)
+
+
+async def _watch_silence(presence: Presence, ingestor: Ingestor, settings: Settings) -> None:
+    """Alert each collector silent for ``alert_collector_silent_intervals`` heartbeats."""
+    period = max(0.05, min(SILENCE_CHECK, settings.heartbeat_interval / 2))
+    while True:
+        await asyncio.sleep(period)
+        if silent := presence.silent():
+            assert ingestor.alerts is not None
+            ingestor.alerts.submit(silent)
+
+
+def _take_status(client: aiomqtt.Client, presence: Presence,
+                 batch: list[aiomqtt.Message]) -> list[aiomqtt.Message]:
+    """Record and acknowledge the status messages of ``batch``; return the others."""
+    rest = []
+    for message in batch:
+        if parse_status_topic(presence.prefix, str(message.topic)) is None:
+            rest.append(message)
+            continue
+        presence.status(str(message.topic), bytes(message.payload or b""))
+        if message.qos > 0:
+            client._client.ack(message.mid, message.qos)
+    return rest
 
 
 def session_kwargs(settings: Settings) -> dict[str, Any]:
@@ -263,7 +298,8 @@ def session_kwargs(settings: Settings) -> dict[str, Any]:
 
 async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
                    broker_url: str | None, ready: asyncio.Event | None, stop: asyncio.Event,
-                   stats: ServerStats, receipts: ReceiptSender | None = None) -> None:
+                   stats: ServerStats, receipts: ReceiptSender | None = None,
+                   presence: Presence | None = None) -> None:
     """One broker connection. Batches go through a two-stage pipeline: a batch is checked
     (``Ingestor.check``: validation, signatures) while the one before it is stored, and each
     is receipted and acknowledged, in order, once its transaction has committed."""
@@ -273,6 +309,8 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
     async with client:
         topic = observation_filter(settings.topic_prefix, settings.server_shared_group)
         await client.subscribe(topic, qos=1)
+        if presence is not None:
+            await client.subscribe(status_filter(settings.topic_prefix), qos=1)
         if ready:
             ready.set()
         stopper = asyncio.create_task(stop.wait())
@@ -288,6 +326,9 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
                 batch = [getter.result()]
                 while len(batch) < MAX_BATCH and not client._queue.empty():
                     batch.append(client._queue.get_nowait())
+                if presence is not None and not (batch := _take_status(client, presence,
+                                                                       batch)):
+                    continue
                 items = [(str(m.topic), bytes(m.payload or b"")) for m in batch]
                 with evaluator.handling():
                     checked = await asyncio.to_thread(ingestor.check, items)

@@ -21,6 +21,7 @@ from otaudit.cli import baseline as baseline_cmd
 from otaudit.cli import collector as collector_cmd
 from otaudit.cli import demo as demo_cmd
 from otaudit.cli import discover as discover_cmd
+from otaudit.cli import drift as drift_cmd
 from otaudit.cli import evidence as evidence_cmd
 from otaudit.cli import inventory as inventory_cmd
 from otaudit.cli import keys as keys_cmd
@@ -74,6 +75,7 @@ app.command("demo")(demo_cmd.demo)
 app.command("discover")(discover_cmd.discover)
 app.add_typer(baseline_cmd.baseline_app, name="baseline")
 app.command("gap")(baseline_cmd.gap)
+app.command("drift")(drift_cmd.drift)
 
 
 def _show_version(value: bool) -> None:

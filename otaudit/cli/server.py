@@ -49,16 +49,25 @@ def run(
     exceptions: Path | None = typer.Option(None, help="exceptions / compensating controls YAML"),
     attestations: Path | None = typer.Option(None, help="attestations YAML"),
     baseline: Path | None = baseline_option(),
+    metrics: str | None = typer.Option(None, "--metrics", help="serve Prometheus metrics at "
+                                       "HOST:PORT/metrics (e.g. 127.0.0.1:9464)"),
 ) -> None:
-    """Subscribe to observations, store them, evaluate baselines, until SIGTERM/Ctrl-C."""
+    """Subscribe to observations, store them, evaluate baselines, until SIGTERM/Ctrl-C.
+    Drift events are recorded at ingest; alerts go to OTAUDIT_ALERT_WEBHOOK_URL /
+    OTAUDIT_ALERT_SYSLOG_TARGET when set."""
     from otaudit.inventory import load_inventory
     from otaudit.server.db import session_factory
     from otaudit.server.ingest import Ingestor
     from otaudit.server.listener import serve
+    from otaudit.server.metrics import parse_listen
     from otaudit.server.store import upsert_zones
     from otaudit.signing import SigningKeyError, verifier_from_settings
 
     settings = get_settings(database_url=db)
+    try:
+        listen = parse_listen(metrics) if metrics else None
+    except ValueError as exc:
+        raise InputError("--metrics", [str(exc)]) from None
     checks = site_baseline(settings, baseline)  # linted before anything is written
     inv = load_inventory(inventory)[0] if inventory else None
     from otaudit.receipt import signer_from_settings
@@ -68,7 +77,10 @@ def run(
         signer_from_settings(settings)  # the receipt key: unusable is an error now, not later
     except SigningKeyError as exc:
         raise StateError(str(exc)) from None
+    from otaudit.server.alerts.dispatch import from_settings as alerts_from_settings
+
     engine = database(settings, None, create=True)
+    alerts = alerts_from_settings(settings, engine)  # bad alert settings stop here
     if inv is not None:
         from otaudit.server.reporting.context import file_digest
         from otaudit.server.store import record_inventory
@@ -82,7 +94,22 @@ def run(
     ingestor = Ingestor(engine, topic_prefix=settings.topic_prefix, verifier=verifier,
                         exceptions_file=exceptions or settings.exceptions_file,
                         attestations_file=attestations or settings.attestations_file,
-                        baseline=checks)
+                        baseline=checks, alerts=alerts)
+    from otaudit.server.metrics import ServerMetrics, install
+    from otaudit.server.presence import Presence
+
+    presence = Presence(settings.topic_prefix, settings.heartbeat_interval,
+                        settings.alert_collector_silent_intervals)
+    server_metrics = install(ServerMetrics(engine, presence, settings.topic_prefix))
+    ingestor.observers.append(server_metrics.observe)
+    exporter = None
+    if listen is not None:
+        try:
+            exporter = server_metrics.serve(*listen)
+        except OSError as exc:
+            raise StateError(f"cannot serve metrics at {metrics}: {exc.strerror or exc}"
+                             ) from None
+        typer.echo(f"metrics: http://{metrics}/metrics", err=True)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -103,12 +130,19 @@ def run(
                        f"{overlay}", err=True)
 
         announcer = asyncio.create_task(announce())
-        stats = await serve(ingestor, settings, broker_url=broker, stop=stop, ready=ready)
+        stats = await serve(ingestor, settings, broker_url=broker, stop=stop, ready=ready,
+                            presence=presence)
         announcer.cancel()
         typer.echo(f"stopped: {stats.stored} stored, {stats.duplicates} duplicates, "
                    f"{stats.rejected} rejected", err=True)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        if alerts is not None:
+            alerts.close(timeout=settings.alert_timeout * 2)
+        if exporter is not None:
+            exporter.shutdown()
 
 
 def report(

@@ -41,6 +41,7 @@ def lint(root: Path | str | None, catalogue: Mapping[str, Any],
         return sorted(set(problems))
     for cid, check in baseline.checks.items():
         problems += _fact_problems(check, baseline.sources[cid], catalogue)
+    problems += _drift_problems(baseline.sources, catalogue)
     fixtures = baseline_fixtures(baseline, problems)
     for cid, check in baseline.checks.items():
         src = baseline.sources[cid]
@@ -86,6 +87,22 @@ def _fact_problems(check: Check, src: Source, catalogue: Mapping[str, Any]) -> l
         for ph in placeholders(getattr(check, field)):
             if "." in ph and not ph.startswith("$") and ph not in catalogue:
                 out.append(src.at((field,), f"{field} uses unknown fact path {{{ph}}}"))
+    return out
+
+
+def _drift_problems(sources: Mapping[str, Source], catalogue: Mapping[str, Any]
+                    ) -> list[Problem]:
+    """Fact names of ``drift.yaml`` files (``must_not_drift``) that no probe produces."""
+    out: list[Problem] = []
+    for name, src in sources.items():
+        if name != "drift" and not name.startswith("drift:"):
+            continue
+        entries = (src.doc.data or {}).get("must_not_drift") or []
+        for i, entry in enumerate(entries):
+            fact = entry.get("fact") if isinstance(entry, dict) else entry
+            if isinstance(fact, str) and fact not in catalogue:
+                out.append(src.at(("must_not_drift", i), f"unknown fact path {fact!r} "
+                                  "(must_not_drift names facts of the fact catalogue)"))
     return out
 
 

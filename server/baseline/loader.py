@@ -40,6 +40,7 @@ from otaudit.server.baseline.format import (
     NoneOf,
     is_param,
 )
+from otaudit.server.drift.policy import DriftFile, DriftPolicy
 from otaudit.yamlio import YamlDoc, YamlError, parse_yaml
 
 Loc = tuple[str | int, ...]
@@ -131,6 +132,7 @@ class Baseline:
     controls: dict[str, Control]
     sources: dict[str, Source] = field(default_factory=dict)
     overlay: Path | None = None  # a site's own checks and controls, merged over ``root``
+    drift: DriftPolicy = field(default_factory=DriftPolicy)  # drift.yaml: must_not_drift
     _compiled: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -480,6 +482,29 @@ def _read_controls(roots: list[Path], requirements: dict[str, Requirement],
     return {c.id: c for c in ordered}
 
 
+def _read_drift(roots: list[Path], problems: list[Problem],
+                sources: dict[str, Source]) -> DriftPolicy:
+    """The ``must_not_drift`` rules of every root's optional ``drift.yaml`` (a later root's
+    rule replaces an earlier one of the same fact); a fact listed twice in one file is a
+    problem. Sources are kept as ``drift`` / ``drift:<n>`` (lint checks the fact names)."""
+    policy = DriftPolicy()
+    for n, root in enumerate(roots):
+        path = root / "drift.yaml"
+        if not path.exists():
+            continue
+        data, src = _parse(path, root, DriftFile, problems)
+        if data is None or src is None:
+            continue
+        sources["drift" if n == 0 else f"drift:{n}"] = src
+        seen: set[str] = set()
+        for i, rule in enumerate(data.rules()):
+            if rule.fact in seen:
+                problems.append(src.at(("must_not_drift", i), f"{rule.fact} is listed twice"))
+            seen.add(rule.fact)
+            policy.rules[rule.fact] = rule
+    return policy
+
+
 def read_baseline(root: Path | str | None = None, overlay: Path | str | None = None
                   ) -> tuple[Baseline | None, list[Problem]]:
     """Read a baseline folder (default: the bundled one) and a site ``overlay`` of own checks
@@ -505,11 +530,12 @@ def read_baseline(root: Path | str | None = None, overlay: Path | str | None = N
     nis2 = _read_nis2(root, requirements, problems)
     checks = _read_checks(roots, requirements, components, nis2, problems, sources)
     controls = _read_controls(roots, requirements, checks, problems, sources)
+    drift = _read_drift(roots, problems, sources)
     if not requirements:
         return None, problems
     base = Baseline(root=root, digest=_digest(*roots), requirements=requirements,
                     components=components, nis2=nis2, checks=checks, controls=controls,
-                    sources=sources, overlay=overlay)
+                    sources=sources, overlay=overlay, drift=drift)
     return base, problems
 
 
