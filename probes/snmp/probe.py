@@ -311,12 +311,13 @@ class _Audit:
         return eid
 
     async def _try_version(self, credential: Credential, tries: int = 2) -> None:
-        """A quick GET with ``credential``; silence counts only after ``tries`` quick tries
-        (one lost datagram does not make a version "disabled"), and an invalid answer
-        leaves the version unknown."""
+        """A GET with ``credential``: quick tries first, the last one with the full timeout
+        and retries, so silence counts only after the agent had as long as any request gets
+        (a lost datagram or a busy collector does not make a version "disabled": that would
+        pass a "v1 must be off" check), and an invalid answer leaves the version unknown."""
         what = "GET sysDescr.0"
         try:
-            varbinds = await self.session.get(credential, [SYS_DESCR], quick=True)
+            varbinds = await self.session.get(credential, [SYS_DESCR], quick=tries > 1)
         except NoAnswer as exc:
             eid = self.rec.evidence_for(self._request_name(credential, what), f"({exc})")
             if exc.stray:  # something answered, not validly: no sign the version is off
