@@ -15,6 +15,7 @@ from otaudit.probes.base import ProbeAuthFailed, ProbeError, ProbeTimeout
 from otaudit.probes.ssh import allowlist
 from otaudit.probes.ssh.algorithms import AlgorithmSet
 from otaudit.probes.ssh.known_hosts import KnownHosts, Verdict
+from otaudit.probes.wire import Sent, tap_writes
 from otaudit.thirdparty import asyncssh
 
 MAX_OUTPUT = 1024 * 1024   # bytes of stdout kept per command
@@ -71,11 +72,30 @@ def _map_error(exc: Exception, what: str) -> ProbeError:
     return ProbeError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+class _WireClient(asyncssh.SSHClient):
+    """Taps the connection's transport: ``sent()`` after every packet written (the
+    identification line, key exchange, requests, channel close), so that the probe's
+    pacing counts from the last packet on the wire (``otaudit.probes.wire``)."""
+
+    sent: Sent | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        tap_writes(getattr(conn, "_transport", None), self.sent)  # set before this call
+        super().connection_made(conn)
+
+
+def _wire_client(sent: Sent | None) -> _WireClient:
+    client = _WireClient()
+    client.sent = sent
+    return client
+
+
 async def server_auth_methods(host: str, port: int, username: str, algs: AlgorithmSet,
-                              timeout: float) -> list[str]:
+                              timeout: float, sent: Sent | None = None) -> list[str]:
     """Methods the server offers ``username`` after a ``none`` request (no secret sent)."""
     base = _base_options(algs, timeout)
-    options = asyncssh.SSHClientConnectionOptions(**base)
+    options = asyncssh.SSHClientConnectionOptions(
+        **base, client_factory=lambda: _wire_client(sent))
     try:  # kex/host key lists must be passed directly: the function's defaults override options
         return list(await asyncssh.get_server_auth_methods(
             host, port, username, kex_algs=base["kex_algs"],
@@ -87,9 +107,10 @@ async def server_auth_methods(host: str, port: int, username: str, algs: Algorit
 
 
 async def server_host_key(host: str, port: int, algs: AlgorithmSet, timeout: float,
-                          preferred: list[str]) -> asyncssh.SSHKey:
+                          preferred: list[str], sent: Sent | None = None) -> asyncssh.SSHKey:
     base = _base_options(algs, timeout, preferred)
-    options = asyncssh.SSHClientConnectionOptions(**base)
+    options = asyncssh.SSHClientConnectionOptions(
+        **base, client_factory=lambda: _wire_client(sent))
     try:
         key = await asyncssh.get_server_host_key(
             host, port, kex_algs=base["kex_algs"],
@@ -103,11 +124,12 @@ async def server_host_key(host: str, port: int, algs: AlgorithmSet, timeout: flo
     return key
 
 
-class _PinningClient(asyncssh.SSHClient):
+class _PinningClient(_WireClient):
     """Checks the presented host key against the store before any credential is sent."""
 
-    def __init__(self, store: KnownHosts, host: str, port: int) -> None:
-        self.store, self.host, self.port = store, host, port
+    def __init__(self, store: KnownHosts, host: str, port: int, sent: Sent | None = None
+                 ) -> None:
+        self.store, self.host, self.port, self.sent = store, host, port, sent
         self.key: asyncssh.SSHKey | None = None
         self.verdict: Verdict | None = None
 
@@ -187,10 +209,12 @@ class SshSession:
 
 async def open_session(host: str, port: int, *, username: str, password: str | None,
                        client_key: asyncssh.SSHKey | None, personality: str,
-                       algs: AlgorithmSet, store: KnownHosts, timeout: float
+                       algs: AlgorithmSet, store: KnownHosts, timeout: float,
+                       sent: Sent | None = None
                        ) -> tuple[SshSession, asyncssh.SSHKey, Verdict]:
-    """Log in (host key checked first); returns the session, the key and the pin verdict."""
-    client = _PinningClient(store, host, port)
+    """Log in (host key checked first); returns the session, the key and the pin verdict.
+    ``sent`` is told of every packet written on the connection (pacing from the wire)."""
+    client = _PinningClient(store, host, port, sent)
     methods = (["publickey"] if client_key else []) + (
         ["keyboard-interactive", "password"] if password is not None else [])
     try:
