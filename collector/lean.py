@@ -15,7 +15,14 @@ WORKER_THREADS = 2  # one writing the outbox, one for a name lookup meanwhile
 
 
 def use_lean_executor(loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Give the running loop a default executor of ``WORKER_THREADS`` threads."""
+    """Give the running loop a default executor of ``WORKER_THREADS`` threads (once per
+    loop: a second call keeps the pool it set)."""
     loop = loop or asyncio.get_running_loop()
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=WORKER_THREADS,
-                                                 thread_name_prefix="otaudit-worker"))
+    if isinstance(getattr(loop, "_default_executor", None), _LeanPool):
+        return
+    loop.set_default_executor(_LeanPool(max_workers=WORKER_THREADS,
+                                        thread_name_prefix="otaudit-worker"))
+
+
+class _LeanPool(ThreadPoolExecutor):
+    """The collector's pool (a type of its own, so that it is recognised)."""

@@ -15,7 +15,7 @@ from otaudit.probes.base import ProbeAuthFailed, ProbeError, ProbeTimeout
 from otaudit.probes.ssh import allowlist
 from otaudit.probes.ssh.algorithms import AlgorithmSet
 from otaudit.probes.ssh.known_hosts import KnownHosts, Verdict
-from otaudit.probes.wire import Sent, tap_writes
+from otaudit.probes.wire import Sent
 from otaudit.thirdparty import asyncssh
 
 MAX_OUTPUT = 1024 * 1024   # bytes of stdout kept per command
@@ -72,15 +72,30 @@ def _map_error(exc: Exception, what: str) -> ProbeError:
     return ProbeError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+# SSH messages that ask the server for work; the pacing interval counts from the last one
+# sent: key exchange (KEXINIT, the DH/ECDH init), service and user authentication requests,
+# global requests, channel opens and channel requests (exec). Not from channel EOF/close,
+# window adjustments or ignore packets, which only end or pad what was asked.
+REQUEST_MESSAGES = frozenset({20, 30, 5, 50, 80, 90, 98})
+
+
 class _WireClient(asyncssh.SSHClient):
-    """Taps the connection's transport: ``sent()`` after every packet written (the
-    identification line, key exchange, requests, channel close), so that the probe's
-    pacing counts from the last packet on the wire (``otaudit.probes.wire``)."""
+    """Tells ``sent`` each time a request message (``REQUEST_MESSAGES``) is handed to the
+    connection's transport, so that the probe's pacing counts from when the request left
+    (``otaudit.probes.wire``), not from when ``pace()`` allowed it."""
 
     sent: Sent | None = None
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
-        tap_writes(getattr(conn, "_transport", None), self.sent)  # set before this call
+        sent = self.sent
+        send = getattr(conn, "send_packet", None)
+        if sent is not None and send is not None:
+            def send_packet(pkttype: int, *args: bytes, **kwargs: object) -> None:
+                send(pkttype, *args, **kwargs)  # deferred during key exchange: sent again
+                if pkttype in REQUEST_MESSAGES:
+                    sent()
+
+            conn.send_packet = send_packet  # type: ignore[method-assign]
         super().connection_made(conn)
 
 
