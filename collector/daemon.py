@@ -28,7 +28,6 @@ from otaudit import __version__
 from otaudit.collector import status
 from otaudit.collector.clock import Clock, SystemClock
 from otaudit.collector.forwarder import Forwarder, wait_event
-from otaudit.collector.lean import use_lean_executor
 from otaudit.collector.outbox import Backpressure, Outbox
 from otaudit.collector.publisher import ObservationStore, load_receipt_verifier, load_signer
 from otaudit.collector.run import AuditControl, DeviceGuard, audit_assets
@@ -98,7 +97,6 @@ class CollectorDaemon:
     # -- main -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        use_lean_executor()
         own = self.outbox is None
         if self.outbox is None:
             self.outbox = await asyncio.to_thread(Outbox.open, self.settings, self.collector)

@@ -19,7 +19,6 @@ import os
 from collections.abc import Callable
 
 from otaudit.collector.forwarder import BrokerUnavailable, Forwarder
-from otaudit.collector.lean import use_lean_executor
 from otaudit.collector.outbox import Backpressure, Entry, Outbox
 from otaudit.collector.publisher import ObservationStore, load_receipt_verifier, load_signer
 from otaudit.collector.run import AuditControl, RunSummary, audit_assets
@@ -38,7 +37,6 @@ async def run_once(inventory: Inventory, plans: list[AssetPlan], settings: Setti
                    on_published: Callable[[Entry], None] | None = None,
                    outbox: Outbox | None = None) -> RunSummary:
     """Audit, store, publish; return once every entry of the outbox is acknowledged."""
-    use_lean_executor()
     collector = inventory.collector or settings.collector_id
     signer = load_signer(settings, collector)
     own = outbox is None
