@@ -42,7 +42,10 @@ def load_signer(settings: Settings, collector: str) -> object | None:
 
 
 def load_receipt_verifier(settings: Settings) -> ReceiptVerifier | None:
-    """The server's receipt key when ``OTAUDIT_RECEIPT_PUBLIC_KEY_FILE`` is set, else None."""
+    """The server's receipt key when ``OTAUDIT_RECEIPT_PUBLIC_KEY_FILE`` is set, else None
+    (then without loading ``cryptography``)."""
+    if not getattr(settings, "receipt_public_key_file", None):
+        return None
     from otaudit.receipt import verifier_from_settings
     from otaudit.signing import SigningKeyError
 

@@ -40,13 +40,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
+from otaudit.canonical import canonical_bytes
 from otaudit.observation import utcnow
-from otaudit.signing import canonical_bytes, key_id, load_private_key, load_public_key
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
     from otaudit.settings import Settings
 
 RECEIPT_VERSION = 1
@@ -112,6 +114,8 @@ class ReceiptSigner:
     """The server's receipt key (never logged)."""
 
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        from otaudit.signing import key_id  # cryptography: only with a key
+
         self._key = private_key
         self.key_id = key_id(private_key.public_key())
 
@@ -128,6 +132,8 @@ class ReceiptVerifier:
     """The collector's copy of the server's public receipt key."""
 
     def __init__(self, public_key: Ed25519PublicKey) -> None:
+        from otaudit.signing import key_id  # cryptography: only with a key
+
         self._key = public_key
         self.key_id = key_id(public_key)
 
@@ -141,6 +147,8 @@ class ReceiptVerifier:
         if data.get("key_id") != self.key_id:
             raise ReceiptRejected(f"receipt signed with key {data.get('key_id')!r}, not the "
                                   f"configured server key {self.key_id}")
+        from cryptography.exceptions import InvalidSignature
+
         signed = {k: v for k, v in data.items() if k != "sig"}
         try:
             self._key.verify(base64.b64decode(data["sig"], validate=True),
@@ -210,10 +218,14 @@ def group(settled: Iterable[tuple[tuple[str, str], str | Rejection]], server: st
 
 
 def signer_from_settings(settings: Settings) -> ReceiptSigner | None:
+    from otaudit.signing import load_private_key
+
     path = getattr(settings, "receipt_signing_key_file", None)
     return ReceiptSigner(load_private_key(Path(path))) if path else None
 
 
 def verifier_from_settings(settings: Settings) -> ReceiptVerifier | None:
+    from otaudit.signing import load_public_key
+
     path = getattr(settings, "receipt_public_key_file", None)
     return ReceiptVerifier(load_public_key(Path(path))) if path else None

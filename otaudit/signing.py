@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import ValidationError
 
+from otaudit.canonical import canonical_bytes
 from otaudit.observation import Observation, utcnow
 
 if TYPE_CHECKING:
@@ -77,12 +78,6 @@ class SignatureRejected(ValueError):
 
 
 # --- canonical form and key ids ---------------------------------------------------------------
-
-def canonical_bytes(fields: Mapping[str, Any]) -> bytes:
-    """The bytes that are signed: sorted keys, no whitespace, ASCII only, no NaN."""
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False).encode("ascii")
-
 
 def raw_public_bytes(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -17,6 +17,7 @@ import contextlib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from otaudit.probes.base import ProbeError, ProbeTimeout
 from otaudit.probes.enip.guard import check_request
@@ -119,15 +120,24 @@ class TlsPosture:
     reason: str = ""  # why not, when not open or no handshake
 
 
-async def tls_posture(host: str, port: int, *, timeout: float,
-                      on_sent: Callable[[], None] | None = None) -> TlsPosture:
-    """TCP connect and a TLS handshake (certificate not verified: it is what we audit)."""
-    context = ssl.create_default_context()
+@cache
+def _audit_context() -> ssl.SSLContext:
+    """One client context per process for every handshake: no CA store (nothing is verified:
+    the certificate is what we audit), so not ``create_default_context``, which parses the
+    system's CA certificates each time (about 1 MiB and milliseconds of CPU per probe run)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     # see what a weak device offers (1024-bit keys, old versions) instead of failing
     context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
+
+
+async def tls_posture(host: str, port: int, *, timeout: float,
+                      on_sent: Callable[[], None] | None = None) -> TlsPosture:
+    """TCP connect and a TLS handshake (certificate not verified: it is what we audit)."""
+    context = _audit_context()
     endpoint = f"{host}:{port}"
     try:
         async with asyncio.timeout(timeout):

@@ -24,6 +24,7 @@ from snap7.async_client import AsyncClient, AsyncISOTCPConnection
 from snap7.error import S7ConnectionError, S7Error, S7ProtocolError, S7TimeoutError
 
 from otaudit.probes.s7.guard import check_request
+from otaudit.probes.wire import Sent, tap_stream
 
 COTP_DR = 0x80
 DR_REASONS = {0x00: "reason not specified", 0x01: "congestion at TSAP",
@@ -77,6 +78,7 @@ class _Connection(AsyncISOTCPConnection):
     """Splits the library's connect into its TCP and COTP steps and keeps the COTP reply."""
 
     cotp_reply: bytes = b""
+    sent: Sent | None = None  # told of every write (pacing from the wire)
 
     async def connect(self, timeout: float = 5.0) -> None:
         self.timeout = timeout
@@ -84,6 +86,7 @@ class _Connection(AsyncISOTCPConnection):
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         except OSError as exc:
             raise TcpFailed(exc) from None
+        tap_stream(self._writer, self.sent)
         try:
             await self._iso_connect()
         except S7TimeoutError:
@@ -116,6 +119,7 @@ class _GuardedAsyncClient(AsyncClient):
     """python-snap7 AsyncClient whose every outgoing PDU passes the read-only guard."""
 
     io_timeout = 5.0  # the library's own receive timeout: the probe's operation timeout
+    sent: Sent | None = None  # told of every write (pacing from the wire)
 
     async def _send_data(self, conn: AsyncISOTCPConnection, request: bytes) -> None:
         check_request(bytes(request))
@@ -127,6 +131,7 @@ class _GuardedAsyncClient(AsyncClient):
         self.remote_tsap = (self.connection_type << 8) | (rack << 5) | slot
         connection = _Connection(host=address, port=tcp_port, local_tsap=self.local_tsap,
                                  remote_tsap=self.remote_tsap)
+        connection.sent = self.sent
         self.connection = connection
         try:
             await connection.connect(self.io_timeout)
@@ -151,12 +156,17 @@ class _GuardedAsyncClient(AsyncClient):
 
 
 class ReadOnlyS7Client:
-    """One S7 connection that can only read SZLs. Every call is bounded by ``timeout``."""
+    """One S7 connection that can only read SZLs. Every call is bounded by ``timeout``.
 
-    def __init__(self, host: str, port: int, timeout: float) -> None:
+    ``sent`` is called after each write to the socket (COTP, setup, SZL reads, the
+    disconnect request): the probe's pacing counts from there (``ProbeContext.sent``)."""
+
+    def __init__(self, host: str, port: int, timeout: float, sent: Sent | None = None
+                 ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self._client = _GuardedAsyncClient()
         self._client.io_timeout = timeout
+        self._client.sent = sent
         self.session: Session | None = None
 
     async def connect(self, rack: int, slot: int) -> Session:

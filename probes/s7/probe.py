@@ -153,7 +153,7 @@ async def _connect(target: ProbeTarget, options: S7Options,
     rec = ctx.recorder
     refusals: list[tuple[str, int]] = []
     for rack, slot in options.candidates():
-        client = ReadOnlyS7Client(target.host, target.port, ctx.timeout)
+        client = ReadOnlyS7Client(target.host, target.port, ctx.timeout, sent=ctx.sent)
         request = f"s7 connect rack {rack} slot {slot} (COTP connect, setup communication)"
         await ctx.pace()
         try:

@@ -15,6 +15,7 @@ from otaudit.probes.base import ProbeAuthFailed, ProbeError, ProbeTimeout
 from otaudit.probes.ssh import allowlist
 from otaudit.probes.ssh.algorithms import AlgorithmSet
 from otaudit.probes.ssh.known_hosts import KnownHosts, Verdict
+from otaudit.probes.wire import Sent
 from otaudit.thirdparty import asyncssh
 
 MAX_OUTPUT = 1024 * 1024   # bytes of stdout kept per command
@@ -71,11 +72,45 @@ def _map_error(exc: Exception, what: str) -> ProbeError:
     return ProbeError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+# SSH messages that ask the server for work; the pacing interval counts from the last one
+# sent: key exchange (KEXINIT, the DH/ECDH init), service and user authentication requests,
+# global requests, channel opens and channel requests (exec). Not from channel EOF/close,
+# window adjustments or ignore packets, which only end or pad what was asked.
+REQUEST_MESSAGES = frozenset({20, 30, 5, 50, 80, 90, 98})
+
+
+class _WireClient(asyncssh.SSHClient):
+    """Tells ``sent`` each time a request message (``REQUEST_MESSAGES``) is handed to the
+    connection's transport, so that the probe's pacing counts from when the request left
+    (``otaudit.probes.wire``), not from when ``pace()`` allowed it."""
+
+    sent: Sent | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        sent = self.sent
+        send = getattr(conn, "send_packet", None)
+        if sent is not None and send is not None:
+            def send_packet(pkttype: int, *args: bytes, **kwargs: object) -> None:
+                send(pkttype, *args, **kwargs)  # deferred during key exchange: sent again
+                if pkttype in REQUEST_MESSAGES:
+                    sent()
+
+            conn.send_packet = send_packet  # type: ignore[method-assign]
+        super().connection_made(conn)
+
+
+def _wire_client(sent: Sent | None) -> _WireClient:
+    client = _WireClient()
+    client.sent = sent
+    return client
+
+
 async def server_auth_methods(host: str, port: int, username: str, algs: AlgorithmSet,
-                              timeout: float) -> list[str]:
+                              timeout: float, sent: Sent | None = None) -> list[str]:
     """Methods the server offers ``username`` after a ``none`` request (no secret sent)."""
     base = _base_options(algs, timeout)
-    options = asyncssh.SSHClientConnectionOptions(**base)
+    options = asyncssh.SSHClientConnectionOptions(
+        **base, client_factory=lambda: _wire_client(sent))
     try:  # kex/host key lists must be passed directly: the function's defaults override options
         return list(await asyncssh.get_server_auth_methods(
             host, port, username, kex_algs=base["kex_algs"],
@@ -87,9 +122,10 @@ async def server_auth_methods(host: str, port: int, username: str, algs: Algorit
 
 
 async def server_host_key(host: str, port: int, algs: AlgorithmSet, timeout: float,
-                          preferred: list[str]) -> asyncssh.SSHKey:
+                          preferred: list[str], sent: Sent | None = None) -> asyncssh.SSHKey:
     base = _base_options(algs, timeout, preferred)
-    options = asyncssh.SSHClientConnectionOptions(**base)
+    options = asyncssh.SSHClientConnectionOptions(
+        **base, client_factory=lambda: _wire_client(sent))
     try:
         key = await asyncssh.get_server_host_key(
             host, port, kex_algs=base["kex_algs"],
@@ -103,11 +139,12 @@ async def server_host_key(host: str, port: int, algs: AlgorithmSet, timeout: flo
     return key
 
 
-class _PinningClient(asyncssh.SSHClient):
+class _PinningClient(_WireClient):
     """Checks the presented host key against the store before any credential is sent."""
 
-    def __init__(self, store: KnownHosts, host: str, port: int) -> None:
-        self.store, self.host, self.port = store, host, port
+    def __init__(self, store: KnownHosts, host: str, port: int, sent: Sent | None = None
+                 ) -> None:
+        self.store, self.host, self.port, self.sent = store, host, port, sent
         self.key: asyncssh.SSHKey | None = None
         self.verdict: Verdict | None = None
 
@@ -187,10 +224,12 @@ class SshSession:
 
 async def open_session(host: str, port: int, *, username: str, password: str | None,
                        client_key: asyncssh.SSHKey | None, personality: str,
-                       algs: AlgorithmSet, store: KnownHosts, timeout: float
+                       algs: AlgorithmSet, store: KnownHosts, timeout: float,
+                       sent: Sent | None = None
                        ) -> tuple[SshSession, asyncssh.SSHKey, Verdict]:
-    """Log in (host key checked first); returns the session, the key and the pin verdict."""
-    client = _PinningClient(store, host, port)
+    """Log in (host key checked first); returns the session, the key and the pin verdict.
+    ``sent`` is told of every packet written on the connection (pacing from the wire)."""
+    client = _PinningClient(store, host, port, sent)
     methods = (["publickey"] if client_key else []) + (
         ["keyboard-interactive", "password"] if password is not None else [])
     try:

@@ -102,7 +102,7 @@ class SshProbe(Probe):
         host, port = target.host, target.port
 
         await ctx.pace()
-        info = await read_kexinit(host, port, ctx.timeout)
+        info = await read_kexinit(host, port, ctx.timeout, ctx.sent)
         self._record_transport(info, ctx)
         offered = (info.kexinit.kex, info.kexinit.host_key, info.kexinit.ciphers_s2c,
                    info.kexinit.macs_s2c)
@@ -126,7 +126,7 @@ class SshProbe(Probe):
 
         await ctx.pace()
         user = opts.user or ANONYMOUS_USER
-        methods = await server_auth_methods(host, port, user, algs, ctx.timeout)
+        methods = await server_auth_methods(host, port, user, algs, ctx.timeout, ctx.sent)
         eid = rec.evidence_for(f"ssh userauth none for {user!r}", ",".join(methods))
         rec.fact("ssh.auth_methods", methods, eid)
         rec.fact("ssh.password_auth_offered",
@@ -135,7 +135,7 @@ class SshProbe(Probe):
         if not opts.has_credentials:
             await ctx.pace()
             key = await server_host_key(host, port, algs, ctx.timeout,
-                                        store.pinned_algorithms(host, port))
+                                        store.pinned_algorithms(host, port), ctx.sent)
             verdict = store.check(host, port, key)
             if verdict.state == "pinned":
                 store.pin(host, port, key)
@@ -171,7 +171,8 @@ class SshProbe(Probe):
         """Banner and KEXINIT only: one connection, no authentication request, nothing
         pinned in the known-hosts store."""
         await ctx.pace()
-        self._record_transport(await read_kexinit(target.host, target.port, ctx.timeout), ctx)
+        self._record_transport(await read_kexinit(target.host, target.port, ctx.timeout,
+                                                 ctx.sent), ctx)
 
     async def _login(self, target: ProbeTarget, opts: SshOptions, ctx: ProbeContext,
                      store: KnownHosts, usable: list[AlgorithmSet]
@@ -186,7 +187,7 @@ class SshProbe(Probe):
                 session, key, _ = await open_session(
                     target.host, target.port, username=opts.user or "", password=password,
                     client_key=client_key, personality=opts.personality or "", algs=algs,
-                    store=store, timeout=ctx.timeout)
+                    store=store, timeout=ctx.timeout, sent=ctx.sent)
             except HostKeyChanged as exc:
                 eid = rec.evidence_for("ssh host key", exc.verdict.presented)
                 rec.fact("ssh.host_key_fingerprint", exc.verdict.presented, eid)

@@ -48,7 +48,7 @@ async def record(target: ProbeTarget, ctx: ProbeContext, out: Path) -> list[Path
     if not opts.has_credentials or not opts.personality:
         raise ProbeError("recording needs --user, a password or key and --personality")
     await ctx.pace()
-    info = await read_kexinit(target.host, target.port, ctx.timeout)
+    info = await read_kexinit(target.host, target.port, ctx.timeout, ctx.sent)
     kex = info.kexinit
     probe = SshProbe()
     offered = (kex.kex, kex.host_key, kex.ciphers_s2c, kex.macs_s2c)
@@ -58,7 +58,7 @@ async def record(target: ProbeTarget, ctx: ProbeContext, out: Path) -> list[Path
         raise ProbeError("no algorithm in common with the device (try --allow-legacy true)")
     await ctx.pace()
     methods = await server_auth_methods(target.host, target.port, opts.user or "", usable[0],
-                                        ctx.timeout)
+                                        ctx.timeout, ctx.sent)
     session, _ = await probe._login(target, opts, ctx, KnownHosts(opts.known_hosts), usable)
     results = {}
     try:

@@ -19,6 +19,7 @@ from otaudit.probes.ssh.parse.transport import (
     parse_kexinit,
     parse_packet_header,
 )
+from otaudit.probes.wire import Sent, tap_stream
 
 CLIENT_ID = b"SSH-2.0-otaudit_transport_audit\r\n"
 MAX_PRE_BANNER_LINES = 20
@@ -41,13 +42,16 @@ def _shown(data: bytes) -> str:
     return repr(data[:60].decode("ascii", "replace"))
 
 
-async def read_kexinit(host: str, port: int, timeout: float) -> TransportInfo:
-    """Identification and KEXINIT of the server at ``host:port``."""
+async def read_kexinit(host: str, port: int, timeout: float, sent: Sent | None = None
+                       ) -> TransportInfo:
+    """Identification and KEXINIT of the server at ``host:port`` (``sent``: after each
+    write, for pacing from the wire)."""
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port, limit=4096)
     except TimeoutError:
         raise ProbeTimeout(f"no TCP connection to {host}:{port} within {timeout:g} s") from None
+    tap_stream(writer, sent)
     try:
         async with asyncio.timeout(timeout):
             writer.write(CLIENT_ID)

@@ -24,6 +24,7 @@ pacing check alone shows that requests never overlap.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -34,6 +35,7 @@ from typing import Any
 CONTINUATION_KINDS = frozenset({"setup_communication", "auth"})  # after cotp_connect, auth_begin
 SETUP_KINDS = frozenset({"cotp_connect", "auth_begin"})  # stamped after accept (+ key exchange)
 DATAGRAM_PROTOCOLS = frozenset({"snmp"})
+BACKLOG_WINDOW = 0.001  # seconds either side of a stamp (diagnostic only, never a verdict)
 
 
 def _snmp_discovery(record: dict[str, Any]) -> bool:
@@ -69,6 +71,10 @@ class DeviceCheck:
     max_concurrent: int
     requests: int
     sequence: list[tuple[float, bool]]  # (gap to the next operation, judged), as stamped
+    starts: list[float] = field(default_factory=list)  # stamp of each operation
+    # Records its worker stamped within BACKLOG_WINDOW of the earlier stamp of its shortest
+    # judged gap (itself included): many means a backlog handled at once, a late stamp.
+    backlog: int = 0
 
     @property
     def gaps(self) -> list[float]:
@@ -144,6 +150,9 @@ class PolitenessReport:
         for d in (self.crowded + self.hurried)[:10]:
             gap = "-" if d.min_gap is None else f"{d.min_gap * 1000:.1f} ms"
             text += f"\n  {d.device} ({d.protocol}): {d.max_concurrent} concurrent, min gap {gap}"
+            if d.backlog > 1:
+                text += (f" (its earlier stamp is one of {d.backlog} its worker took within "
+                         f"{BACKLOG_WINDOW * 1000:g} ms: a backlog, so probably stamped late)")
         return text
 
 
@@ -156,7 +165,8 @@ def device_check(device: str, protocol: str, records: list[dict[str, Any]], *,
            if starts_operation(r, before)]
     return DeviceCheck(device=device, protocol=protocol, connections=connections,
                        max_concurrent=max_concurrent, requests=len(ops),
-                       sequence=[(b[0] - a[0], not a[1]) for a, b in itertools.pairwise(ops)])
+                       sequence=[(b[0] - a[0], not a[1]) for a, b in itertools.pairwise(ops)],
+                       starts=[at for at, _ in ops])
 
 
 def check_politeness(log_dir: Path, interval: float, tolerance: float | None = None
@@ -164,12 +174,32 @@ def check_politeness(log_dir: Path, interval: float, tolerance: float | None = N
     """Build the report from ``devices-w*.jsonl`` and ``requests-w*.jsonl`` in ``log_dir``
     (``tolerance`` defaults to half the interval)."""
     records: dict[str, list[dict[str, Any]]] = {}
-    for record in read_jsonl(sorted(log_dir.glob("requests-w*.jsonl"))):
-        records.setdefault(record["device"], []).append(record)
+    worker_of: dict[str, str] = {}
+    stamps: dict[str, list[float]] = {}  # per worker, sorted: for the backlog diagnostic
+    for path in sorted(log_dir.glob("requests-w*.jsonl")):
+        for record in read_jsonl([path]):
+            records.setdefault(record["device"], []).append(record)
+            worker_of[record["device"]] = path.name
+            stamps.setdefault(path.name, []).append(float(record["at"]))
+    for values in stamps.values():
+        values.sort()
     report = PolitenessReport(interval, interval / 2 if tolerance is None else tolerance)
     for summary in read_jsonl(sorted(log_dir.glob("devices-w*.jsonl"))):
         report.devices.append(device_check(
             summary["device"], summary["protocol"], records.get(summary["device"], []),
             connections=int(summary["connections"]),
             max_concurrent=int(summary["max_concurrent"])))
+    for check in report.hurried:
+        check.backlog = _backlog(check, stamps.get(worker_of.get(check.device, ""), []))
     return report
+
+
+def _backlog(check: DeviceCheck, worker_stamps: list[float]) -> int:
+    """How many records the worker stamped within ``BACKLOG_WINDOW`` of the earlier stamp
+    of the device's shortest judged gap."""
+    judged = [(gap, i) for i, (gap, ok) in enumerate(check.sequence) if ok]
+    if not judged or len(check.starts) != len(check.sequence) + 1:
+        return 0
+    at = check.starts[min(judged)[1]]
+    return (bisect.bisect_right(worker_stamps, at + BACKLOG_WINDOW)
+            - bisect.bisect_left(worker_stamps, at - BACKLOG_WINDOW))

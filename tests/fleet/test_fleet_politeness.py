@@ -86,3 +86,19 @@ def test_an_unpaced_client_fails(tmp_path: Path) -> None:
     assert check.min_gap is not None and check.min_gap < 0.025  # the back-to-back ones
     assert all(gap >= 0.07 for gap in check.gaps[-2:])  # then paced: 80 ms apart
     assert report.hurried == [check] and not report.ok
+
+
+def test_a_hurried_gap_names_the_backlog_its_stamp_came_in(tmp_path: Path) -> None:
+    """Diagnostic only: the verdict stays VIOLATED, the summary says the earlier stamp was
+    one of many its worker took at once (a late stamp), or says nothing when it was not."""
+    batch = [request(f"plc-{i}", "modbus", 1.0 + i * 0.0001) for i in range(2, 8)]
+    records = [request("plc-1", "modbus", 1.0), request("plc-1", "modbus", 1.02), *batch,
+               request("plc-9", "modbus", 5.0), request("plc-9", "modbus", 5.02)]
+    names = ["plc-1", "plc-9"] + [f"plc-{i}" for i in range(2, 8)]
+    report = check_politeness(write_logs(tmp_path, [device(n, "modbus") for n in names],
+                                         records), interval=0.05)
+    checks = {d.device: d for d in report.hurried}
+    assert set(checks) == {"plc-1", "plc-9"} and not report.ok
+    assert checks["plc-1"].backlog == 7 and checks["plc-9"].backlog == 1
+    assert "one of 7 its worker took within 1 ms" in report.summary()
+    assert report.summary().count("a backlog") == 1
