@@ -247,14 +247,15 @@ _SETTINGS = ("No Auditing", "Success", "Failure", "Success and Failure")
 
 
 @parser
-def parse_auditpol(text: str) -> dict[str, str]:
-    """``auditpol /get /category:* /r`` (CSV) → {subcategory: inclusion setting}."""
+def parse_auditpol(text: str) -> tuple[str | None, dict[str, str]]:
+    """``auditpol /get /category:* /r`` (CSV) → (machine name, {subcategory: setting})."""
     rows = list(csv.reader(io.StringIO(text.strip().lstrip("\ufeff"))))
     if not rows or [c.strip() for c in rows[0][:5]] != [
             "Machine Name", "Policy Target", "Subcategory", "Subcategory GUID",
             "Inclusion Setting"]:
         raise ParseError("not auditpol /r output (header missing)")
     policy: dict[str, str] = {}
+    machine = None
     for number, row in enumerate(rows[1:], start=2):
         if not row or not any(cell.strip() for cell in row):
             continue
@@ -264,9 +265,10 @@ def parse_auditpol(text: str) -> dict[str, str]:
         if setting not in _SETTINGS:
             raise ParseError(f"auditpol line {number}: setting {setting[:30]!r}")
         policy[row[2].strip()] = setting
+        machine = machine or row[0].strip() or None
     if not policy:
         raise ParseError("auditpol /r listed no subcategory")
-    return policy
+    return machine, policy
 
 
 def _covers(setting: str, needed: str) -> bool:
@@ -274,11 +276,14 @@ def _covers(setting: str, needed: str) -> bool:
     return set(needed.split(" and ")) <= have
 
 
-def audit_facts(policy: dict[str, str]) -> dict[str, object]:
-    """The policy and the required subcategories it does not audit as needed."""
+def audit_facts(parsed: tuple[str | None, dict[str, str]]) -> dict[str, object]:
+    """The policy, the required subcategories it does not audit as needed, and the
+    machine name auditpol reports (the host's name)."""
+    machine, policy = parsed
     gaps = [f"{sub}: {policy.get(sub, 'absent')} (needs {need})"
             for sub, need in REQUIRED_AUDIT.items() if not _covers(policy.get(sub, ""), need)]
-    return {"win.audit_policy": policy, "win.audit_gaps": gaps}
+    return {"win.audit_policy": policy, "win.audit_gaps": gaps,
+            "identity.name": machine or Unknown("auditpol names no machine")}
 
 
 # ---- Defender, firewall, SMB, RDP, USB ------------------------------------------------------

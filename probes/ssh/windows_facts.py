@@ -20,7 +20,7 @@ def collect_windows(out: Outputs, now: datetime) -> None:
                "pwpol.lockout_configured", "pwpol.lockout_deny", "pwpol.lockout_unlock_time"],
               lambda: windows.net_accounts_facts(windows.parse_net_accounts(
                   out.text(cmd["accounts"]))))
-    out.group(["win.audit_policy", "win.audit_gaps"], lambda: windows.audit_facts(
+    out.group(["win.audit_policy", "win.audit_gaps", "identity.name"], lambda: windows.audit_facts(
         windows.parse_auditpol(out.text(cmd["audit"]))))
     out.group(["av.enabled", "av.realtime", "av.signature_age_days", "av.product"],
               lambda: windows.defender_facts(out.text(cmd["defender"])))
