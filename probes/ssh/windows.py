@@ -249,7 +249,10 @@ _SETTINGS = ("No Auditing", "Success", "Failure", "Success and Failure")
 @parser
 def parse_auditpol(text: str) -> tuple[str | None, dict[str, str]]:
     """``auditpol /get /category:* /r`` (CSV) → (machine name, {subcategory: setting})."""
-    rows = list(csv.reader(io.StringIO(text.strip().lstrip("\ufeff"))))
+    try:
+        rows = list(csv.reader(io.StringIO(text.strip().lstrip("\ufeff"), newline="")))
+    except csv.Error as exc:
+        raise ParseError(f"auditpol /r output is not CSV: {exc}") from None
     if not rows or [c.strip() for c in rows[0][:5]] != [
             "Machine Name", "Policy Target", "Subcategory", "Subcategory GUID",
             "Inclusion Setting"]:
