@@ -213,10 +213,10 @@ def net_accounts_facts(values: dict[str, str]) -> dict[str, object]:
         "pwpol.history": _count(values.get("history", "None"), "password history", never=0),
         "pwpol.lockout_configured": threshold > 0,
     }
-    if threshold == 0:
-        reason = Unknown("net accounts: lockout threshold Never (no lockout)")
-        facts["pwpol.lockout_deny"] = reason
-        facts["pwpol.lockout_unlock_time"] = reason
+    if threshold == 0:  # Windows' own 0: never locks (the lockout checks fail on it)
+        facts["pwpol.lockout_deny"] = 0
+        facts["pwpol.lockout_unlock_time"] = Unknown(
+            "net accounts: lockout threshold Never (no lockout)")
     else:
         facts["pwpol.lockout_deny"] = threshold
         duration = values.get("duration")

@@ -73,7 +73,8 @@ def test_net_accounts_default_workstation() -> None:
     assert (facts["pwpol.max_days"], facts["pwpol.min_days"], facts["pwpol.history"]) == (
         42, 0, 0)
     assert facts["pwpol.lockout_configured"] is False
-    assert isinstance(facts["pwpol.lockout_deny"], Unknown)
+    assert facts["pwpol.lockout_deny"] == 0
+    assert isinstance(facts["pwpol.lockout_unlock_time"], Unknown)
 
 
 def test_net_accounts_lockout_and_unlimited_age() -> None:
@@ -267,7 +268,8 @@ async def test_weak_station(tmp_path: Path) -> None:
     assert f("win.last_patch_date") == "2019-04-09"
     assert (f("pwpol.min_length"), f("pwpol.max_days"), f("pwpol.lockout_configured")) == (
         0, 99999, False)
-    assert "lockout threshold Never" in obs.unknown["pwpol.lockout_deny"]
+    assert f("pwpol.lockout_deny") == 0
+    assert "lockout threshold Never" in obs.unknown["pwpol.lockout_unlock_time"]
     assert (f("win.smb1_enabled"), f("win.rdp_enabled"), f("win.rdp_nla")) == (True, True, False)
     assert (f("av.enabled"), f("av.realtime"), f("av.signature_age_days")) == (True, False, 412)
     assert f("win.firewall_enabled") is False
