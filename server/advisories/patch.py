@@ -644,15 +644,23 @@ _EXPOSED = ("open", "needs_review")
 
 def patch_status_by_asset(session: Session) -> dict[AssetKey, list[dict[str, Any]]]:
     """For the audit report: per (site, asset), the advisories that are open, to review or
-    patched."""
+    patched; those of an installed product (``<asset>/<product>``) are listed under their
+    host with ``component`` naming the product and its installed version."""
     out: dict[AssetKey, list[dict[str, Any]]] = {}
     for row in patch_status_rows(session, include=("open", "needs_review", "patched")):
+        host, sep, _ = row["asset_id"].partition(COMPONENT_SEP)
+        prefix = ""
+        if sep:  # asset ids never contain the separator (observation.IDENTIFIER)
+            row["component_id"], row["asset_id"] = row["asset_id"], host
+            row["component"] = row["component_id"][len(host) + 1:]
+            prefix = (f"installed {row['component']} "
+                      f"{row.get('installed_version') or ''}: ").replace(" :", ":")
         fix = f", fixed in {row['fixed_in']}" if row["fixed_in"] else ""
         since = f", since {row['affected_since'][:10]}" if row["affected_since"] else ""
         kev = (f", KNOWN EXPLOITED (CISA KEV since {row['kev_date_added']}, due "
                f"{row['kev_due_date']})" if row["known_exploited"] else "")
         row["status"] = row["state"]
-        row["summary"] = f"{row['cve']} (CVSS {row['cvss'] or '?'}){kev}{fix}{since}"
+        row["summary"] = f"{prefix}{row['cve']} (CVSS {row['cvss'] or '?'}){kev}{fix}{since}"
         out.setdefault((row["site"], row["asset_id"]), []).append(row)
     return out
 
