@@ -343,3 +343,13 @@ async def test_a_missing_cmdlet_makes_only_its_facts_unknown(tmp_path: Path) -> 
     assert "not found on the host" in obs.unknown["av.enabled"]
     assert "not found on the host" in obs.unknown["av.signature_age_days"]
     assert obs.fact("win.smb1_enabled") is True
+
+
+def test_discovery_drafts_a_windows_banner_as_windows() -> None:
+    from otaudit.collector.draft import SSH_PERSONALITIES
+
+    def first(software: str) -> str:
+        return next(p for rx, p, _, _ in SSH_PERSONALITIES if rx.search(software))
+
+    assert first("OpenSSH_for_Windows_8.1") == "windows"
+    assert first("OpenSSH_9.2p1 Debian-2+deb12u2") == "linux"
