@@ -140,11 +140,9 @@ def hotfix_facts(text: str, now: datetime) -> dict[str, object]:
     """Get-HotFix: ids with their install dates, the last patch date and its age in days."""
     fixes = []
     for item in parse_json(text, "Get-HotFix"):
-        fix_id = _str(item.get("HotFixID"), "HotFixID")
-        if not re.fullmatch(r"[A-Za-z]{0,3}\d{4,9}", fix_id):
-            raise ParseError(f"HotFixID {fix_id[:30]!r} is not an update id")
+        fix_id = _str(item.get("HotFixID"), "HotFixID")[:40]  # KB5046613; old hosts: "File 1"
         when = parse_ps_date(item.get("InstalledOn"), f"InstalledOn of {fix_id}")
-        fixes.append({"id": fix_id.upper(),
+        fixes.append({"id": fix_id,
                       "installed_on": when.date().isoformat() if when else None})
     dates = [date.fromisoformat(f["installed_on"]) for f in fixes if f["installed_on"]]
     if not fixes:
