@@ -30,6 +30,8 @@ S7_FAMILIES = ("s7-1500", "s7-1200", "s7-400", "s7-300")
 SSH_PERSONALITIES = ((re.compile(r"^Cisco-"), "cisco_ios", AssetKind.SWITCH, "Cisco"),
                      (re.compile(r"HiOS", re.I), "hirschmann_hios", AssetKind.SWITCH,
                       "Hirschmann"),
+                     (re.compile(r"^OpenSSH_for_Windows", re.I), "windows", AssetKind.HMI,
+                      "Microsoft"),
                      (re.compile(r"^(OpenSSH|dropbear)", re.I), "linux", AssetKind.HMI, None))
 # OpenSSH builds of distributions name them in the comment: "OpenSSH_9.2p1 Debian-2+deb12u2"
 SSH_DISTRIBUTIONS = re.compile(r"\b(Debian|Ubuntu|Raspbian|FreeBSD)\b")

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class PipelineResult:
     rejected: int
     seconds: float
     report: dict[str, Any]
+    # per asset, what its simulators recorded: (kind, detail) of every request
+    requests: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -146,6 +148,8 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
         finally:
             stop.set()
             await server  # serve evaluates every pending asset before it returns
+        requests = {asset: [(r.kind, dict(r.detail)) for d in devices for r in d.log.records]
+                    for asset, devices in plant.devices.items()}
     with session_factory(engine)() as session:  # so the findings read here are complete
         report = report_document(session, baseline=load_baseline(),
                                  exceptions_file=ingestor.exceptions_file,
@@ -153,7 +157,7 @@ async def run_pipeline(out_dir: Path, *, broker_url: str | None = None,
                                  inventory_file=inventory_path)
     engine.dispose()
     return PipelineResult(summary.published, stats.stored, stats.duplicates, stats.rejected,
-                          time.monotonic() - started, report)
+                          time.monotonic() - started, report, requests)
 
 
 def demo(

@@ -69,6 +69,41 @@ HOST: dict[str, FactSpec] = {
     "software.packages": FactSpec("list", "Installed packages {name, version}"),
 }
 
+# Windows hosts (OpenSSH for Windows + PowerShell); pwpol.*, time.*, logging.remote_enabled,
+# software.packages and os.name/os.version are shared with HOST.
+WINDOWS: dict[str, FactSpec] = {
+    "os.family": FactSpec("enum", "Operating system family", ("linux", "windows")),
+    "os.build": FactSpec("str", "Windows build and update revision (CurrentBuild.UBR)"),
+    "os.edition": FactSpec("str", "Windows edition (EditionID: Enterprise, IoTEnterpriseS ...)"),
+    "win.hotfixes": FactSpec("list", "Installed updates {id, installed_on} (Get-HotFix)"),
+    "win.last_patch_date": FactSpec("str", "Install date of the newest update (YYYY-MM-DD)"),
+    "win.patch_age_days": FactSpec("int", "Days from the newest update to the observation"),
+    "pwpol.history": FactSpec("int", "Passwords remembered (net accounts history)"),
+    "win.audit_policy": FactSpec("dict", "Audit policy subcategory -> inclusion setting"),
+    "win.audit_gaps": FactSpec("list", "Required audit subcategories not audited as needed"),
+    "av.enabled": FactSpec("bool", "Antivirus service and engine enabled"),
+    "av.realtime": FactSpec("bool", "Real-time protection enabled"),
+    "av.signature_age_days": FactSpec("int", "Age of the antivirus signatures in days"),
+    "av.product": FactSpec("str", "Antivirus product read"),
+    "win.firewall_profiles": FactSpec("list", "Firewall profiles {name, enabled, default_inbound}"),
+    "win.firewall_enabled": FactSpec("bool", "Every firewall profile (Domain, Private, Public) on"),
+    "win.smb1_enabled": FactSpec("bool", "SMBv1 server protocol enabled"),
+    "win.rdp_enabled": FactSpec("bool", "Remote Desktop connections allowed"),
+    "win.rdp_nla": FactSpec("bool", "RDP requires Network Level Authentication"),
+    "win.local_admins": FactSpec("list", "Members of BUILTIN\\Administrators {name, kind, source}"),
+    "win.local_admin_count": FactSpec("int", "Number of local administrators"),
+    "win.usb_storage_enabled": FactSpec("bool", "USB mass-storage driver allowed to start"),
+    "time.source": FactSpec("str", "Time source the Windows Time service uses"),
+    "logging.sysmon_installed": FactSpec("bool", "Sysmon service present"),
+    "logging.sysmon_running": FactSpec("bool", "Sysmon service running"),
+    "logging.event_forwarding": FactSpec(
+        "bool", "Windows Event Forwarding subscription manager set"),
+    "software.ics_products": FactSpec(
+        "list", "Installed ICS products {vendor, product, version, display_name}: each is an "
+        "identity of the host for advisory matching"),
+}
+WINDOWS_ONLY = tuple(p for p in WINDOWS if p not in HOST)
+
 SWITCH: dict[str, FactSpec] = {
     "mgmt.telnet_enabled": FactSpec("bool", "Telnet management access enabled"),
     "mgmt.http_enabled": FactSpec("bool", "HTTP management server enabled"),
@@ -88,6 +123,6 @@ SWITCH: dict[str, FactSpec] = {
 }
 
 FACTS: dict[str, FactSpec] = {
-    **{path: IDENTITY[path] for path in _IDENTITY}, **TRANSPORT, **HOST, **SWITCH,
+    **{path: IDENTITY[path] for path in _IDENTITY}, **TRANSPORT, **HOST, **WINDOWS, **SWITCH,
 }
 LOGIN_FACTS = tuple(p for p in FACTS if p not in TRANSPORT)

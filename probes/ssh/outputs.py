@@ -54,6 +54,9 @@ class Outputs:
             return f"the device rejected {command!r}: {text.strip().splitlines()[-1][:100]}"
         if self.personality == "hirschmann_hios" and text.lstrip().startswith("Error:"):
             return f"the device rejected {command!r}: {_first_line(result.stdout)}"
+        if self.personality == "windows" and b"is not recognized as the name of a" in \
+                result.stderr:
+            return f"{command[:60]!r}: cmdlet or program not found on the host"
         if result.exit_status == 127 or b"command not found" in result.stderr:
             return f"{command!r}: command not found on the device"
         return None
@@ -73,7 +76,8 @@ class Outputs:
         if failure:
             raise Unavailable(failure)
         if result.exit_status not in (0, None) and not any_exit:
-            if missing_ok and b"No such file or directory" in result.stderr:
+            if missing_ok and (b"No such file or directory" in result.stderr
+                               or b"because it does not exist" in result.stderr):
                 return None
             raise Unavailable(f"{command!r} failed (exit {result.exit_status}): "
                               f"{_first_line(result.stderr or result.stdout)}")

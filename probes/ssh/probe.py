@@ -17,7 +17,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from otaudit.observation import AssetKind
+from otaudit.observation import AssetKind, utcnow
 from otaudit.probes.base import Probe, ProbeContext, ProbeError, ProbeOptions, ProbeTarget
 from otaudit.probes.ssh import allowlist
 from otaudit.probes.ssh.algorithms import LEGACY, MODERN, AlgorithmSet, weak
@@ -30,19 +30,29 @@ from otaudit.probes.ssh.client import (
     server_auth_methods,
     server_host_key,
 )
-from otaudit.probes.ssh.facts import FACTS, HOST, LOGIN_FACTS, SWITCH
+from otaudit.probes.ssh.facts import FACTS, HOST, LOGIN_FACTS, SWITCH, WINDOWS_ONLY
 from otaudit.probes.ssh.host_facts import collect_linux
 from otaudit.probes.ssh.known_hosts import KnownHosts, fingerprint
 from otaudit.probes.ssh.outputs import Outputs
 from otaudit.probes.ssh.switch_facts import collect_hios, collect_ios
 from otaudit.probes.ssh.transport import TransportInfo, read_kexinit
+from otaudit.probes.ssh.windows_facts import collect_windows
 from otaudit.secrets import SecretRef
 from otaudit.thirdparty import asyncssh
 
-Personality = Literal["linux", "cisco_ios", "hirschmann_hios"]
+Personality = Literal["linux", "cisco_ios", "hirschmann_hios", "windows"]
+WINDOWS_BANNER = "OpenSSH_for_Windows"
 ANONYMOUS_USER = "otaudit"
 HOST_NOT_READ = ("identity.model", "identity.serial", "identity.firmware_version",
                  "identity.hardware_version", "identity.product")
+
+
+def effective_personality(configured: str | None, banner: str | None) -> str:
+    """The allowlist to use: a ``linux`` (or unset) endpoint whose identification string
+    says OpenSSH for Windows is a Windows host (its shell would not know ``cat``)."""
+    if configured in (None, "linux") and banner and WINDOWS_BANNER in banner:
+        return "windows"
+    return configured or ""
 
 
 class SshOptions(ProbeOptions):
@@ -53,7 +63,8 @@ class SshOptions(ProbeOptions):
         None, description="password reference; CLI: --password-env VAR | --password-file F")
     key: SecretRef | Path | None = Field(None, description="private key file or reference")
     personality: Personality | None = Field(
-        None, description="linux | cisco_ios | hirschmann_hios (selects the allowlist)")
+        None, description="linux | windows | cisco_ios | hirschmann_hios (selects the allowlist; "
+                    "a linux endpoint whose banner says OpenSSH_for_Windows is read as windows)")
     allow_legacy: bool = Field(False, description="allow SHA-1/CBC algorithms for login")
     known_hosts: Path | None = Field(None, description="known-hosts store (TOFU pins)")
 
@@ -62,8 +73,8 @@ class SshOptions(ProbeOptions):
         if (self.password or self.key) and not self.user:
             raise ValueError("a password or key needs a user")
         if (self.password or self.key) and not self.personality:
-            raise ValueError("credentials need a personality (linux, cisco_ios, "
-                             "hirschmann_hios) to choose the command allowlist")
+            raise ValueError("credentials need a personality (linux, windows, "
+                             "cisco_ios, hirschmann_hios) to choose the command allowlist")
         return self
 
     @property
@@ -150,8 +161,11 @@ class SshProbe(Probe):
                 raise HostKeyChanged(verdict)
             return
 
+        personality = effective_personality(opts.personality, info.identification.line)
+        if personality != opts.personality:
+            opts = opts.model_copy(update={"personality": personality})
         session, algs = await self._login(target, opts, ctx, store, usable)
-        commands = allowlist.ALLOWLIST[opts.personality or ""]
+        commands = allowlist.ALLOWLIST[personality]
         results, lost = {}, None
         try:
             for command in commands:
@@ -249,17 +263,26 @@ class SshProbe(Probe):
     def _facts_from_outputs(results: dict, opts: SshOptions, info: TransportInfo,
                             ctx: ProbeContext) -> None:
         personality = opts.personality or ""
-        out = Outputs(ctx.recorder, results, personality, ctx.timeout,
-                      redact=personality != "linux")
+        rec = ctx.recorder
+        out = Outputs(rec, results, personality, ctx.timeout,
+                      redact=personality not in ("linux", "windows"))
+        not_here = f"not applicable to personality {personality}"
         if personality == "linux":
             collect_linux(out, info.identification.line)
-            for path in (*SWITCH, *HOST_NOT_READ):
-                ctx.recorder.unknown_fact(path, "not applicable to personality linux")
+            for path in (*SWITCH, *HOST_NOT_READ, *WINDOWS_ONLY):
+                rec.unknown_fact(path, not_here)
+            if "os.name" in rec.facts:
+                rec.fact("os.family", "linux", *rec.facts["os.name"].evidence)
+        elif personality == "windows":
+            collect_windows(out, utcnow())
+            for path in (*SWITCH, *HOST_NOT_READ, *(p for p in HOST if p not in rec.facts
+                                                    and p not in rec.unknown)):
+                rec.unknown_fact(path, not_here)
         elif personality == "cisco_ios":
             collect_ios(out)
         else:
             collect_hios(out, info.identification.proto_version)
-        if personality != "linux":
-            for path in HOST:
-                ctx.recorder.unknown_fact(path, f"not applicable to personality {personality}")
-            ctx.recorder.unknown_fact("identity.os", f"not applicable to personality {personality}")
+        if personality not in ("linux", "windows"):
+            for path in (*HOST, *WINDOWS_ONLY):
+                rec.unknown_fact(path, not_here)
+            rec.unknown_fact("identity.os", not_here)

@@ -69,13 +69,15 @@ async def record(target: ProbeTarget, ctx: ProbeContext, out: Path) -> list[Path
         raise ProbeError(f"connection lost after {len(results)} commands: {exc}") from None
     finally:
         await session.close()
-    redact = opts.personality != "linux"
+    redact = opts.personality not in ("linux", "windows")  # host outputs carry no secrets
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "outputs").mkdir(parents=True)
     commands: dict[str, Any] = {}
     for command, result in results.items():
         name = _slug(command)
+        while (tmp / "outputs" / name).exists():  # two long commands with one prefix
+            name += "-"
         stdout = result.stdout
         if redact and stdout:
             stdout = redact_secrets(stdout.decode("utf-8", "replace"),

@@ -70,6 +70,30 @@ class Identity:
                    get("identity.order_code"), get("identity.firmware_version"))
 
 
+def identities_from_facts(facts: dict[str, Any]) -> list[tuple[str, Identity]]:
+    """Every identity of an asset, kept apart: ``("host", the identity.* facts)`` and, for a
+    host, one ``("software:<vendor> <product>", ...)`` per installed ICS product
+    (``software.ics_products``): a Windows station can be affected through its WinCC and
+    not through its operating system, and the other way round."""
+    found: list[tuple[str, Identity]] = []
+    host = Identity.from_facts(facts)
+    if any(getattr(host, f) for f in ("vendor", "product", "model", "order_code",
+                                      "firmware_version")):
+        found.append(("host", host))
+    products = facts.get("software.ics_products")
+    if isinstance(products, dict):
+        products = products.get("value")
+    for item in products if isinstance(products, list) else []:
+        if not isinstance(item, dict) or not item.get("product"):
+            continue
+        vendor = str(item.get("vendor") or "").strip() or None
+        product = str(item["product"]).strip()
+        version = str(item.get("version") or "").strip() or None
+        found.append((f"software:{vendor or ''} {product}".replace(": ", ":"),
+                      Identity(vendor=vendor, product=product, firmware_version=version)))
+    return found
+
+
 @dataclass
 class Verdict:
     """One advisory × CVE answer for one device, with the reason."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -305,6 +306,8 @@ def _read_new_observations(session: Session, chunk: list[AssetKey]
                                 "periods": []}
     cols = [ObservationRow.payload[("facts", f"identity.{f}", "value")].as_string().label(f)
             for f in FIELDS]
+    cols.append(ObservationRow.payload[("facts", "software.ics_products", "value")]
+                .label("products"))
     # only observations after each asset's own cursor (the identity facts are extracted in
     # SQL, and only for those rows)
     query = (sa.select(ObservationRow.site, ObservationRow.asset_id, ObservationRow.zone,
@@ -331,25 +334,20 @@ def _read_new_observations(session: Session, chunk: list[AssetKey]
                 "observation_id": None, "new": True, "dirty": False, "touched": True,
                 "evaluated": None, "periods": []}
         asset["zone"], asset["cursor"], asset["touched"] = row.zone, at, True
-        fields = {f: str(v).strip() for f, v in zip(FIELDS, row[5:], strict=True)
+        for comp_key, comp_fields in components(row.site, row.asset_id, row.products):
+            comp = assets.get(comp_key) or _load_component(session, comp_key, row.zone)
+            assets[comp_key] = comp
+            if comp["cursor"] is not None and at <= _aware(comp["cursor"]):
+                continue
+            comp["zone"], comp["cursor"], comp["touched"] = row.zone, at, True
+            _advance(comp, comp_key, comp_fields, at, row.observation_id, new_periods,
+                     last_seen, shared)
+        fields = {f: str(v).strip() for f, v in zip(FIELDS, row[5:5 + len(FIELDS)], strict=True)
                   if v not in (None, "")}
         if not fields:
             continue
-        merged = {**asset["identity"], **fields}
-        merged = shared.setdefault(tuple(merged.items()), merged)  # JSON-encoded once
-        ident = identity_key(merged)
-        if ident != asset["identity_key"]:
-            new_periods.append({"site": row.site, "asset_id": row.asset_id,
-                                "identity_key": ident, "identity": merged, "first_seen": at,
-                                "last_seen": at, "observation_id": row.observation_id})
-            asset.update(identity=merged, identity_key=ident,
-                         observation_id=row.observation_id, dirty=True)
-            asset["periods"].append((at, tuple(merged.get(f) for f in FIELDS)))
-            last_seen.pop(key, None)
-        elif not asset["dirty"]:
-            last_seen[key] = at  # same identity again: only the period's last_seen
-        else:
-            new_periods[-1]["last_seen"] = at
+        _advance(asset, key, {**asset["identity"], **fields}, at, row.observation_id,
+                 new_periods, last_seen, shared)
     if last_seen:
         latest = {(site, asset): row_id for site, asset, row_id in session.execute(
             sa.select(PatchIdentityRow.site, PatchIdentityRow.asset_id,
@@ -361,6 +359,78 @@ def _read_new_observations(session: Session, chunk: list[AssetKey]
     _insert(session, PatchIdentityRow, _PERIOD, [tuple(p[c] for c in _PERIOD)
                                                 for p in new_periods])
     return assets
+
+
+def _advance(asset: dict[str, Any], key: AssetKey, merged: dict[str, Any], at: datetime,
+             observation_id: str, new_periods: list[dict[str, Any]],
+             last_seen: dict[AssetKey, datetime],
+             shared: dict[tuple[tuple[str, Any], ...], dict[str, Any]]) -> None:
+    """One observation of ``asset`` with identity ``merged``: a new period when it changed."""
+    merged = shared.setdefault(tuple(merged.items()), merged)  # JSON-encoded once
+    ident = identity_key(merged)
+    if ident != asset["identity_key"]:
+        new_periods.append({"site": key[0], "asset_id": key[1], "identity_key": ident,
+                            "identity": merged, "first_seen": at, "last_seen": at,
+                            "observation_id": observation_id})
+        asset.update(identity=merged, identity_key=ident, observation_id=observation_id,
+                     dirty=True)
+        asset["periods"].append((at, tuple(merged.get(f) for f in FIELDS)))
+        asset["last_period"] = new_periods[-1]
+        last_seen.pop(key, None)
+    elif not asset["dirty"]:
+        last_seen[key] = at  # same identity again: only the period's last_seen
+    else:
+        asset["last_period"]["last_seen"] = at
+
+
+# ---- installed software: an identity of its own per product ---------------------------------
+
+COMPONENT_SEP = "/"
+
+
+def component_id(asset_id: str, product: str) -> str:
+    """``hmi-w1/simatic-wincc``: the patch-status key of a product installed on a host
+    (at most 64 characters; a long one ends in a digest so two never collide)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", product.lower()).strip("-") or "product"
+    full = f"{asset_id}{COMPONENT_SEP}{slug}"
+    if len(full) <= 64:
+        return full
+    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
+    return f"{full[:55]}-{digest}"
+
+
+def components(site: str, asset_id: str, products: Any
+               ) -> list[tuple[AssetKey, dict[str, str]]]:
+    """The identities of the ICS products a host reported (``software.ics_products``),
+    each under its own key, kept apart from the host's identity."""
+    if isinstance(products, str):
+        try:
+            products = json.loads(products)
+        except ValueError:
+            return []
+    out: list[tuple[AssetKey, dict[str, str]]] = []
+    for item in products if isinstance(products, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("product"), str):
+            continue
+        fields = {"vendor": item.get("vendor"), "product": item["product"],
+                  "firmware_version": item.get("version")}
+        fields = {k: str(v).strip() for k, v in fields.items() if v not in (None, "")}
+        out.append(((site, component_id(asset_id, item["product"])), fields))
+    return out
+
+
+def _load_component(session: Session, key: AssetKey, zone: str) -> dict[str, Any]:
+    row = session.connection().execute(sa.select(
+        PatchAssetRow.zone, PatchAssetRow.identity, PatchAssetRow.identity_key,
+        PatchAssetRow.cursor, PatchAssetRow.observation_id, PatchAssetRow.evaluated)
+        .where(PatchAssetRow.site == key[0], PatchAssetRow.asset_id == key[1])).first()
+    if row is None:
+        return {"zone": zone, "identity": {}, "identity_key": "", "cursor": None,
+                "observation_id": None, "new": True, "dirty": False, "touched": True,
+                "evaluated": None, "periods": []}
+    return {"zone": row.zone, "identity": row.identity, "identity_key": row.identity_key,
+            "cursor": row.cursor, "observation_id": row.observation_id, "new": False,
+            "dirty": False, "touched": False, "evaluated": row.evaluated, "periods": []}
 
 
 _PERIOD = ("site", "asset_id", "identity_key", "identity", "first_seen", "last_seen",
@@ -574,15 +644,23 @@ _EXPOSED = ("open", "needs_review")
 
 def patch_status_by_asset(session: Session) -> dict[AssetKey, list[dict[str, Any]]]:
     """For the audit report: per (site, asset), the advisories that are open, to review or
-    patched."""
+    patched; those of an installed product (``<asset>/<product>``) are listed under their
+    host with ``component`` naming the product and its installed version."""
     out: dict[AssetKey, list[dict[str, Any]]] = {}
     for row in patch_status_rows(session, include=("open", "needs_review", "patched")):
+        host, sep, _ = row["asset_id"].partition(COMPONENT_SEP)
+        prefix = ""
+        if sep:  # asset ids never contain the separator (observation.IDENTIFIER)
+            row["component_id"], row["asset_id"] = row["asset_id"], host
+            row["component"] = row["component_id"][len(host) + 1:]
+            prefix = (f"installed {row['component']} "
+                      f"{row.get('installed_version') or ''}: ").replace(" :", ":")
         fix = f", fixed in {row['fixed_in']}" if row["fixed_in"] else ""
         since = f", since {row['affected_since'][:10]}" if row["affected_since"] else ""
         kev = (f", KNOWN EXPLOITED (CISA KEV since {row['kev_date_added']}, due "
                f"{row['kev_due_date']})" if row["known_exploited"] else "")
         row["status"] = row["state"]
-        row["summary"] = f"{row['cve']} (CVSS {row['cvss'] or '?'}){kev}{fix}{since}"
+        row["summary"] = f"{prefix}{row['cve']} (CVSS {row['cvss'] or '?'}){kev}{fix}{since}"
         out.setdefault((row["site"], row["asset_id"]), []).append(row)
     return out
 

@@ -104,6 +104,7 @@ class CompiledCheck:
     references: dict[str, list[str]]
     rationale: str = ""
     remediation: str = ""
+    os: frozenset[str] | None = None  # host OS families (applies_to.os)
     # (requirement, its FR, ((level, variant index), ...)) for folding into zone statuses
     plan: tuple[tuple[str, str, tuple[tuple[int, int], ...]], ...] = ()
 
@@ -145,6 +146,7 @@ def compile_check(check: Check, baseline: Baseline) -> CompiledCheck:
         check=check,
         kinds=frozenset(check.applies_to.kinds) if check.applies_to.kinds else None,
         probes=tuple(check.applies_to.probes) if check.applies_to.probes else None,
+        os=frozenset(check.applies_to.os) if check.applies_to.os else None,
         requirements=reqs, frs=frs, variants=variants, variant_of=variant_of,
         references={k: list(v) for k, v in check.references.items() if k != "iec62443-3-3"},
         rationale=" ".join(check.rationale.split()),
@@ -168,6 +170,11 @@ def irrelevant(cc: CompiledCheck, asset: AssetFacts) -> str | None:
         return f"applies to {', '.join(sorted(cc.kinds))}, not {asset.kind}"
     if cc.probes is not None and not any(p in asset.probe_status for p in cc.probes):
         return f"no {'/'.join(cc.probes)} probe ran on this asset"
+    if cc.os is not None:
+        record = asset.facts.get("os.family")
+        family = str(record.value) if record is not None else "linux"
+        if family not in cc.os:
+            return f"applies to {', '.join(sorted(cc.os))} hosts, not {family}"
     return None
 
 
@@ -419,8 +426,12 @@ def evaluate_assets(baseline: Baseline, zone_levels: Mapping[str, Mapping[str, i
             candidates = per_kind[asset.kind] = sorted(
                 by_kind.get(asset.kind, []) + by_kind.get(None, []), key=lambda c: c.check.id)
         ran = asset.probe_status
+        family = asset.facts.get("os.family")
+        family = str(family.value) if family is not None else "linux"
         for cc in candidates:
             if cc.probes is not None and not any(p in ran for p in cc.probes):
+                continue
+            if cc.os is not None and family not in cc.os:
                 continue
             results = [run_variant(cc, v, asset) for v in cc.variants]
             target = targets.get((zone, cc.check.id))

@@ -129,11 +129,14 @@ NoneOf.model_rebuild()
 
 
 class AppliesTo(_Strict):
-    """Which assets a check is about. Kind or probe mismatch: the check is irrelevant to the
-    asset (no finding). ``when`` false: ``not_applicable``; ``when`` unknown: ``unknown``."""
+    """Which assets a check is about. Kind, probe or OS family mismatch: the check is
+    irrelevant to the asset (no finding). ``os``: the asset's ``os.family`` fact must be one
+    of these; an asset without it counts as ``linux`` (every host read before Windows was).
+    ``when`` false: ``not_applicable``; ``when`` unknown: ``unknown``."""
 
     kinds: list[Literal["plc", "switch", "hmi", "firewall", "router", "zone"]] | None = None
     probes: list[str] | None = None
+    os: list[Literal["linux", "windows"]] | None = None
     when: Condition | None = None
 
 

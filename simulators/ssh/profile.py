@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-PERSONALITIES = ("linux", "cisco_ios", "hirschmann_hios")
+PERSONALITIES = ("linux", "cisco_ios", "hirschmann_hios", "windows")
 AUTH_METHODS = ("publickey", "password", "keyboard-interactive")
 
 

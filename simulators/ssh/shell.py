@@ -3,7 +3,8 @@
 Known commands come from the profile. ``cat`` on a Linux host reads the profile's
 ``files`` (globs included) and otherwise fails like GNU cat. Anything else gets the
 dialect's own error: bash's ``command not found`` (exit 127), IOS's ``% Invalid input``
-marker, or HiOS's ``Error:`` line.
+marker, HiOS's ``Error:`` line, or PowerShell's "is not recognized" error (a Windows host
+answers only the exact commands of its profile: no cmdlet is interpreted).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ def answer(profile: Profile, command: str) -> tuple[CommandReply, bool]:
         return _linux(profile, command)
     if profile.personality == "cisco_ios":
         return _ios_invalid(command), False
+    if profile.personality == "windows":
+        return _powershell_unknown(command), False
     return CommandReply(stdout=f"Error: Invalid command '{command}'\n".encode(),
                         exit_status=1), False
 
@@ -54,6 +57,14 @@ def _cat(profile: Profile, paths: list[str]) -> CommandReply:
     return CommandReply(stdout=bytes(out), stderr=bytes(err), exit_status=status)
 
 
+def _powershell_unknown(command: str) -> CommandReply:
+    word = (command.split() or [""])[0][:80]
+    text = (f"{word} : The term '{word}' is not recognized as the name of a cmdlet, function, "
+            "script file, or operable program. Check the spelling of the name, or if a path "
+            "was included, verify that the path is correct and try again.\r\n")
+    return CommandReply(stderr=text.encode(), exit_status=1)
+
+
 def _ios_invalid(command: str) -> CommandReply:
     words = command.split()
     column = command.find(words[1]) if len(words) > 1 and words[0] == "show" else 0
@@ -67,4 +78,6 @@ def prompt(profile: Profile, user: str) -> str:
         return f"{user}@{profile.hostname}:~$ "
     if profile.personality == "cisco_ios":
         return f"{profile.hostname}#"
+    if profile.personality == "windows":
+        return f"PS C:\\Users\\{user}> "
     return f"({profile.hostname}) >"

@@ -61,9 +61,11 @@ def asset(asset_id: str, kind: str, zone: str, facts: dict[str, Any] | None = No
         unknown=dict(unknown or {}), probe_status=dict(probes or {}))
 
 
-def pass_facts(baseline: Baseline, kind: str, probes: set[str]) -> dict[str, Any]:
-    """Facts that pass every check relevant to ``kind``/``probes`` at every level, built from
-    the fixtures (the union of each check's all-levels pass case)."""
+def pass_facts(baseline: Baseline, kind: str, probes: set[str],
+               os_family: str = "linux") -> dict[str, Any]:
+    """Facts that pass every check relevant to ``kind``/``probes`` (and, for hosts, the OS
+    family) at every level, built from the fixtures (the union of each check's all-levels
+    pass case)."""
     from otaudit.server.baseline.fixtures import load_fixtures
 
     facts: dict[str, Any] = {}
@@ -72,6 +74,8 @@ def pass_facts(baseline: Baseline, kind: str, probes: set[str]) -> dict[str, Any
         if check.applies_to.kinds and kind not in check.applies_to.kinds:
             continue
         if check.applies_to.probes and not set(check.applies_to.probes) & probes:
+            continue
+        if check.applies_to.os and os_family not in check.applies_to.os:
             continue
         for case in fixture.file.cases:
             if set(case.expectations().values()) == {"pass"} and len(case.expectations()) == 4 \

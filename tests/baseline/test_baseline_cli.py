@@ -22,7 +22,7 @@ EXAMPLES = bundled_root() / "examples"
 def test_baseline_test_command():
     result = runner.invoke(app, ["baseline", "test"])
     assert result.exit_code == 0, result.output
-    assert "66 checks" in result.output and "0 failed" in result.output
+    assert "72 checks" in result.output and "0 failed" in result.output
 
 
 def test_baseline_test_command_reports_a_failing_case(baseline_copy):
@@ -40,7 +40,7 @@ def test_controls_command():
     result = runner.invoke(app, ["baseline", "controls"])
     assert result.exit_code == 0
     assert "SR 1.1 RE 3" in result.output and "attestation" in result.output
-    assert "34 of 100 SR/REs have automatic checks" in result.output
+    assert "35 of 100 SR/REs have automatic checks" in result.output
 
 
 def _observation(asset_id: str, zone: str, probe: str, facts: dict) -> Observation:

@@ -30,7 +30,8 @@ PASSWORD_VAR = "OTAUDIT_TEST_SSH_PASSWORD"
 PASSWORD = "otaudit-demo"  # the bundled profiles' auditor password (device side)
 PERSONALITY = {"hmi-weak": "linux", "hmi-hardened": "linux", "switch-ios": "cisco_ios",
                "switch-hios": "hirschmann_hios", "legacy-ie3000": "cisco_ios",
-               "hmi-yocto": "linux"}
+               "hmi-yocto": "linux", "windows-weak": "windows",
+               "windows-hardened": "windows"}
 
 
 @asynccontextmanager

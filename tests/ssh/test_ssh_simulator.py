@@ -116,7 +116,7 @@ async def test_host_keys_persist_per_profile_unless_fresh(tmp_path: Path) -> Non
 def test_bundled_profiles_load_and_name_existing_files() -> None:
     names = sorted(p.name for p in PROFILES.iterdir() if p.is_dir())
     assert names == ["hmi-hardened", "hmi-weak", "hmi-yocto", "legacy-ie3000", "switch-hios",
-                     "switch-ios"]
+                     "switch-ios", "windows-hardened", "windows-weak"]
     for name in names:
         profile = load_profile(PROFILES / name)
         assert profile.users["auditor"].password == PASSWORD
