@@ -1,0 +1,6 @@
+"""One home per domain for what the CLI and the API both show.
+
+Each module takes a SQLAlchemy ``Session`` (and filters) and returns plain data: the CLI
+(``otaudit gap``, ``report``, ``patch status``) and the HTTP API (``otaudit.server.api``) call
+the same function, so they cannot disagree. Route handlers hold no SQL and no rules.
+"""
