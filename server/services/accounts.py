@@ -93,6 +93,14 @@ def roles_of(session: Session, user_id: int) -> dict[str, str]:
     return {r.site: r.role for r in rows}
 
 
+def users_of_site(session: Session, site: str) -> list[dict[str, str]]:
+    """The users holding a role at ``site``, by name."""
+    rows = session.execute(sa.select(UserRow.name, SiteRoleRow.role)
+                           .join(SiteRoleRow, SiteRoleRow.user_id == UserRow.id)
+                           .where(SiteRoleRow.site == site).order_by(UserRow.name))
+    return [{"name": name, "role": role} for name, role in rows]
+
+
 def create_token(session: Session, user_name: str, site: str | None, role: str | None,
                  lifetime: timedelta, actor: str) -> tuple[int, str]:
     """A new token (id, secret); a site token needs the user to hold at least ``role``."""
