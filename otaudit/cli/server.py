@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from otaudit.cli.api import HTTP_HELP, http_server, parse_http, serve_until
 from otaudit.cli.common import (
     baseline_option,
     choose_site,
@@ -49,8 +50,10 @@ def run(
     exceptions: Path | None = typer.Option(None, help="exceptions / compensating controls YAML"),
     attestations: Path | None = typer.Option(None, help="attestations YAML"),
     baseline: Path | None = baseline_option(),
+    http: str | None = typer.Option(None, "--http", help=HTTP_HELP + "; same process"),
 ) -> None:
-    """Subscribe to observations, store them, evaluate baselines, until SIGTERM/Ctrl-C."""
+    """Subscribe to observations, store them, evaluate baselines, until SIGTERM/Ctrl-C;
+    with ``--http``, serve the API in the same process (README: one lifecycle)."""
     from otaudit.inventory import load_inventory
     from otaudit.server.db import session_factory
     from otaudit.server.ingest import Ingestor
@@ -58,6 +61,7 @@ def run(
     from otaudit.server.store import upsert_zones
     from otaudit.signing import SigningKeyError, verifier_from_settings
 
+    address = parse_http(http) if http is not None else None
     settings = get_settings(database_url=db)
     checks = site_baseline(settings, baseline)  # linted before anything is written
     inv = load_inventory(inventory)[0] if inventory else None
@@ -83,6 +87,12 @@ def run(
                         exceptions_file=exceptions or settings.exceptions_file,
                         attestations_file=attestations or settings.attestations_file,
                         baseline=checks)
+    app = None
+    if address is not None:
+        from otaudit.server.api import create_app
+
+        app = create_app(settings.database_url, baseline,
+                         exceptions_file=exceptions, attestations_file=attestations)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -103,8 +113,16 @@ def run(
                        f"{overlay}", err=True)
 
         announcer = asyncio.create_task(announce())
+        web = None
+        if app is not None and address is not None:
+            web = asyncio.create_task(serve_until(http_server(app, *address), stop))
+            web.add_done_callback(lambda _: stop.set())  # API down: stop the whole server
+            typer.echo(f"server: API on http://{address[0]}:{address[1]}/api/v1", err=True)
         stats = await serve(ingestor, settings, broker_url=broker, stop=stop, ready=ready)
         announcer.cancel()
+        if web is not None:
+            stop.set()
+            await web
         typer.echo(f"stopped: {stats.stored} stored, {stats.duplicates} duplicates, "
                    f"{stats.rejected} rejected", err=True)
 
