@@ -36,8 +36,10 @@ def http_server(app: Any, host: str, port: int) -> Any:
         def capture_signals(self) -> Iterator[None]:
             yield
 
+    # X-Forwarded-For is believed from the reverse proxy on this host only (login limit)
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
-                            server_header=False, lifespan="off")
+                            server_header=False, lifespan="off", proxy_headers=True,
+                            forwarded_allow_ips="127.0.0.1")
     return _Embedded(config)
 
 
