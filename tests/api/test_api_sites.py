@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from typer.testing import CliRunner
+
+from otaudit.cli.main import app
 
 from support.api import Api
 
@@ -122,6 +127,14 @@ def test_an_exception_counts_in_the_gap_until_expired_and_every_write_is_audited
     assert made.status_code == 201, made.text
     assert made.json()["created_by"] == "auditor-plant-a"
     assert _mb001(api) == []  # compensated: the requirement no longer fails on it
+    report = api.client.get("/api/v1/sites/plant-a/report", headers=head)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert "EXC-1" in report.text  # in the risk register and on the compensated findings
+    assert report.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    cli = CliRunner().invoke(app, ["report", "--db", api.url, "--site", "plant-a",
+                                   "--format", "json"])
+    assert cli.exit_code == 0, cli.output
+    assert "EXC-1" in {r["id"] for r in json.loads(cli.output)["risk_register"]}
     again = api.client.post("/api/v1/sites/plant-a/exceptions", json={"record": EXCEPTION},
                             headers=head)
     assert again.status_code == 409
