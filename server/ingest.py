@@ -543,17 +543,16 @@ class Ingestor:
     def evaluate(self, session: sa.orm.Session, assets: set[store.AssetKey],
                  now: datetime) -> None:
         """Evaluate ``assets`` (site, asset id), each site over its own zones."""
-        from otaudit.server.baseline import evaluate
+        from otaudit.server.services.findings import refresh_findings
+        from otaudit.server.services.policy import Policy, stored_waivers
 
         by_site: dict[str, set[str]] = {}
         for site, asset in assets:
             by_site.setdefault(site, set()).add(asset)
         for site, ids in sorted(by_site.items()):
-            zones = {zid: z.sl_t for zid, z in store.load_zones(session, site).items()}
-            facts = store.latest_asset_facts(session, asset_ids=ids, site=site)
-            evaluation = evaluate(self.baseline, zones, facts, exceptions=self.exceptions,
-                                  attestations=self.attestations, now=now)
-            store.replace_findings(session, site, ids, evaluation.findings, now)
+            policy = Policy([*self.exceptions, *stored_waivers(session, site, "exception")],
+                            [*self.attestations, *stored_waivers(session, site, "attestation")])
+            refresh_findings(session, site, self.baseline, policy, ids, now)
         _refresh_patch_status(session, assets, now)
 
     def evaluate_pending(self, limit: int | None = None) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy.orm import Session
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from otaudit.server.api.models import LoginBody, RoleBody, TokenBody, UserBody, WaiverBody
 from otaudit.server.api.paging import Page, json_response, paged
@@ -46,7 +46,7 @@ def _zone(session: Session, site: str, zone: str | None) -> None:
 
 @router.post("/login", tags=["auth"])
 def login(body: LoginBody, request: Request, session: Session = Depends(db_session)
-          ) -> dict[str, Any]:
+          ) -> Any:
     """A token for a user and password (at most 5 attempts a minute per user and address)."""
     address = request.client.host if request.client else "-"
     wait = request.app.state.login_limiter.allow(body.username, address)
@@ -54,9 +54,9 @@ def login(body: LoginBody, request: Request, session: Session = Depends(db_sessi
         raise HTTPException(429, "too many login attempts",
                             headers={"Retry-After": str(int(wait) + 1)})
     issued = accounts.login(session, body.username, body.password)
-    if issued is None:
+    if issued is None:  # answered, not raised: the trail entry commits with the request
         audit.record(session, body.username, "login.failed", f"address:{address}")
-        raise HTTPException(401, "wrong user name or password")
+        return JSONResponse({"detail": "wrong user name or password"}, status_code=401)
     token_id, token = issued
     return {"token": token, "token_id": token_id,
             "expires_in": int(accounts.LOGIN_TOKEN_LIFETIME.total_seconds())}
@@ -182,6 +182,8 @@ def _waiver_routes(kind: str) -> None:
                                          request.app.state.baseline)
         except waivers.WaiverConflict as exc:
             raise HTTPException(409, str(exc)) from None
+        findings.refresh_findings(session, site, request.app.state.baseline,
+                                  _policy(request, session, site))
         return json_response(request, view, 201)
 
     def expire_kind(site: str, record_id: str, request: Request,
@@ -190,6 +192,8 @@ def _waiver_routes(kind: str) -> None:
         view = waivers.expire_waiver(session, site, kind, record_id, principal.user)
         if view is None:
             raise HTTPException(404, f"no {kind} {record_id!r} in site {site!r}")
+        findings.refresh_findings(session, site, request.app.state.baseline,
+                                  _policy(request, session, site))
         return json_response(request, view)
 
     router.add_api_route(base, list_kind, methods=["GET"], tags=["policy"],

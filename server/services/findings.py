@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from otaudit.server.db import FindingRow
+from otaudit.observation import utcnow
+from otaudit.server import store
+from otaudit.server.db import AssetRow, FindingRow
+from otaudit.server.services.policy import Policy
 
 
 def list_findings(session: Session, site: str, *, outcome: str | None = None,
@@ -23,3 +27,24 @@ def list_findings(session: Session, site: str, *, outcome: str | None = None,
     return [{"site": f.site, "asset_id": f.asset_id, "zone": f.zone, "check_id": f.check_id,
              "outcome": f.status, "evaluated_at": f.evaluated_at.isoformat(),
              "detail": f.detail} for f in session.scalars(query)]
+
+
+def refresh_findings(session: Session, site: str, baseline: Any, policy: Policy,
+                     asset_ids: set[str] | None = None, now: datetime | None = None) -> int:
+    """Evaluate the latest facts of ``asset_ids`` (default: every asset of ``site``) with
+    ``policy`` and store their findings (ingest after each batch; the API after a waiver
+    changed). Returns how many assets were evaluated."""
+    from otaudit.server.baseline import evaluate
+
+    if asset_ids is None:
+        asset_ids = set(session.scalars(sa.select(AssetRow.asset_id)
+                                        .where(AssetRow.site == site)))
+    if not asset_ids:
+        return 0
+    now = now or utcnow()
+    zones = {zid: z.sl_t for zid, z in store.load_zones(session, site).items()}
+    facts = store.latest_asset_facts(session, asset_ids=asset_ids, site=site)
+    evaluation = evaluate(baseline, zones, facts, exceptions=policy.exceptions,
+                          attestations=policy.attestations, now=now)
+    store.replace_findings(session, site, asset_ids, evaluation.findings, now)
+    return len(asset_ids)

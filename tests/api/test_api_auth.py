@@ -42,6 +42,12 @@ def test_login_gives_a_working_token_and_is_rate_limited(api: Api) -> None:
                                         "password": "a long password!"}).status_code == 200
     assert api.client.post(LOGIN, json={"username": "nobody", "password": "x" * 12}
                            ).status_code == 401
+    engine = make_engine(api.url)
+    with session_factory(engine)() as session:
+        failed = session.scalars(sa.select(AuditRow.actor)
+                                 .where(AuditRow.action == "login.failed")).all()
+    engine.dispose()
+    assert failed == ["viewer-plant-a"] * 4 + ["nobody"]
 
 
 def test_the_database_keeps_only_token_hashes_and_no_secret_in_the_trail(api: Api) -> None:

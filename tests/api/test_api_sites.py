@@ -117,6 +117,12 @@ def _mb001(api: Api) -> list[str]:
                    for f in g["findings"] if f["check_id"] == "OTA-MB-001"})
 
 
+def _stored_mb001(api: Api) -> list[str]:
+    found = api.client.get("/api/v1/sites/plant-a/findings", params={"check": "OTA-MB-001"},
+                           headers=api.auth("plant-a", "viewer"))
+    return [f["outcome"] for f in found.json()["items"]]
+
+
 def test_an_exception_counts_in_the_gap_until_expired_and_every_write_is_audited(api: Api
                                                                                ) -> None:
     before = _mb001(api)
@@ -127,6 +133,7 @@ def test_an_exception_counts_in_the_gap_until_expired_and_every_write_is_audited
     assert made.status_code == 201, made.text
     assert made.json()["created_by"] == "auditor-plant-a"
     assert _mb001(api) == []  # compensated: the requirement no longer fails on it
+    assert _stored_mb001(api) == ["compensated", "compensated"]  # plc-1 and plc-2
     report = api.client.get("/api/v1/sites/plant-a/report", headers=head)
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert "EXC-1" in report.text  # in the risk register and on the compensated findings
@@ -149,6 +156,7 @@ def test_an_exception_counts_in_the_gap_until_expired_and_every_write_is_audited
     expired = api.client.post("/api/v1/sites/plant-a/exceptions/EXC-1/expire", headers=head)
     assert expired.status_code == 200 and expired.json()["expired_by"] == "auditor-plant-a"
     assert _mb001(api) == before
+    assert _stored_mb001(api) == ["capability_gap", "capability_gap"]
     missing = api.client.post("/api/v1/sites/plant-a/exceptions/EXC-9/expire", headers=head)
     assert missing.status_code == 404
     trail = api.client.get("/api/v1/sites/plant-a/audit-trail",
