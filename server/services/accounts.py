@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from otaudit.errors import InputError
 from otaudit.observation import utcnow
 from otaudit.server.accounts import ROLES, ApiTokenRow, SiteRoleRow, UserRow
-from otaudit.server.services import audit
+from otaudit.server.services import audit, iso
 
 TOKEN_PREFIX = "ota_"
 LOGIN_TOKEN_LIFETIME = timedelta(hours=12)
@@ -118,7 +118,7 @@ def create_token(session: Session, user_name: str, site: str | None, role: str |
     session.flush()
     audit.record(session, actor, "token.create" if site else "login", f"token:{row.id}", site,
                  {"user": user_name, "role": role,
-                  "expires_at": row.expires_at.isoformat()})
+                  "expires_at": iso(row.expires_at)})
     return row.id, secret
 
 

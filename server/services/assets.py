@@ -9,10 +9,7 @@ from sqlalchemy.orm import Session
 
 from otaudit.server import store
 from otaudit.server.db import AssetRow, ObservationRow
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+from otaudit.server.services import iso
 
 
 def list_assets(session: Session, site: str, zone: str | None = None) -> list[dict[str, Any]]:
@@ -22,7 +19,7 @@ def list_assets(session: Session, site: str, zone: str | None = None) -> list[di
     if zone is not None:
         query = query.where(AssetRow.zone == zone)
     return [{"site": a.site, "asset_id": a.asset_id, "kind": a.kind, "zone": a.zone,
-             "name": a.name, "last_seen": _iso(a.last_seen)} for a in session.scalars(query)]
+             "name": a.name, "last_seen": iso(a.last_seen)} for a in session.scalars(query)]
 
 
 def asset_detail(session: Session, site: str, asset_id: str) -> dict[str, Any] | None:
@@ -38,11 +35,11 @@ def asset_detail(session: Session, site: str, asset_id: str) -> dict[str, Any] |
                 for o in latest for e in o.payload.get("evidence", [])}
     return {
         "site": site, "asset_id": asset_id, "kind": row.kind, "zone": row.zone,
-        "name": row.name, "last_seen": _iso(row.last_seen),
+        "name": row.name, "last_seen": iso(row.last_seen),
         "probes": [{"probe": o.probe, "status": o.status, "observation_id": o.observation_id,
-                    "observed_at": _iso(o.observed_at)} for o in latest],
+                    "observed_at": iso(o.observed_at)} for o in latest],
         "facts": {path: {"value": f.value, "probe": f.probe, "observation_id": f.observation_id,
-                         "collected_at": _iso(f.collected_at), "evidence": list(f.evidence)}
+                         "collected_at": iso(f.collected_at), "evidence": list(f.evidence)}
                   for path, f in sorted(facts.facts.items())} if facts else {},
         "unknown": dict(sorted(facts.unknown.items())) if facts else {},
         "evidence": [evidence[k] for k in sorted(evidence)],
@@ -64,7 +61,7 @@ def list_observations(session: Session, site: str, asset_id: str | None = None,
              .limit(limit).offset(offset))
     return [{"observation_id": o.observation_id, "site": o.site, "asset_id": o.asset_id,
              "zone": o.zone, "probe": o.probe, "status": o.status,
-             "collector_id": o.collector_id, "observed_at": _iso(o.observed_at),
-             "received_at": _iso(o.received_at), "facts": o.payload.get("facts", {}),
+             "collector_id": o.collector_id, "observed_at": iso(o.observed_at),
+             "received_at": iso(o.received_at), "facts": o.payload.get("facts", {}),
              "unknown": o.payload.get("unknown", {}), "evidence": o.payload.get("evidence", [])}
             for o in session.scalars(query)], int(total or 0)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from otaudit.observation import utcnow
 from otaudit.server.accounts import AuditRow
+from otaudit.server.services import iso
 
 
 def record(session: Session, actor: str, action: str, target: str, site: str | None = None,
@@ -23,6 +24,6 @@ def trail(session: Session, site: str | None = None) -> list[dict[str, Any]]:
     query = sa.select(AuditRow).order_by(AuditRow.id)
     if site is not None:
         query = query.where(AuditRow.site == site)
-    return [{"id": r.id, "at": r.at.isoformat(), "actor": r.actor, "action": r.action,
+    return [{"id": r.id, "at": iso(r.at), "actor": r.actor, "action": r.action,
              "site": r.site, "target": r.target, "detail": r.detail}
             for r in session.scalars(query)]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from otaudit.observation import utcnow
 from otaudit.server import store
 from otaudit.server.db import AssetRow, FindingRow
+from otaudit.server.services import iso
 from otaudit.server.services.policy import Policy
 
 
@@ -25,7 +26,7 @@ def list_findings(session: Session, site: str, *, outcome: str | None = None,
             query = query.where(column == value)
     query = query.order_by(FindingRow.asset_id, FindingRow.check_id)
     return [{"site": f.site, "asset_id": f.asset_id, "zone": f.zone, "check_id": f.check_id,
-             "outcome": f.status, "evaluated_at": f.evaluated_at.isoformat(),
+             "outcome": f.status, "evaluated_at": iso(f.evaluated_at),
              "detail": f.detail} for f in session.scalars(query)]
 
 

@@ -14,7 +14,7 @@ from otaudit.errors import InputError
 from otaudit.observation import utcnow
 from otaudit.server.accounts import WaiverRow
 from otaudit.server.baseline.waivers import Attestation, ExceptionRecord
-from otaudit.server.services import audit
+from otaudit.server.services import audit, iso
 
 KINDS = {"exception": ExceptionRecord, "attestation": Attestation}
 
@@ -25,9 +25,9 @@ class WaiverConflict(ValueError):
 
 def _view(row: WaiverRow) -> dict[str, Any]:
     return {"id": row.record_id, "kind": row.kind, "site": row.site, "record": row.record,
-            "created_by": row.created_by, "created_at": row.created_at.isoformat(),
+            "created_by": row.created_by, "created_at": iso(row.created_at),
             "expired_by": row.expired_by,
-            "expired_at": row.expired_at.isoformat() if row.expired_at else None}
+            "expired_at": iso(row.expired_at)}
 
 
 def list_waivers(session: Session, site: str, kind: str) -> list[dict[str, Any]]:
