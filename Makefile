@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 PIP_VERSION := 26.3
 ARGS   ?=
 
-.PHONY: demo test test-postgres lint bench clean deps-latest lock mutation mutation-slice realdata fuzz
+.PHONY: demo test test-postgres lint bench clean deps-latest lock mutation mutation-slice realdata fuzz openapi
 
 $(STAMP): pyproject.toml setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ fuzz: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The API's OpenAPI document, checked in (tests/api fails when it differs from the served one).
+openapi: $(STAMP)
+	$(BIN)/python -m otaudit.server.api.openapi docs/openapi.json
 
 # Not CI: the newest versions pyproject.toml allows, in .venv-latest; prints what differs
 # from constraints.txt, then runs the suite there so you see what an upgrade would break.

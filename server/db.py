@@ -231,7 +231,7 @@ def init_db(engine: sa.Engine) -> None:
 # Modules that declare further tables on Base.
 _TABLE_MODULES = ("otaudit.server.advisories.db", "otaudit.server.signing_state",
                   "otaudit.server.declared", "otaudit.server.drift.events",
-                  "otaudit.server.alerts.deadletter")
+                  "otaudit.server.alerts.deadletter", "otaudit.server.accounts")
 
 
 def session_factory(engine: sa.Engine) -> sessionmaker:

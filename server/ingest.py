@@ -578,7 +578,8 @@ class Ingestor:
         ``alerts``, return the alerts of new fails and newly open advisories (to submit once
         committed)."""
         from otaudit.server.alerts import rules
-        from otaudit.server.baseline import evaluate
+        from otaudit.server.services.findings import refresh_findings
+        from otaudit.server.services.policy import Policy, stored_waivers
 
         out: list[Alert] = []
         known: set[store.AssetKey] = set()  # evaluated before: their changes may alert
@@ -586,15 +587,15 @@ class Ingestor:
         for site, asset in assets:
             by_site.setdefault(site, set()).add(asset)
         for site, ids in sorted(by_site.items()):
-            zones = {zid: z.sl_t for zid, z in store.load_zones(session, site).items()}
-            facts = store.latest_asset_facts(session, asset_ids=ids, site=site)
-            evaluation = evaluate(self.baseline, zones, facts, exceptions=self.exceptions,
-                                  attestations=self.attestations, now=now)
+            policy = Policy([*self.exceptions, *stored_waivers(session, site, "exception")],
+                            [*self.attestations, *stored_waivers(session, site, "attestation")])
+            before = None
             if self.alerts is not None:
                 before = rules.finding_states(session, site, ids)
                 known |= {(site, a) for a in before}
-                out += rules.new_fail_alerts(site, before, evaluation.findings)
-            store.replace_findings(session, site, ids, evaluation.findings, now)
+            stored = refresh_findings(session, site, self.baseline, policy, ids, now)
+            if before is not None:
+                out += rules.new_fail_alerts(site, before, stored)
         was_open = rules.open_advisories(session, known) if known else set()
         _refresh_patch_status(session, assets, now)
         if known:

@@ -37,7 +37,8 @@ def build_report(session: Session, *, zone: str | None = None,
                  site: str | None = None) -> dict[str, Any]:
     """The report as data, of every site (or ``site``). The zone view (SL-A per FR) is
     evaluated now, per site, from the latest facts and the declared conduits with the given
-    site policy and baseline (default: the bundled one); per-asset findings are the ones the
+    site policy (and the exceptions/attestations written through the API) and baseline
+    (default: the bundled one); per-asset findings are the ones the
     server stored. Assets and zones carry their ``site``."""
     from otaudit.server.baseline import (
         evaluate,
@@ -45,6 +46,7 @@ def build_report(session: Session, *, zone: str | None = None,
         load_baseline,
         load_exceptions,
     )
+    from otaudit.server.services.policy import stored_waivers
 
     now = utcnow()
     baseline = baseline or load_baseline()
@@ -59,7 +61,10 @@ def build_report(session: Session, *, zone: str | None = None,
         declared = store.declared_zone_facts(session, zone, name)  # conduits, per zone
         evaluation = evaluate(baseline, {z: v.sl_t for z, v in zones.items()},
                               [*by_site.get(name, []), *declared], now=now,
-                              exceptions=exceptions, attestations=attestations)
+                              exceptions=[*exceptions, *stored_waivers(session, name,
+                                                                       "exception")],
+                              attestations=[*attestations, *stored_waivers(
+                                  session, name, "attestation")])
         zone_views += [{"site": name, **z} for z in evaluation.to_dict().get("zones", [])
                        if not zone or z.get("zone") == zone]
     findings: dict[tuple[str, str], list[dict[str, Any]]] = {}

@@ -176,3 +176,20 @@ def require_tool(name: str) -> str:
         missing_service(f"{name} is not installed (.ci/run installs it)")
     return path  # type: ignore[return-value]
 
+
+
+@pytest.fixture
+def api(database_url: str) -> Iterator[object]:
+    """The HTTP API (TestClient) on a database holding two sites with the same asset id and
+    a user/token of each role per site (``support.api``; tests/api)."""
+    from fastapi.testclient import TestClient
+
+    from otaudit.server.api import create_app
+
+    from support.api import Api, seed
+
+    tokens = seed(database_url)
+    app = create_app(database_url)
+    with TestClient(app) as client:
+        yield Api(client, database_url, tokens)
+    app.state.engine.dispose()

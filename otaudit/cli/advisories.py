@@ -213,7 +213,7 @@ def status_cmd(
     Items whose CVE is in CISA's Known Exploited Vulnerabilities catalogue (``otaudit
     advisories kev update``) come first, with CISA's due date; then by state and CVSS.
     """
-    from otaudit.server.advisories.patch import patch_status_rows
+    from otaudit.server.services.patches import patch_status
 
     if fmt not in ("table", "json", "csv"):
         raise InputError("--format", [f"{fmt!r}: expected table, json or csv"])
@@ -229,7 +229,7 @@ def status_cmd(
             site = choose_site(session, site)
         if zone is not None:
             _known_zone(session, zone, site)
-        rows = patch_status_rows(session, zone=zone, site=site, include=state or None)
+        rows = patch_status(session, site, zone=zone, states=state or None)
     engine.dispose()
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2))

@@ -109,34 +109,32 @@ def gap(
         raise InputError("--format", [f"{fmt!r}: expected table or json"])
     requested = parse_fail_on(fail_on, GAP_FAIL_ON)
     from otaudit.cli.common import database, site_baseline
-    from otaudit.observation import utcnow
     from otaudit.server import store
-    from otaudit.server.baseline import evaluate, load_attestations, load_exceptions
-    from otaudit.server.baseline.render import gap_data, render_gap_table
     from otaudit.server.db import session_factory
+    from otaudit.server.services.gap import gap_evaluation
+    from otaudit.server.services.policy import site_policy
 
     settings = _settings()
-    exceptions = exceptions or settings.exceptions_file
-    attestations = attestations or settings.attestations_file
     baseline = site_baseline(settings, overlay)
-    exc = load_exceptions(exceptions, baseline) if exceptions else []
-    att = load_attestations(attestations, baseline) if attestations else []
     engine = database(settings, db)
     with session_factory(engine)() as session:
         site = choose_site(session, site)
-        zones = store.load_zones(session, site)
-        if zone is not None and zone not in zones:
-            raise UnknownName("zone", zone, tuple(zones), source="--zone")
-        assets = [*store.latest_asset_facts(session, zone=zone, site=site),
-                  *store.declared_zone_facts(session, zone, site)]  # conduits, per zone
+        policy = site_policy(session, site, baseline,
+                             exceptions or settings.exceptions_file,
+                             attestations or settings.attestations_file)
+        if zone is not None and zone not in store.load_zones(session, site):
+            raise UnknownName("zone", zone, tuple(store.load_zones(session, site)),
+                              source="--zone")
+        evaluation = gap_evaluation(session, site, baseline, policy, zone)
         conditions = gap_device_conditions(session, zone, site) if requested else {}
     engine.dispose()
-    selected = {zid: z.sl_t for zid, z in zones.items() if zone is None or zid == zone}
-    evaluation = evaluate(baseline, selected, assets, exceptions=exc, attestations=att,
-                          now=utcnow())
     if fmt == "json":
-        sys.stdout.write(json.dumps(gap_data(evaluation, zone), indent=2) + "\n")
+        from otaudit.server.services.gap import gap_document
+
+        sys.stdout.write(json.dumps(gap_document(evaluation, zone), indent=2) + "\n")
     else:
+        from otaudit.server.baseline.render import render_gap_table
+
         sys.stdout.write(render_gap_table(evaluation, zone))
     unmet = [g.status for z in evaluation.zones for g in z.failing]
     exit_on(requested, {FailOn.FAIL: unmet.count("fail"),

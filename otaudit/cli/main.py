@@ -16,7 +16,9 @@ from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from otaudit import __version__
+from otaudit.cli import accounts as accounts_cmd
 from otaudit.cli import advisories as advisories_cmd
+from otaudit.cli import api as api_cmd
 from otaudit.cli import baseline as baseline_cmd
 from otaudit.cli import collector as collector_cmd
 from otaudit.cli import demo as demo_cmd
@@ -64,7 +66,10 @@ app.add_typer(probe_cmd.probe_app, name="probe")
 app.command("probes")(probe_cmd.probes)
 app.add_typer(sim_cmd.sim_app, name="sim")
 app.add_typer(collector_cmd.collector_app, name="collector")
+server_cmd.server_app.add_typer(accounts_cmd.user_app, name="user")
+server_cmd.server_app.add_typer(accounts_cmd.token_app, name="token")
 app.add_typer(server_cmd.server_app, name="server")
+app.command("api")(api_cmd.api)
 app.add_typer(advisories_cmd.advisories_app, name="advisories")
 app.add_typer(advisories_cmd.patch_app, name="patch")
 app.add_typer(keys_cmd.keys_app, name="keys")

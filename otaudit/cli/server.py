@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from otaudit.cli.api import HTTP_HELP, http_server, parse_http, serve_until
 from otaudit.cli.common import (
     baseline_option,
     choose_site,
@@ -51,10 +52,12 @@ def run(
     baseline: Path | None = baseline_option(),
     metrics: str | None = typer.Option(None, "--metrics", help="serve Prometheus metrics at "
                                        "HOST:PORT/metrics (e.g. 127.0.0.1:9464)"),
+    http: str | None = typer.Option(None, "--http", help=HTTP_HELP + "; same process"),
 ) -> None:
-    """Subscribe to observations, store them, evaluate baselines, until SIGTERM/Ctrl-C.
-    Drift events are recorded at ingest; alerts go to OTAUDIT_ALERT_WEBHOOK_URL /
-    OTAUDIT_ALERT_SYSLOG_TARGET when set."""
+    """Subscribe to observations, store them, evaluate baselines, until SIGTERM/Ctrl-C;
+    with ``--http``, serve the API in the same process (README: one lifecycle); with
+    ``--metrics``, Prometheus metrics on their own listener. Drift events are recorded at
+    ingest; alerts go to OTAUDIT_ALERT_WEBHOOK_URL / OTAUDIT_ALERT_SYSLOG_TARGET when set."""
     from otaudit.inventory import load_inventory
     from otaudit.server.db import session_factory
     from otaudit.server.ingest import Ingestor
@@ -63,6 +66,7 @@ def run(
     from otaudit.server.store import upsert_zones
     from otaudit.signing import SigningKeyError, verifier_from_settings
 
+    address = parse_http(http) if http is not None else None
     settings = get_settings(database_url=db)
     try:
         listen = parse_listen(metrics) if metrics else None
@@ -110,6 +114,12 @@ def run(
             raise StateError(f"cannot serve metrics at {metrics}: {exc.strerror or exc}"
                              ) from None
         typer.echo(f"metrics: http://{metrics}/metrics", err=True)
+    app = None
+    if address is not None:
+        from otaudit.server.api import create_app
+
+        app = create_app(settings.database_url, baseline,
+                         exceptions_file=exceptions, attestations_file=attestations)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -130,9 +140,17 @@ def run(
                        f"{overlay}", err=True)
 
         announcer = asyncio.create_task(announce())
+        web = None
+        if app is not None and address is not None:
+            web = asyncio.create_task(serve_until(http_server(app, *address), stop))
+            web.add_done_callback(lambda _: stop.set())  # API down: stop the whole server
+            typer.echo(f"server: API on http://{address[0]}:{address[1]}/api/v1", err=True)
         stats = await serve(ingestor, settings, broker_url=broker, stop=stop, ready=ready,
                             presence=presence)
         announcer.cancel()
+        if web is not None:
+            stop.set()
+            await web
         typer.echo(f"stopped: {stats.stored} stored, {stats.duplicates} duplicates, "
                    f"{stats.rejected} rejected", err=True)
 

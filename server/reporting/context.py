@@ -64,8 +64,13 @@ def report_document(session: Session, *, baseline: Baseline, zone: str | None = 
         for finding in asset["findings"]:
             finding["excerpts"] = _excerpts(finding, excerpts)
         asset["findings"].sort(key=_finding_order)
+    from otaudit.server.services.policy import stored_waivers
+
     exceptions = load_exceptions(exceptions_file, baseline) if exceptions_file else []
     attestations = load_attestations(attestations_file, baseline) if attestations_file else []
+    for name in sorted({z["site"] for z in report["zones"]}):  # written through the API
+        exceptions += stored_waivers(session, name, "exception")
+        attestations += stored_waivers(session, name, "attestation")
     now = now or utcnow()
     zones = report["zones"]
     patches = sorted((dict(p, asset_name=a["name"]) for a in report["assets"]
