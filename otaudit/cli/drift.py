@@ -42,7 +42,7 @@ def drift(
     (before, after, both observation ids as evidence). ``violation``: a fact the baseline
     says must not drift (baselines/drift.yaml) changed outside its maintenance window."""
     from otaudit.server.db import session_factory
-    from otaudit.server.drift.events import event_dict, list_events
+    from otaudit.server.services.drift import list_drift
 
     if fmt not in FORMATS:
         raise InputError("--format", [f"{fmt!r}: expected {' or '.join(FORMATS)}"])
@@ -51,8 +51,7 @@ def drift(
     engine = database(settings, None)
     with session_factory(engine)() as session:
         chosen = choose_site(session, site)
-        rows = [event_dict(r) for r in list_events(session, site=chosen, since=when,
-                                                   asset=asset)] if chosen else []
+        rows = list_drift(session, chosen, since=when, asset=asset) if chosen else []
     engine.dispose()
     if fmt == "json":
         typer.echo(json.dumps(rows, indent=2, default=str))

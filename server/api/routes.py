@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -16,6 +16,7 @@ from otaudit.server.services import (
     accounts,
     assets,
     audit,
+    drift,
     exports,
     findings,
     gap,
@@ -163,6 +164,17 @@ def advisories(site: str, request: Request, page: Page = Depends(),
                ) -> Response:
     """The advisories that concern the site's assets, with CVEs, assets and states."""
     return paged(request, patches.site_advisories(session, site), page)
+
+
+@router.get(SITE + "/drift", tags=["assets"])
+def drift_events(site: str, request: Request, since: datetime | None = None,
+                 asset: str | None = None, page: Page = Depends(),
+                 _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                 ) -> Response:
+    """Drift events, oldest first (filter since, asset): before/after and both evidence ids."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return paged(request, drift.list_drift(session, site, since=since, asset=asset), page)
 
 
 def _waiver_routes(kind: str) -> None:

@@ -68,7 +68,7 @@ MATRIX: dict[tuple[str, str], tuple[str, Request]] = {
     ("GET", "/api/v1/sites"): (ANY, _none),
     **{("GET", f"/api/v1/sites/{{site}}/{p}"): ("viewer", _none)
        for p in ("zones", "gap", "requirements", "assets", "observations", "findings",
-                 "patch-status", "advisories", "exceptions", "attestations")},
+                 "patch-status", "advisories", "exceptions", "attestations", "drift")},
     ("GET", "/api/v1/sites/{site}/assets/{asset_id}"): (
         "viewer", lambda api, site: ({"asset_id": "plc-1"}, None)),
     **{("POST", f"/api/v1/sites/{{site}}/{k}s"): (
