@@ -79,6 +79,12 @@ class RequestLog:
             self.records.append(RequestRecord(time.time() if at is None else at, connection,
                                               peer, kind, detail))
 
+    @property
+    def open_connections(self) -> int:
+        """Connections accepted and not yet closed."""
+        with self._lock:
+            return len(self._open)
+
     def kinds(self) -> set[str]:
         with self._lock:
             return {r.kind for r in self.records}

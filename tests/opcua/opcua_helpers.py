@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,7 +84,11 @@ def opcua_servers() -> Iterator[dict[str, OpcUaSimulator]]:
 
 @pytest.fixture
 def opcua_server(opcua_servers, request) -> OpcUaSimulator:  # type: ignore[no-untyped-def]
-    """The simulator of ``request.param`` (a profile name), its request log emptied."""
+    """The simulator of ``request.param`` (a profile name), its request log emptied once the
+    previous test's connection has closed (its last records may come late under load)."""
     device = opcua_servers[request.param]
+    deadline = time.monotonic() + 10
+    while device.log.open_connections and time.monotonic() < deadline:
+        time.sleep(0.01)
     device.log.clear()
     return device
