@@ -15,6 +15,7 @@ from otaudit.probes.s7.parse import (
     parse_cpu_mode,
     parse_module_identification,
     parse_protection,
+    split_records,
 )
 
 TEXT_WIDTHS = {0x0001: 24, 0x0002: 24, 0x0003: 32, 0x0004: 26, 0x0005: 24,
@@ -110,3 +111,64 @@ def test_parsed_results_are_frozen() -> None:
         protection.effective = 1  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         ModuleRecord(7, "", 0, 0, 0).ausbg = 1  # type: ignore[misc]
+
+
+def test_component_records_are_at_least_34_bytes() -> None:
+    record = struct.pack(">H", 0x0001) + b"CPU".ljust(32, b"\0")
+    assert parse_component_identification(struct.pack(">HH", 34, 1) + record) == {1: "CPU"}
+    with pytest.raises(ParseError, match=r"^SZL 0x001C: record length 33, expected at least 34$"):
+        parse_component_identification(struct.pack(">HH", 33, 1) + record[:33])
+
+
+def test_protection_records_are_at_least_12_bytes() -> None:
+    record = struct.pack(">6H", 4, 3, 3, 3, 3, 2)
+    assert parse_protection(struct.pack(">HH", 12, 1) + record).startup_switch == 2
+    with pytest.raises(ParseError, match=r"^SZL 0x0232: record length 11, expected at least 12$"):
+        parse_protection(struct.pack(">HH", 11, 1) + record[:11])
+
+
+def test_at_most_256_records() -> None:
+    assert len(split_records(struct.pack(">HH", 4, 256) + bytes(4 * 256), what="x",
+                             min_length=4)) == 256
+    with pytest.raises(ParseError, match=r"^x: implausible record count 257$"):
+        split_records(struct.pack(">HH", 4, 257) + bytes(4 * 257), what="x", min_length=4)
+
+
+def test_records_are_cut_exactly() -> None:
+    payload = struct.pack(">HH", 5, 3) + b"AAAA1" + b"BBBB2" + b"CCCC3"
+    assert split_records(payload, what="x", min_length=4) == [b"AAAA1", b"BBBB2", b"CCCC3"]
+    with pytest.raises(ParseError, match=r"^x: oversized reply: 3 records of 5 bytes need 19 "
+                                         r"bytes, got 20$"):
+        split_records(payload + b"!", what="x", min_length=4)
+    with pytest.raises(ParseError, match=r"^x: truncated reply: 3 records of 5 bytes need 19 "
+                                         r"bytes, got 18$"):
+        split_records(payload[:-1], what="x", min_length=4)
+
+
+@pytest.mark.parametrize(("indexes", "order_code", "hardware"), [
+    ((0x0001, 0x0006), "6ES7 315-2EH14-0AB1", "1"),
+    ((0x0006,), "6ES7 315-2EH14-0AB6", "6"),
+    ((0x0006, 0x0001), "6ES7 315-2EH14-0AB1", "1"),
+    ((0x0002, 0x0006), "6ES7 315-2EH14-0AB6", "6"),
+])
+def test_module_record_1_then_hardware_record_6(indexes: tuple, order_code: str,
+                                                hardware: str) -> None:
+    records = [(i, f"6ES7 315-2EH14-0AB{i % 10}".encode(), i, 0) for i in indexes]
+    ident = parse_module_identification(module_list(*records))
+    assert (ident.order_code, ident.hardware_version, ident.firmware_version) == (
+        order_code, hardware, None)
+
+
+@pytest.mark.parametrize("index", [0x0000, 0x0002, 0x0005, 0x0007, 0x0081])
+def test_without_record_1_or_6_there_is_no_module(index: int) -> None:
+    with pytest.raises(ParseError, match=r"neither module \(0x0001\) nor hardware \(0x0006\)"):
+        parse_module_identification(module_list((index, b"6ES7", 0x5601, 0x0203)))
+
+
+def test_firmware_only_from_record_7() -> None:
+    module = (1, b"6ES7 315-2EH14-0AB0", 4, 1)
+    for index in (0x0006, 0x0008, 0x0081):
+        other = parse_module_identification(module_list(module, (index, b"", 0x5601, 0x0203)))
+        assert other.firmware_version is None, index
+    seven = parse_module_identification(module_list(module, (7, b"", 0x5601, 0x0203)))
+    assert seven.firmware_version == "V1.2.3"
