@@ -109,6 +109,10 @@ def test_a_release_line_remark_bounds_a_range_from_below() -> None:
 
 @pytest.mark.parametrize(("expr", "notes"), [
     ("< 2.0", ["bare_comparator"]),
+    ("2.0", []),
+    ("vers:generic/2.0", ["vers"]),
+    ("vers:all/*", ["vers_all"]),
+    ("vers:generic/*", []),
     ("vers:generic/<2.0", ["vers"]),
     ("vers:generic/>=1.0|<2.0|>=3.0", ["vers", "pipe"]),
     ("2.0 | 2.1", ["pipe", "pipe_or"]),
@@ -139,3 +143,56 @@ def test_only_exact_versions_say_so() -> None:
     for expr in ("< 2.0", ">= 1.0 | 1.5", "vers:generic/<2.0|2.5"):
         got = position(parse_expression(expr), parse_version("3.0"), "generic")
         assert not got.exact_only, expr
+
+
+def test_an_article_number_stays_a_version_in_other_version_categories() -> None:
+    for category in ("patch_level", "service_pack", "product_version_range"):
+        spec = parse_expression("1234567", category)
+        assert (spec.kind, spec.exact, spec.article_numbers) == ("range", ["1234567"], []), category
+
+
+@pytest.mark.parametrize(("expr", "described"), [
+    ("2.0 and earlier", "<= 2.0"), ("2.0 or earlier versions", "<= 2.0"),
+    ("2.0 and later", ">= 2.0"), ("2.0 and higher", ">= 2.0"),
+    ("prior to 2.0", "< 2.0"), ("versions before 2.0", "< 2.0"),
+    ("up to 2.0", "<= 2.0"), ("through 2.0", "<= 2.0"),
+])
+def test_prose_bounds(expr: str, described: str) -> None:
+    spec = parse_expression(expr)
+    assert (spec.kind, spec.describe(), spec.notes[0]) == ("range", described, "prose_range")
+
+
+@pytest.mark.parametrize(("kind_expr", "text"), [
+    ("vers:all/*", "all versions"), ("All versions", "all versions"), ("", "no version given"),
+    ("gibberish words here", "unparsed 'gibberish words here'"), ("= 2.0", "= 2.0"),
+])
+def test_descriptions_by_kind(kind_expr: str, text: str) -> None:
+    assert parse_expression(kind_expr).describe() == text
+
+
+def test_joined_trains_need_two_versions() -> None:
+    spec = parse_expression("< 36.011_35.013")
+    assert spec.describe() == "< 35.013 or >= 36 and < 36.011"
+    assert spec.notes[0] == "joined_trains"
+    # one version with a stray comma is not a list of trains
+    assert parse_expression("< 2.0,").kind == "unparsed"
+
+
+@pytest.mark.parametrize(("expr", "described"), [
+    ("< 19.0.1 | < 18.0.1", "< 18.0.1 or >= 19 and < 19.0.1"),
+    ("<= 2.0.0.10 | <= 2.1.0.1", "<= 2.0.0.10 or >= 2.1 and <= 2.1.0.1"),
+    # nothing tells the bounds apart: each keeps no lower bound
+    ("< 2.0.1 | < 2.0.5", "< 2.0.1 or < 2.0.5"),
+    ("< 19 | < 18", "< 18 or < 19"),
+    ("< 15.2(7)E2 | < 15.0(2)SE11", "< 15.0(2)SE11 or < 15.2(7)E2"),
+])
+def test_train_bounds(expr: str, described: str) -> None:
+    spec = parse_expression(expr)
+    assert spec.describe() == described
+    assert spec.reading == ("several upper bounds without lower bounds were read as one bound "
+                            "per release train: " + described.replace(" or ", "; "))
+
+
+@pytest.mark.parametrize("expr", ["< 2.0", ">= 1.0 | < 2.0", "2.0 | 2.1", "vers:generic/<2.0"])
+def test_no_reading_without_trains(expr: str) -> None:
+    assert parse_expression(expr).reading is None
