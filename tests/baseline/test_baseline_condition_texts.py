@@ -118,3 +118,31 @@ def test_fact_paths_and_leaves_of_every_group() -> None:
         got = [(leaf.fact, leaf.key, leaf.op) for leaf in leaves(node)]
         assert got == [("a.b", None, "eq"), ("c", None, "exists"), ("svc", None, "any_item"),
                        (None, "port", "eq")], kind
+
+
+def test_traces_keep_the_actual_value_or_none_when_missing() -> None:
+    result, trace = evaluate({"fact": "f", "op": "eq", "value": 3}, facts(f=5))
+    assert (result, trace[0].present, trace[0].actual) == (False, True, 5)
+    result, trace = evaluate({"fact": "f", "op": "eq", "value": 3}, {})
+    assert (result, trace[0].present, trace[0].actual, trace[0].note) == (
+        None, False, None, "not collected")
+
+
+@pytest.mark.parametrize(("bound", "actual", "note"), [
+    (8, None, "cannot order None"),
+    (8, True, "cannot order True"),
+    (True, 1, "cannot order 1"),
+    (8, "eight", "cannot compare 'eight' with 8"),
+])
+def test_ordering_refuses_booleans_and_nothing(bound, actual, note: str) -> None:
+    result, trace = evaluate({"fact": "f", "op": "lt", "value": bound}, facts(f=actual))
+    assert (result, trace[0].note) == (None, note)
+
+
+def test_lower_case_applies_to_every_text_of_a_list() -> None:
+    node = {"fact": "f", "op": "contains", "value": "TelNet", "as": "lower"}
+    assert evaluate(node, facts(f=["SSH", "TELNET", 23]))[0] is True
+    assert evaluate(node, facts(f=["SSH", 23]))[0] is False
+    assert evaluate(node, facts(f="Telnet enabled"))[0] is True
+    result, trace = evaluate(node, facts(f=23))
+    assert (result, trace[0].note) == (None, "cannot lower-case int")
