@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from otaudit.probes.base import ParseError
@@ -271,3 +273,25 @@ def test_audisp_remote(plugin: str, remote: str, expected: dict | None) -> None:
 def test_audisp_bad_port() -> None:
     with pytest.raises(ParseError, match=r"^port: 'sixty' is not an integer$"):
         logparse.parse_audisp_remote("active = yes", "remote_server = h\nport = sixty")
+
+
+def test_adjacent_actions_are_both_read() -> None:
+    text = ('*.* action(type="omfwd" target="a")action(type="omfwd" target="b")\n')
+    assert logparse.parse_rsyslog(text) == [target("a", 514, "udp", False),
+                                            target("b", 514, "udp", False)]
+
+
+def test_long_values_are_cut_in_messages() -> None:
+    issues = Issues()
+    port = "x" * 30
+    logparse.parse_rsyslog(f"*.* @h:{port}\n", issues)
+    assert issues.items[0][2] == f"port {'x' * 20!r} is not a number; host kept, port unknown"
+    bad = "@" + "[" * 70
+    with pytest.raises(ParseError, match=rf"cannot read forwarding target '{re.escape(bad[:60])}'"):
+        logparse.parse_rsyslog(f"*.* {bad}\n")
+    url = "ftp://" + "u" * 80
+    with pytest.raises(ParseError, match=rf"^journal-upload URL '{url[:60]}' is not http\(s\)$"):
+        logparse.parse_journal_upload(f"[Upload]\nURL={url}\n")
+    url = "http://h:99999/" + "p" * 80
+    with pytest.raises(ParseError, match=rf"^journal-upload URL '{url[:60]}' has a bad port$"):
+        logparse.parse_journal_upload(f"[Upload]\nURL={url}\n")
