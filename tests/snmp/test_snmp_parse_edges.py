@@ -307,3 +307,14 @@ def test_reachable_means_not_loopback(address: str, seen: bool) -> None:
     assert reachable(rows, "tcp", 502) is seen
     assert reachable(rows, "udp", 502) is False
     assert reachable(rows, "tcp", 503) is False
+
+
+def test_long_values_are_cut_in_messages() -> None:
+    long = "1.3.x" + "5" * 80
+    with pytest.raises(ParseError, match=rf"^not a numeric OID: '{long[:60]}'$"):
+        parse_oid(long)
+    oids = [(1, 3, 6, n) for n in range(5)]
+    with pytest.raises(ParseError, match=r"^GET reply carries 5 varbind\(s\) \['1.3.6.0', "
+                                         r"'1.3.6.1', '1.3.6.2'\] for the 4 requested "
+                                         r"\['1.3.6.0', '1.3.6.1', '1.3.6.2'\]$"):
+        check_get_reply([oid_str(o) for o in oids[:4]], [(o, Val("Null")) for o in oids])

@@ -206,3 +206,15 @@ def test_no_lockout_module() -> None:
 def test_lockout_refuses_non_numbers(line: str, conf: dict | None, message: str) -> None:
     with pytest.raises(ParseError, match=message):
         lockout(line, conf)
+
+
+def test_long_lines_are_cut_in_messages() -> None:
+    long = "x" * 80
+    with pytest.raises(ParseError, match=rf"^login\.defs line is not 'KEY value': '{long[:60]}'$"):
+        pam.parse_login_defs(long)
+    with pytest.raises(ParseError, match=rf"^not a PAM configuration line: '{long[:60]}'$"):
+        pam.parse_pam_stack(long)
+    with pytest.raises(ParseError, match=rf"^not a 'key = value' line: '-{long[:59]}'$"):
+        pam.parse_simple_conf("-" + long)
+    with pytest.raises(ParseError, match=rf"^ENCRYPT_METHOD '{'m' * 19}-' is not a method name$"):
+        pam.hash_method([], {"ENCRYPT_METHOD": "m" * 19 + "-" + "m" * 10})

@@ -268,3 +268,16 @@ def test_dropbear_last_assignment_wins() -> None:
     text = 'DROPBEAR_EXTRA_ARGS="-w"\nDROPBEAR_EXTRA_ARGS="-s"\n'
     got = sshd.dropbear_facts(text)
     assert (got["sshd.permit_root_login"], got["sshd.password_authentication"]) == ("yes", False)
+
+
+def test_long_values_are_cut_in_messages() -> None:
+    long = "X" * 80
+    with pytest.raises(ParseError, match=rf"^not sshd -T output: '{long[:60]}'$"):
+        sshd.parse_sshd_t(BASE + long + "\n")
+    with pytest.raises(ParseError, match=rf"^unknown permitrootlogin value '{'x' * 40}'$"):
+        facts_t(base=f"permitrootlogin {long}\npasswordauthentication no\n")
+    with pytest.raises(ParseError, match=rf"^loglevel '{'X' * 19}-' is not a level name$"):
+        facts_t(f"loglevel {'X' * 19}-{'X' * 10}\n")
+    issues = Issues()
+    sshd.parse_sshd_config(f"LoginGraceTime {'9' * 19}x{'9' * 10}\n", None, "", issues)
+    assert issues.items[0][2] == f"'{'9' * 19}x' is not an sshd time"
