@@ -260,3 +260,12 @@ def test_merge_takes_the_first_source_with_a_value() -> None:
     only_other = rule(precedence={"vendor": ["entity"]})
     assert merge(sources, only_other)["vendor"] == ("V", "other")
     assert merge([]) == {}
+
+
+def test_only_the_first_4096_characters_are_matched() -> None:
+    parsed = rule(match={"sys_descr": "X"})
+    assert parsed.matches("Y" * 4095 + "X", "") is True
+    assert parsed.matches("Y" * 4096 + "X", "") is False
+    pattern = re.compile("(?P<model>X)")
+    assert fields_from_text(pattern, "Y" * 4095 + "X") == {"model": "X"}
+    assert fields_from_text(pattern, "Y" * 4096 + "X") == {}
