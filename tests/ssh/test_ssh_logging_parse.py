@@ -295,3 +295,41 @@ def test_long_values_are_cut_in_messages() -> None:
     url = "http://h:99999/" + "p" * 80
     with pytest.raises(ParseError, match=rf"^journal-upload URL '{url[:60]}' has a bad port$"):
         logparse.parse_journal_upload(f"[Upload]\nURL={url}\n")
+
+
+def test_an_action_at_the_very_start_of_the_configuration() -> None:
+    assert logparse.parse_rsyslog('action(type="omfwd" target="first")\n') == [
+        target("first", 514, "udp", False)]
+
+
+@pytest.mark.parametrize("kind", ["omrelp", "omusrmsg", "omprog", "omfile", "OMFWDX", ""])
+def test_only_omfwd_actions_forward(kind: str) -> None:
+    text = f'*.* action(type="{kind}" target="h" port="2514")\n'
+    assert logparse.parse_rsyslog(text) == []
+
+
+def test_the_default_driver_is_the_whole_rest_of_the_line() -> None:
+    text = ("$DefaultNetstreamDriver  GTLS  \n$ActionSendStreamDriverMode 1\n*.* @@a:6514\n")
+    assert logparse.parse_rsyslog(text) == [target("a", 6514, "tcp", True)]
+    text = ("$DefaultNetstreamDriver gtls ptcp\n$ActionSendStreamDriverMode 1\n*.* @@a:6514\n")
+    assert logparse.parse_rsyslog(text) == [target("a", 6514, "tcp", False)]
+
+
+def test_syslog_ng_comment_after_spaces_and_hash_inside_quotes() -> None:
+    text = ('destination d { udp("h"); }; # destination e { udp("x"); };\n'
+            'destination f { udp("a" template("x y#z")); };\n'
+            "log { destination(d); destination(e); destination(f); };\n")
+    assert logparse.parse_syslog_ng(text) == [target("h", 514, "udp", False),
+                                              target("a", 514, "udp", False)]
+
+
+@pytest.mark.parametrize(("active", "transport", "expected"), [
+    ("yes", "krb5", target("h", 60, "krb5", True)),
+    ("yes", "krb4", target("h", 60, "krb4", False)),
+    ("yes", "gss", target("h", 60, "gss", False)),
+    ("yesterday", "tcp", None), ("zz", "tcp", None), ("true", "tcp", None),
+])
+def test_audisp_active_and_kerberos_exactly(active: str, transport: str,
+                                            expected: dict | None) -> None:
+    remote = f"remote_server = h\ntransport = {transport}"
+    assert logparse.parse_audisp_remote(f"active = {active}", remote) == expected
