@@ -281,3 +281,26 @@ def test_long_values_are_cut_in_messages() -> None:
     issues = Issues()
     sshd.parse_sshd_config(f"LoginGraceTime {'9' * 19}x{'9' * 10}\n", None, "", issues)
     assert issues.items[0][2] == f"'{'9' * 19}x' is not an sshd time"
+
+
+def test_sshd_t_first_value_of_a_repeated_keyword_wins() -> None:
+    got = facts_t("x11forwarding no\nx11forwarding yes\nmaxauthtries 2\nmaxauthtries 9\n")
+    assert (got["sshd.x11_forwarding"], got["sshd.max_auth_tries"]) == (False, 2)
+
+
+def test_unknown_method_names_are_kept_verbatim() -> None:
+    got = facts_t("authenticationmethods aaa\n", base="permitrootlogin no\n"
+                  "passwordauthentication yes\n")
+    assert got["sshd.authentication_methods"] == ["aaa"]
+    assert got["sshd.password_authentication"] is False
+
+
+def test_keyword_equals_value_splits_once() -> None:
+    config = sshd.parse_sshd_config("SetEnv=FOO=bar\nBanner=/etc/issue\n")
+    assert (config["setenv"], config["banner"]) == (["FOO=bar"], ["/etc/issue"])
+
+
+@pytest.mark.parametrize("value", ["yesplease", "z", "YES"])
+def test_match_blocks_loosen_only_with_yes(value: str) -> None:
+    got = facts_config(f"X11Forwarding no\nMatch User a\n  X11Forwarding {value}\n")
+    assert got["sshd.x11_forwarding"] is (value == "YES")
