@@ -145,7 +145,18 @@ def test_every_entity_text_column_and_order() -> None:
          "model": "model"}]
 
 
-@pytest.mark.parametrize(("number", "name"), [*sorted(ENTITY_CLASSES.items()),
+ENTITY_CLASS_NAMES = {1: "other", 2: "unknown", 3: "chassis", 4: "backplane", 5: "container",
+                      6: "powerSupply", 7: "fan", 8: "sensor", 9: "module", 10: "port",
+                      11: "stack", 12: "cpu"}  # ENTITY-MIB PhysicalClass
+IF_STATUS_NAMES = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant",
+                   6: "notPresent", 7: "lowerLayerDown"}  # IF-MIB ifOperStatus
+
+
+def test_class_and_status_tables_are_the_mibs() -> None:
+    assert (ENTITY_CLASSES, IF_STATUS) == (ENTITY_CLASS_NAMES, IF_STATUS_NAMES)
+
+
+@pytest.mark.parametrize(("number", "name"), [*sorted(ENTITY_CLASS_NAMES.items()),
                                               (0, "unknown(0)"), (13, "unknown(13)")])
 def test_every_entity_class(number: int, name: str) -> None:
     assert parse_entities([((*ENTRY, 5, 1), Val("Integer", number))])[0]["class"] == name
@@ -177,8 +188,8 @@ def test_interface_names_fall_back_to_the_description() -> None:
         {"index": 4, "name": "eth3", "admin": None, "oper": None}]
 
 
-@pytest.mark.parametrize(("number", "status"), [*sorted(IF_STATUS.items()), (0, "unknown(0)"),
-                                                (8, "unknown(8)")])
+@pytest.mark.parametrize(("number", "status"), [*sorted(IF_STATUS_NAMES.items()),
+                                                (0, "unknown(0)"), (8, "unknown(8)")])
 def test_every_interface_status(number: int, status: str) -> None:
     got = parse_interfaces([], [], [((*IF_ADMIN, 1), Val("Integer", number))],
                            [((*IF_OPER, 1), Val("Integer", number))])
@@ -318,3 +329,37 @@ def test_long_values_are_cut_in_messages() -> None:
                                          r"'1.3.6.1', '1.3.6.2'\] for the 4 requested "
                                          r"\['1.3.6.0', '1.3.6.1', '1.3.6.2'\]$"):
         check_get_reply([oid_str(o) for o in oids[:4]], [(o, Val("Null")) for o in oids])
+
+
+def test_discovery_asks_with_empty_engine_and_zero_boots_and_time() -> None:
+    from pyasn1.codec.ber import decoder
+    from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
+    from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
+
+    message, rest = decoder.decode(build_v3_discovery(77, 5), asn1Spec=SNMPv3Message())
+    assert rest == b""
+    header = message["msgGlobalData"]
+    assert (int(message["msgVersion"]), int(header["msgID"]), int(header["msgMaxSize"]),
+            bytes(header["msgFlags"]), int(header["msgSecurityModel"])) == (3, 77, 65507,
+                                                                              b"\x04", 3)
+    usm, _ = decoder.decode(bytes(message["msgSecurityParameters"]),
+                            asn1Spec=UsmSecurityParameters())
+    assert (bytes(usm["msgAuthoritativeEngineId"]), int(usm["msgAuthoritativeEngineBoots"]),
+            int(usm["msgAuthoritativeEngineTime"]), bytes(usm["msgUserName"]),
+            bytes(usm["msgAuthenticationParameters"]), bytes(usm["msgPrivacyParameters"])) == (
+        b"", 0, 0, b"", b"", b"")
+    scoped = message["msgData"]["plaintext"]
+    assert (bytes(scoped["contextEngineId"]), bytes(scoped["contextName"])) == (b"", b"")
+    pdu = scoped["data"].getComponent()
+    assert int(pdu["request-id"]) == 5 and len(pdu["variable-bindings"]) == 0
+
+
+def test_listeners_order_is_protocol_then_port_then_address() -> None:
+    addresses = ["10.0.0.9", "10.0.0.1", "10.0.0.5", "10.0.0.3", "10.0.0.7", "10.0.0.2"]
+    tcp = [((*TCP_LISTENER, 1, 4, *map(int, a.split(".")), port), Val("Integer", 0))
+           for a in addresses for port in (22, 21)]
+    udp = [((*UDP_LOCAL, *map(int, a.split(".")), 7), Val("Integer", port))
+           for a in addresses for port in (161, 123)]
+    got = [(r["proto"], r["port"], r["address"]) for r in parse_listeners(tcp, [], [], udp)]
+    assert got == [(p, port, a) for p, ports in (("tcp", (21, 22)), ("udp", (123, 161)))
+                   for port in ports for a in sorted(addresses)]
