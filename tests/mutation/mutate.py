@@ -161,14 +161,19 @@ def _equivalent(survivor: dict, known: list[dict]) -> str | None:
     """The reason, when an entry of equivalent.yaml names this mutant (module, definition,
     operator and the changed source line: robust against lines moving)."""
     changed = _changed_line(survivor["diff"])
-    mutated = _changed_line(survivor["diff"], "+")
+    mutated = _bare(_changed_line(survivor["diff"], "+"))
     for entry in known:
         if (entry["module"] == survivor["module"] and entry["operator"] == survivor["operator"]
                 and entry.get("definition", survivor["definition"]) == survivor["definition"]
                 and entry["source"].strip() == changed
-                and entry.get("mutant", mutated).strip() == mutated):
+                and _bare(entry.get("mutant", mutated)) == mutated):
             return entry["reason"]
     return None
+
+
+def _bare(line: str) -> str:
+    """The line without whitespace: NumberReplacer writes ``[ -1]`` for ``[0]``."""
+    return "".join(line.split())
 
 
 def _changed_line(diff: str, sign: str = "-") -> str:
