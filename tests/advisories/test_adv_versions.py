@@ -13,7 +13,7 @@ from otaudit.server.advisories.fixes import Mentions, fix_versions
 from otaudit.server.advisories.matcher import AdvisoryIndex, Identity
 from otaudit.server.advisories.names import normalise_vendor, product_name
 from otaudit.server.advisories.normalise import normalise
-from otaudit.server.advisories.ranges import parse_expression, position
+from otaudit.server.advisories.ranges import VersionSpec, parse_expression, position
 from otaudit.server.advisories.versions import Incomparable, compare, parse_version
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "csaf"
@@ -156,12 +156,25 @@ def test_product_names_keep_model_families_apart() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
 def test_parsers_never_raise(text: str) -> None:
-    parse_version(text)
+    """Any text: a version that reads back the same, a spec that keeps its text and
+    survives storage, and a position that follows the kind of the spec."""
+    version = parse_version(text)
+    if version is not None:
+        assert parse_version(version.raw) == version
     spec = parse_expression(text)
+    assert spec.raw == text and spec.kind in ("all", "range", "unparsed", "none")
+    assert VersionSpec.from_dict(spec.to_dict()) == spec
     installed = parse_version("1.2.3")
     assert installed is not None
-    position(spec, installed, "generic")
-    fix_versions(text)
+    where = position(spec, installed, "generic").where
+    if spec.kind in ("all", "none"):
+        assert where == "in"
+    elif spec.kind == "unparsed":
+        assert where == "unknown"
+    else:
+        assert spec.intervals or spec.exact
+        assert where in ("in", "above", "outside", "unknown")
+    assert all(isinstance(v, str) and v for v in fix_versions(text))
 
 
 _INDEX: list[AdvisoryIndex] = []

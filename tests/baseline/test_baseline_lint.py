@@ -55,7 +55,10 @@ def test_catalogue_from_docs_covers_every_family(catalogue):
 def test_yaml_syntax_error(baseline_copy, catalogue):
     f = check_file(baseline_copy, "OTA-S7-002")
     line = edit(f, "severity: high\n", "severity: [high\n")
-    expect(lint(baseline_copy, catalogue), "OTA-S7-002.yaml", line + 1, "")
+    problems = lint(baseline_copy, catalogue)
+    assert problems_at(problems, "checks/s7/OTA-S7-002.yaml", None) == [
+        "invalid YAML: did not find expected ',' or ']'"]
+    expect(problems, "checks/s7/OTA-S7-002.yaml", line + 1, r"^invalid YAML: ")
 
 
 def test_unknown_field(baseline_copy, catalogue):

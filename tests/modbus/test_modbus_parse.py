@@ -97,7 +97,12 @@ def test_any_bytes_give_a_reply_or_parse_error(data: bytes) -> None:
         reply = parse_device_id_reply(data)
     except ParseError:
         return
-    assert isinstance(reply, DeviceIdReply | ExceptionReply)
+    # what was accepted is exactly what the reply said: re-encoding gives the same bytes
+    if isinstance(reply, ExceptionReply):
+        assert data == bytes([0xAB, reply.code])
+    else:
+        assert encode_reply(reply.objects, reply.read_code, reply.conformity,
+                            reply.more_follows, reply.next_object_id) == data
 
 
 @given(objects_strategy, st.integers(1, 4), st.integers(0, 255), st.booleans(),

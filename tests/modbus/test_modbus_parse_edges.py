@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from otaudit.probes.base import ParseError
@@ -9,6 +11,7 @@ from otaudit.probes.modbus.parse import (
     IDENTITY_OBJECTS,
     ExceptionReply,
     identity_facts,
+    object_table,
     parse_device_id_reply,
 )
 
@@ -68,3 +71,58 @@ def test_exception_reply_is_exactly_two_bytes() -> None:
     assert parse_device_id_reply(bytes([0xAB, 0x01])) == ExceptionReply(0xAB, 0x01)
     with pytest.raises(ParseError, match="exception reply of 3 bytes"):
         parse_device_id_reply(bytes([0xAB, 0x01, 0x00]))
+
+
+@pytest.mark.parametrize(("code", "name"), [
+    (0x01, "illegal function"), (0x02, "illegal data address"), (0x03, "illegal data value"),
+    (0x04, "server device failure"), (0x05, "acknowledge"), (0x06, "server device busy"),
+    (0x08, "memory parity error"), (0x0A, "gateway path unavailable"),
+    (0x0B, "gateway target device failed to respond"), (0x07, "unknown code"),
+    (0x09, "unknown code"), (0x00, "unknown code"), (0x0C, "unknown code"),
+])
+def test_every_exception_code_is_described_by_its_name(code: int, name: str) -> None:
+    assert ExceptionReply(0xAB, code).describe() == f"exception {code:02X} ({name})"
+
+
+def test_replies_are_frozen() -> None:
+    reply = parse_device_id_reply(HEADER + bytes([0]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reply.read_code = 2  # type: ignore[misc]
+    exception = parse_device_id_reply(bytes([0xAB, 0x04]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        exception.code = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("function_code", [0xAA, 0xAC, 0xFF, 0x2A, 0x2C])
+def test_only_0x2b_and_its_exception_code_are_read(function_code: int) -> None:
+    # 0xAB (0x2B | 0x80) is the exception; the codes next to it are just wrong replies
+    with pytest.raises(ParseError, match=f"function code 0x{function_code:02X}, expected 0x2B"):
+        parse_device_id_reply(bytes([function_code, 0x01]))
+
+
+@pytest.mark.parametrize(("extra", "count"), [(1, 1), (2, 1), (5, 1)])
+def test_trailing_bytes_are_counted_exactly(extra: int, count: int) -> None:
+    pdu = HEADER + bytes([count, 0x00, 1]) + b"a" + bytes(extra)
+    with pytest.raises(ParseError, match=f"^{extra} unexpected bytes after {count} objects$"):
+        parse_device_id_reply(pdu)
+
+
+def test_trailing_bytes_after_no_objects() -> None:
+    with pytest.raises(ParseError, match=r"^3 unexpected bytes after 0 objects$"):
+        parse_device_id_reply(HEADER + bytes([0, 9, 9, 9]))
+
+
+def test_object_ids_at_the_byte_limits() -> None:
+    assert object_table({0x00: b"a", 0xFF: b"b"}) == {"0x00": "a", "0xff": "b"}
+    assert identity_facts({0xFF: b"x", 0x00: b"Moxa"}) == {"identity.vendor": "Moxa"}
+    for bad in (0x100, -1):
+        with pytest.raises(ParseError, match=f"^object id {bad} is not a byte$"):
+            object_table({bad: b"a"})
+    with pytest.raises(ParseError, match="object id '1' is not a byte"):
+        object_table({"1": b"a"})  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize("mei", [0x0D, 0x0F, 0x00, 0xFF])
+def test_only_mei_type_0x0e_is_read(mei: int) -> None:
+    with pytest.raises(ParseError, match=f"^MEI type 0x{mei:02X}, expected 0x0E$"):
+        parse_device_id_reply(bytes([0x2B, mei, 1, 0x81, 0, 0, 0]))

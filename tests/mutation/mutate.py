@@ -123,15 +123,19 @@ def run_module(copy: Path, module: str, tests: list[str], *, sample: int | None,
 
 
 def _keep(session: Path, sample: int | None, seed: int, salt: str) -> None:
-    """Keep the chosen operators, then a seeded sample of ``sample`` mutants."""
+    """Keep the chosen operators, then a seeded sample of ``sample`` mutants.
+
+    The sample is drawn from the mutants in source order (operator, occurrence), not by
+    job id: cosmic-ray's job ids are random, so a sample over them changed every run.
+    """
     import re
 
     db = sqlite3.connect(session)
-    rows = db.execute("SELECT job_id, operator_name FROM mutation_specs ORDER BY job_id"
-                      ).fetchall()
+    rows = db.execute("SELECT job_id, operator_name FROM mutation_specs "
+                      "ORDER BY operator_name, occurrence").fetchall()
     allowed = [job for job, op in rows if any(re.fullmatch(p, op) for p in OPERATORS)]
     if sample is not None and len(allowed) > sample:
-        allowed = sorted(random.Random(salt).sample(sorted(allowed), sample))
+        allowed = random.Random(salt).sample(allowed, sample)
     keep = set(allowed)
     drop = [(job,) for job, _ in rows if job not in keep]
     db.executemany("DELETE FROM mutation_specs WHERE job_id = ?", drop)
@@ -157,17 +161,25 @@ def _equivalent(survivor: dict, known: list[dict]) -> str | None:
     """The reason, when an entry of equivalent.yaml names this mutant (module, definition,
     operator and the changed source line: robust against lines moving)."""
     changed = _changed_line(survivor["diff"])
+    mutated = _bare(_changed_line(survivor["diff"], "+"))
     for entry in known:
         if (entry["module"] == survivor["module"] and entry["operator"] == survivor["operator"]
                 and entry.get("definition", survivor["definition"]) == survivor["definition"]
-                and entry["source"].strip() == changed):
+                and entry["source"].strip() == changed
+                and _bare(entry.get("mutant", mutated)) == mutated):
             return entry["reason"]
     return None
 
 
-def _changed_line(diff: str) -> str:
+def _bare(line: str) -> str:
+    """The line without whitespace: NumberReplacer writes ``[ -1]`` for ``[0]``."""
+    return "".join(line.split())
+
+
+def _changed_line(diff: str, sign: str = "-") -> str:
+    """The first line the diff removes (``-``) or adds (``+``), stripped."""
     return next((line[1:].strip() for line in diff.splitlines()
-                 if line.startswith("-") and not line.startswith("---")), "")
+                 if line.startswith(sign) and not line.startswith(sign * 3)), "")
 
 
 def main(argv: list[str] | None = None) -> int:

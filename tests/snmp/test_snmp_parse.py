@@ -26,6 +26,7 @@ from otaudit.probes.snmp.parse import (
     decode_text,
     interfaces_up_unused,
     normalise_order_code,
+    oid_str,
     parse_entities,
     parse_interfaces,
     parse_oid,
@@ -205,8 +206,9 @@ def test_discovery_request_shape():
 
 @given(st.binary(max_size=300))
 def test_decode_text_never_fails(raw):
-    text, _ = decode_text(raw)
-    assert isinstance(text, str) and len(text) <= 4096
+    text, utf8 = decode_text(raw)
+    body = raw.rstrip(b"\x00")
+    assert text == (body.decode("utf-8") if utf8 else body.decode("latin-1"))[:4096]
 
 
 @given(st.binary(max_size=400), st.integers(0, 2**31 - 1))
@@ -240,7 +242,16 @@ def test_sys_descr_rules_take_any_text(sys_descr, object_id):
 
 @given(st.text(max_size=80))
 def test_order_code_normalisation_takes_any_text(text):
-    assert isinstance(normalise_order_code(text), str)
+    """Any text: an MLFB in catalogue form with the same characters, else the text
+    stripped; normalising twice changes nothing."""
+    normalised = normalise_order_code(text)
+    compact = re.sub(r"[\s-]", "", text)
+    if re.fullmatch(r"6[A-Z]{2}\d{4}[0-9A-Z]{9}", compact):
+        assert re.fullmatch(r"6[A-Z]{2}\d \d{3}-[0-9A-Z]{5}-[0-9A-Z]{4}", normalised)
+        assert re.sub(r"[\s-]", "", normalised) == compact
+    else:
+        assert normalised == text.strip()
+    assert normalise_order_code(normalised) == normalised
 
 
 VALUES = st.one_of(
@@ -261,11 +272,16 @@ def test_table_parsers_raise_only_parse_error(rows):
                   lambda r: parse_interfaces(r, r, r, r)):
         with contextlib.suppress(ParseError):
             json.dumps(parse(rows))
-    assert isinstance(render_varbinds(rows), str)
+    lines = render_varbinds(rows).split("\n") if rows else []
+    assert len(lines) == len(rows)
+    assert all(line.startswith(f"{oid_str(o)} = {v.type}: ") for line, (o, v) in zip(lines, rows,
+                                                                                    strict=True))
 
 
 @given(st.text(max_size=40))
 def test_parse_oid_raises_only_parse_error(text):
     with contextlib.suppress(ParseError):
-        assert all(isinstance(n, int) for n in parse_oid(text))
+        oid = parse_oid(text)
+        assert oid and parse_oid(oid_str(oid)) == oid
+        assert oid_str(oid) == ".".join(str(int(p)) for p in text.strip().lstrip(".").split("."))
 
