@@ -52,9 +52,14 @@ def environment() -> Environment:
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page; every HTML answer of the console carries its CSP."""
     html = environment().get_template(template).render(
-        request=request, csrf=getattr(request.state, "csrf", ""),
+        request=request, url_for=lambda name, **params: url(request, name, **params), csrf=getattr(request.state, "csrf", ""),
         user=getattr(request.state, "user", None), **context)
     return HTMLResponse(html, status, headers={"Content-Security-Policy": CONSOLE_CSP})
+
+
+def url(request: Request, name: str, **params: Any) -> str:
+    """The path of a console route (under the mount's root path)."""
+    return request.scope.get("root_path", "") + str(request.app.url_path_for(name, **params))
 
 
 def _policy(request: Request, session: Session, site: str) -> Policy:
@@ -86,7 +91,7 @@ def console_app(state: State) -> FastAPI:
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, _: LoginRequired) -> Response:
-        return RedirectResponse(request.url_for("login_page"), 303)
+        return RedirectResponse(url(request, "login_page"), 303)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:
@@ -102,7 +107,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     @app.get("/", name="home")
     def home(request: Request, who: Principal = Depends(principal)) -> Response:
         """The sites overview."""
-        return RedirectResponse(request.url_for("sites_page"), 303)
+        return RedirectResponse(url(request, "sites_page"), 303)
 
     @app.get("/static/console.css", name="css")
     def css() -> Response:
@@ -129,7 +134,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             audit.record(session, name, "login.failed", f"address:{address}")
             return render(request, "login.html.j2", 401, title="Sign in", username=name,
                           error="Wrong user name or password.")
-        response = RedirectResponse(request.url_for("sites_page"), 303)
+        response = RedirectResponse(url(request, "sites_page"), 303)
         response.set_cookie(COOKIE, issued[1], httponly=True, samesite="strict",
                             secure=request.url.scheme == "https", path="/console",
                             max_age=int(accounts.LOGIN_TOKEN_LIFETIME.total_seconds()))
@@ -143,7 +148,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         check_csrf(request, fields)
         if who.token_id is not None:
             accounts.revoke_token(session, who.token_id, who.user)
-        response = RedirectResponse(request.url_for("login_page"), 303)
+        response = RedirectResponse(url(request, "login_page"), 303)
         response.delete_cookie(COOKIE, path="/console")
         return response
 
@@ -231,7 +236,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _risks(request, session, site, who, 422, problems=problems, form=fields)
         findings.refresh_findings(session, site, request.app.state.baseline,
                                   _policy(request, session, site))
-        return RedirectResponse(request.url_for("risks_page", site=site), 303)
+        return RedirectResponse(url(request, "risks_page", site=site), 303)
 
     @app.post(SITE + "/risks/{record_id}/expire", name="expire_risk")
     def expire_risk(site: str, record_id: str, request: Request,
@@ -243,7 +248,7 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             raise HTTPException(404, f"no exception {record_id!r} in site {site!r}")
         findings.refresh_findings(session, site, request.app.state.baseline,
                                   _policy(request, session, site))
-        return RedirectResponse(request.url_for("risks_page", site=site), 303)
+        return RedirectResponse(url(request, "risks_page", site=site), 303)
 
     @app.get(SITE + "/exports", name="exports_page")
     def exports_page(site: str, request: Request, who: Principal = Depends(VIEWER),
