@@ -19,8 +19,8 @@ from otaudit.errors import InputError
 from otaudit.server.api.security import db_session
 from otaudit.server.console import views
 from otaudit.server.console.auth import (
-    COOKIE,
     CONSOLE_CSP,
+    COOKIE,
     Forbidden,
     LoginRequired,
     check_csrf,
@@ -28,7 +28,6 @@ from otaudit.server.console.auth import (
     need,
     need_post,
     principal,
-    session_token,
 )
 from otaudit.server.reporting.html import stylesheet
 from otaudit.server.services import accounts, audit, exports, findings, patches, waivers
@@ -52,7 +51,8 @@ def environment() -> Environment:
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     """A page; every HTML answer of the console carries its CSP."""
     html = environment().get_template(template).render(
-        request=request, url_for=lambda name, **params: url(request, name, **params), csrf=getattr(request.state, "csrf", ""),
+        request=request, url_for=lambda name, **params: url(request, name, **params),
+        csrf=getattr(request.state, "csrf", ""),
         user=getattr(request.state, "user", None), **context)
     return HTMLResponse(html, status, headers={"Content-Security-Policy": CONSOLE_CSP})
 
@@ -103,7 +103,7 @@ def _handlers(app: FastAPI) -> None:
                       if exc.status_code == 404 else "Error", message=str(exc.detail))
 
 
-def _routes(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
+def _routes(app: FastAPI) -> None:
     @app.get("/", name="home")
     def home(request: Request, who: Principal = Depends(principal)) -> Response:
         """The sites overview."""
