@@ -36,6 +36,8 @@ from otaudit.server.services.accounts import Principal
 from otaudit.server.services.policy import Policy, site_policy
 
 VIEWER, AUDITOR = need("viewer"), need("auditor")
+# committed before the response leaves: a redirect's next page sees the write (login, forms)
+DB = Depends(db_session, scope="function")
 SITE = "/sites/{site}"
 OUTCOMES = ("fail", "capability_gap", "unknown", "compensated", "attested", "pass",
             "not_applicable")
@@ -122,7 +124,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.post("/login", name="login")
     def login(request: Request, fields: dict[str, str] = Depends(form),
-              session: Session = Depends(db_session)) -> Response:
+              session: Session = DB) -> Response:
         """A login token in an HttpOnly, SameSite=Strict cookie (rate limited as the API)."""
         name, password = fields.get("username", ""), fields.get("password", "")
         address = request.client.host if request.client else "-"
@@ -143,7 +145,7 @@ def _routes(app: FastAPI) -> None:
     @app.post("/logout", name="logout")
     def logout(request: Request, who: Principal = Depends(principal),
                fields: dict[str, str] = Depends(form),
-               session: Session = Depends(db_session)) -> Response:
+               session: Session = DB) -> Response:
         """Revoke the session's token and drop the cookie."""
         check_csrf(request, fields)
         if who.token_id is not None:
@@ -154,7 +156,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get("/sites", name="sites_page")
     def sites_page(request: Request, who: Principal = Depends(principal),
-                   session: Session = Depends(db_session)) -> Response:
+                   session: Session = DB) -> Response:
         """Per site of the user: zones SL-T vs SL-A, open exploited advisories, drift."""
         _seen(request, who)
         mine = sites_svc.list_sites(session, set(who.roles))
@@ -165,7 +167,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(SITE + "/zones/{zone}", name="zone_page")
     def zone_page(site: str, zone: str, request: Request, who: Principal = Depends(VIEWER),
-                  session: Session = Depends(db_session)) -> Response:
+                  session: Session = DB) -> Response:
         """The zone: FR chart, requirements with outcome and reason, assets, exceptions."""
         _seen(request, who)
         if not sites_svc.zone_exists(session, site, zone):
@@ -177,7 +179,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(SITE + "/assets/{asset_id}", name="asset_page")
     def asset_page(site: str, asset_id: str, request: Request,
-                   who: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                   who: Principal = Depends(VIEWER), session: Session = DB
                    ) -> Response:
         """The asset: identity, facts with evidence, findings, advisories, timeline."""
         _seen(request, who)
@@ -189,7 +191,7 @@ def _routes(app: FastAPI) -> None:
     @app.get(SITE + "/findings", name="findings_page")
     def findings_page(site: str, request: Request, outcome: str = "", check: str = "",
                       zone: str = "", asset: str = "", format: str = "html",
-                      who: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                      who: Principal = Depends(VIEWER), session: Session = DB
                       ) -> Response:
         """Findings filtered by a GET form; ``format=csv`` downloads the same rows."""
         _seen(request, who)
@@ -205,7 +207,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(SITE + "/patches", name="patches_page")
     def patches_page(site: str, request: Request, who: Principal = Depends(VIEWER),
-                     session: Session = Depends(db_session)) -> Response:
+                     session: Session = DB) -> Response:
         """Open and to-review advisories, known exploited first, then by CVSS."""
         _seen(request, who)
         _site(session, site)
@@ -214,7 +216,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(SITE + "/risks", name="risks_page")
     def risks_page(site: str, request: Request, who: Principal = Depends(VIEWER),
-                   session: Session = Depends(db_session)) -> Response:
+                   session: Session = DB) -> Response:
         """The risk register; auditors also get the create/expire forms."""
         _seen(request, who)
         _site(session, site)
@@ -223,7 +225,7 @@ def _routes(app: FastAPI) -> None:
     @app.post(SITE + "/risks", name="create_risk")
     def create_risk(site: str, request: Request,
                     posted: tuple[Principal, dict[str, str]] = Depends(need_post("auditor")),
-                    session: Session = Depends(db_session)) -> Response:
+                    session: Session = DB) -> Response:
         """Create an exception (audited, findings re-evaluated), then back to the register."""
         who, fields = posted
         _seen(request, who)
@@ -241,7 +243,7 @@ def _routes(app: FastAPI) -> None:
     @app.post(SITE + "/risks/{record_id}/expire", name="expire_risk")
     def expire_risk(site: str, record_id: str, request: Request,
                     posted: tuple[Principal, dict[str, str]] = Depends(need_post("auditor")),
-                    session: Session = Depends(db_session)) -> Response:
+                    session: Session = DB) -> Response:
         """Stop an exception counting from now."""
         who, _ = posted
         if waivers.expire_waiver(session, site, "exception", record_id, who.user) is None:
@@ -252,7 +254,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(SITE + "/exports", name="exports_page")
     def exports_page(site: str, request: Request, who: Principal = Depends(VIEWER),
-                     session: Session = Depends(db_session)) -> Response:
+                     session: Session = DB) -> Response:
         """Links to the report and the evidence package (auditor)."""
         _seen(request, who)
         _site(session, site)
@@ -262,7 +264,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(SITE + "/exports/report.html", name="report_export")
     def report_export(site: str, request: Request, _: Principal = Depends(AUDITOR),
-                      session: Session = Depends(db_session)) -> Response:
+                      session: Session = DB) -> Response:
         _site(session, site)
         html = exports.report_html(session, site, request.app.state.baseline,
                                    _policy(request, session, site))
@@ -273,7 +275,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(SITE + "/exports/evidence.zip", name="evidence_export")
     def evidence_export(site: str, request: Request, _: Principal = Depends(AUDITOR),
-                        session: Session = Depends(db_session)) -> Response:
+                        session: Session = DB) -> Response:
         _site(session, site)
         key = request.app.state.signing_key_file
         if key is None:
