@@ -149,6 +149,7 @@ def test_console_in_chromium(server: str, browser: Any, tmp_path: Path) -> None:
     assert len(walk.all("svg.chart")) == 1
     assert walk.requirement("SR 1.1") == "capability gap"
     sl_a_before = walk.css("#sl-a-proven").text
+    assert walk.css("#sl-a-reachable").text.startswith("IAC 0 · UC 0")
     walk.shot("zone")
     walk.link("plc-1")
     assert walk.css("h1").text == "Asset plc-1"
@@ -191,7 +192,10 @@ def test_console_in_chromium(server: str, browser: Any, tmp_path: Path) -> None:
     browser.get(server + "/console/sites/plant-a/zones/cell-1")
     assert walk.requirement("SR 1.1") == "compensated"
     assert "GW-1" in walk.css("#req-SR-1-1").text
-    assert walk.css("#sl-a-proven").text == sl_a_before  # other requirements stay unknown
+    # the IAC/UC requirements the check decided count as met: reachable SL-A rises to 4;
+    # proven SL-A stays (the zone's other requirements are still unknown)
+    assert walk.css("#sl-a-reachable").text.startswith("IAC 4 · UC 4")
+    assert walk.css("#sl-a-proven").text == sl_a_before
     # the evidence package downloads (auditor)
     walk.link("Exports")
     walk.css("#evidence-link").click()

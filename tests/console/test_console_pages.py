@@ -159,6 +159,9 @@ def test_auditor_creates_and_expires_an_exception_and_it_changes_the_outcome(api
     assert "X-1" in register and "Expire now" in register
     zone = client.get(f"{C}/sites/plant-a/zones/cell-1").text
     assert "X-1" in zone
+    reachable = re.search(r'id="sl-a-reachable">([^<]*)', zone).group(1)
+    assert reachable.startswith("IAC 4 · UC 4"), reachable  # was IAC 0 · UC 0
+    assert re.search(r'id="req-SR-1-1">.*?st-compensated', zone, re.S)
     expired = client.post(f"{C}/sites/plant-a/risks/X-1/expire", data={"csrf": csrf},
                           follow_redirects=False)
     assert expired.status_code == 303
