@@ -55,7 +55,9 @@ def asset_page(session: Session, site: str, asset_id: str) -> dict[str, Any] | N
     facts = [{"path": path, **fact, "items": [evidence[i] for i in fact["evidence"]
                                               if i in evidence]}
              for path, fact in detail["facts"].items()]
-    advisories = [r for r in patches.patch_status(session, site) if r["asset_id"] == asset_id]
+    # software found on a host is "host/component" in the patch rows: shown on the host
+    advisories = [r for r in patches.patch_status(session, site)
+                  if r["asset_id"].split("/")[0] == asset_id]
     timeline = sorted([*({"at": p["observed_at"], "what": f"observed by {p['probe']}",
                           "detail": p["status"]} for p in detail["probes"]),
                        *({"at": d["after_observed_at"], "what": f"drift: {d['fact']}",
