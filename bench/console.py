@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import header, table, update_results  # noqa: E402
+from common import header, table, update_results
 
 SITE, PASSWORD = "plant-a", "a long bench password"
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ import secrets
 from functools import cache
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -39,6 +40,7 @@ VIEWER, AUDITOR = need("viewer"), need("auditor")
 # committed before the response leaves: a redirect's next page sees the write (login, forms)
 DB = Depends(db_session, scope="function")
 SITE = "/sites/{site}"
+PAGE_ROWS = 200  # findings per page (the CSV has them all)
 OUTCOMES = ("fail", "capability_gap", "unknown", "compensated", "attested", "pass",
             "not_applicable")
 
@@ -160,7 +162,8 @@ def _routes(app: FastAPI) -> None:
         """Per site of the user: zones SL-T vs SL-A, open exploited advisories, drift."""
         _seen(request, who)
         mine = sites_svc.list_sites(session, set(who.roles))
-        overviews = [views.site_overview(session, s["site"], request.app.state.baseline,
+        overviews = [views.site_overview(session, s["site"], s["assets"],
+                                         request.app.state.baseline,
                                          _policy(request, session, s["site"])) for s in mine]
         return render(request, "sites.html.j2", title="Sites", overviews=overviews,
                       levels=views.levels, drift_days=views.DRIFT_DAYS, roles=who.roles)
@@ -190,7 +193,7 @@ def _routes(app: FastAPI) -> None:
 
     @app.get(SITE + "/findings", name="findings_page")
     def findings_page(site: str, request: Request, outcome: str = "", check: str = "",
-                      zone: str = "", asset: str = "", format: str = "html",
+                      zone: str = "", asset: str = "", format: str = "html", page: int = 1,
                       who: Principal = Depends(VIEWER), session: Session = DB
                       ) -> Response:
         """Findings filtered by a GET form; ``format=csv`` downloads the same rows."""
@@ -201,9 +204,14 @@ def _routes(app: FastAPI) -> None:
                                       asset=asset or None)
         if format == "csv":
             return _csv(site, rows)
-        return render(request, "findings.html.j2", title="Findings", site=site, rows=rows,
-                      outcomes=OUTCOMES, filters={"outcome": outcome, "check": check,
-                                                  "zone": zone, "asset": asset})
+        filters = {"outcome": outcome, "check": check, "zone": zone, "asset": asset}
+        pages = max(1, -(-len(rows) // PAGE_ROWS))
+        page = min(max(page, 1), pages)
+        query = urlencode({k: v for k, v in filters.items() if v})
+        return render(request, "findings.html.j2", title="Findings", site=site,
+                      rows=rows[(page - 1) * PAGE_ROWS:page * PAGE_ROWS], total=len(rows),
+                      page=page, pages=pages, query=query, first=(page - 1) * PAGE_ROWS + 1,
+                      outcomes=OUTCOMES, filters=filters)
 
     @app.get(SITE + "/patches", name="patches_page")
     def patches_page(site: str, request: Request, who: Principal = Depends(VIEWER),

@@ -20,8 +20,8 @@ def levels(values: dict[str, int]) -> str:
     return " · ".join(f"{fr} {values.get(fr, 0)}" for fr in FRS)
 
 
-def site_overview(session: Session, site: str, baseline: Any, policy: Policy
-                  ) -> dict[str, Any]:
+def site_overview(session: Session, site: str, asset_count: int, baseline: Any,
+                  policy: Policy) -> dict[str, Any]:
     """Zones with SL-T vs proven/reachable SL-A, open exploited advisories, recent drift."""
     evaluation = gap.gap_evaluation(session, site, baseline, policy)
     zones = gap.zone_summaries(evaluation)
@@ -29,7 +29,7 @@ def site_overview(session: Session, site: str, baseline: Any, policy: Policy
     since = utcnow() - timedelta(days=DRIFT_DAYS)
     recent = drift.list_drift(session, site, since=since)
     return {"site": site, "zones": zones, "kev_open": kev, "drift": recent,
-            "assets": len(assets.list_assets(session, site))}
+            "assets": asset_count}
 
 
 def zone_page(session: Session, site: str, zone: str, baseline: Any, policy: Policy

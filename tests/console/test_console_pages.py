@@ -139,6 +139,28 @@ def test_findings_filters_and_csv(api: Api) -> None:
     assert {r["asset_id"] for r in rows} == {"plc-1", "plc-2"}
 
 
+def test_findings_pages_keep_the_filters(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from otaudit.server.console import pages
+
+    client = login(api, "viewer-plant-a")
+    url = f"{C}/sites/plant-a/findings"
+    every = client.get(url).text
+    total = int(re.search(r'<p id="count">(\d+)', every).group(1))
+    monkeypatch.setattr(pages, "PAGE_ROWS", 2)
+    seen, link = [], url + "?asset=plc-1"
+    while link:
+        page = client.get(link).text
+        seen += re.findall(r'<tr><th scope="row"><a[^>]*>(plc-\d)</a></th><td>[^<]*</td>'
+                           r'<td>([^<]*)</td>', page)
+        found = re.search(r'rel="next" href="([^"]+)"', page)
+        link = found.group(1).replace("&amp;", "&") if found else None
+        assert link is None or "asset=plc-1" in link
+    assert len(seen) == len(set(seen)) and {a for a, _ in seen} == {"plc-1"}
+    assert 2 < len(seen) < total
+    last = client.get(url, params={"asset": "plc-1", "page": 999}).text
+    assert 'rel="prev"' in last and 'rel="next"' not in last
+
+
 def test_auditor_creates_and_expires_an_exception_and_it_changes_the_outcome(api: Api) -> None:
     client = login(api, "auditor-plant-a")
     before = client.get(f"{C}/sites/plant-a/findings",
