@@ -201,7 +201,7 @@ def _routes(app: FastAPI) -> None:
         _site(session, site)
         rows = findings.list_findings(session, site, outcome=outcome or None,
                                       check=check or None, zone=zone or None,
-                                      asset=asset or None)
+                                      asset=asset or None, detail=False)
         if format == "csv":
             return _csv(site, rows)
         filters = {"outcome": outcome, "check": check, "zone": zone, "asset": asset}
