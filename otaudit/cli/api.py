@@ -79,7 +79,8 @@ def api(db: str | None = db_option(),
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        typer.echo(f"api: http://{host}:{port}/api/v1 (healthz: /healthz)", err=True)
+        typer.echo(f"api: http://{host}:{port}/api/v1 (healthz: /healthz; web console: "
+                   "/console/)", err=True)
         await serve_until(http_server(app, host, port), stop)
 
     asyncio.run(main())

@@ -164,9 +164,14 @@ def demo(
     out: Path = typer.Option(Path("otaudit-demo"), "--out", help="output folder"),
     broker: str | None = typer.Option(None, help="use this broker instead of an embedded one"),
     fmt: str = typer.Option("table", "--format", help="table or json on stdout"),
+    serve: bool = typer.Option(False, "--serve", help="keep the web console up afterwards "
+                               "(prints its URL and a demo login)"),
+    http: str = typer.Option("127.0.0.1:8080", "--http", help="the console's HOST:PORT "
+                             "with --serve"),
 ) -> None:
     """Audit the bundled simulated plant end to end; write OUT/report.json, report.html and
-    report.pdf."""
+    report.pdf; with --serve, then serve the web console on that database."""
+    from otaudit.cli.api import parse_http
     from otaudit.errors import InputError
     from otaudit.mqtt import BrokerAddress
     from otaudit.server.report import render_table
@@ -175,6 +180,7 @@ def demo(
         raise InputError("--format", [f"{fmt!r}: expected table or json"])
     if broker is not None:
         BrokerAddress.parse(broker)
+    address = parse_http(http) if serve else None
     with _phases(json_output=fmt == "json") as (phase, step):
         result = asyncio.run(run_pipeline(out, broker_url=broker, phase=phase, step=step))
         phase("writing report.json, report.html and report.pdf", None)
@@ -193,6 +199,10 @@ def demo(
                f"  export OTAUDIT_EXCEPTIONS_FILE={examples / 'exceptions.yaml'}\n"
                f"  export OTAUDIT_ATTESTATIONS_FILE={examples / 'attestations.yaml'}\n"
                "  otaudit report; otaudit gap; otaudit patch status")
+    if address is not None:
+        from otaudit.cli.demo_serve import serve_console
+
+        serve_console(out, f"sqlite:///{out.resolve() / 'otaudit.db'}", *address, examples)
 
 
 def write_reports(report: dict[str, Any], out: Path) -> tuple[Path, Path, Path]:

@@ -144,7 +144,8 @@ def run(
         if app is not None and address is not None:
             web = asyncio.create_task(serve_until(http_server(app, *address), stop))
             web.add_done_callback(lambda _: stop.set())  # API down: stop the whole server
-            typer.echo(f"server: API on http://{address[0]}:{address[1]}/api/v1", err=True)
+            typer.echo(f"server: API on http://{address[0]}:{address[1]}/api/v1, web console "
+                       f"on /console/", err=True)
         stats = await serve(ingestor, settings, broker_url=broker, stop=stop, ready=ready,
                             presence=presence)
         announcer.cancel()

@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse
 from otaudit.errors import InputError
 from otaudit.server.api.routes import router
 from otaudit.server.api.security import LoginLimiter, SecurityHeaders, current_principal
+from otaudit.server.console import console_app
 from otaudit.server.services.accounts import Principal
 
 OPENAPI_PATH = "/api/v1/openapi.json"
+CONSOLE_PATH = "/console"
 
 
 def create_app(database_url: str, baseline_dir: Path | None = None, *,
@@ -43,6 +45,8 @@ def create_app(database_url: str, baseline_dir: Path | None = None, *,
     state.login_limiter = login_limiter or LoginLimiter()
     app.add_middleware(SecurityHeaders)
     app.router.routes.extend(router.routes)  # flat: app.routes lists every route (role matrix)
+    # the console is a mounted sub-app: its pages have their own role matrix (tests/console)
+    app.mount(CONSOLE_PATH, console_app(state), name="console")
 
     @app.exception_handler(InputError)
     async def _bad_input(_: Request, exc: InputError) -> JSONResponse:

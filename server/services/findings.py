@@ -17,9 +17,13 @@ from otaudit.server.services.policy import Policy
 
 def list_findings(session: Session, site: str, *, outcome: str | None = None,
                   check: str | None = None, zone: str | None = None,
-                  asset: str | None = None) -> list[dict[str, Any]]:
-    """Findings of ``site`` by asset then check; each filter narrows (exact match)."""
-    query = sa.select(FindingRow).where(FindingRow.site == site)
+                  asset: str | None = None, detail: bool = True) -> list[dict[str, Any]]:
+    """Findings of ``site`` by asset then check; each filter narrows (exact match).
+    ``detail=False`` leaves the (large) detail out: lists that do not show it."""
+    columns = [FindingRow.site, FindingRow.asset_id, FindingRow.zone, FindingRow.check_id,
+               FindingRow.status, FindingRow.evaluated_at]
+    query = sa.select(*columns, *([FindingRow.detail] if detail else [])) \
+        .where(FindingRow.site == site)
     for column, value in ((FindingRow.status, outcome), (FindingRow.check_id, check),
                           (FindingRow.zone, zone), (FindingRow.asset_id, asset)):
         if value is not None:
@@ -27,7 +31,7 @@ def list_findings(session: Session, site: str, *, outcome: str | None = None,
     query = query.order_by(FindingRow.asset_id, FindingRow.check_id)
     return [{"site": f.site, "asset_id": f.asset_id, "zone": f.zone, "check_id": f.check_id,
              "outcome": f.status, "evaluated_at": iso(f.evaluated_at),
-             "detail": f.detail} for f in session.scalars(query)]
+             **({"detail": f.detail} if detail else {})} for f in session.execute(query)]
 
 
 def refresh_findings(session: Session, site: str, baseline: Any, policy: Policy,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.routing import APIRoute
+from starlette.routing import Mount, Route
 
 from otaudit.server.api.security import LoginLimiter
 from otaudit.server.db import make_engine, session_factory
@@ -165,6 +166,23 @@ def test_every_write_is_in_the_audit_trail(api: Api) -> None:
         logins = [e for e in audit.trail(session) if e["action"] == "login"]
     engine.dispose()
     assert logins and logins[-1]["actor"] == "viewer-plant-a"
+
+
+def test_the_console_mount_is_covered_by_its_own_matrix(api: Api) -> None:
+    """``routes`` lists the API; the only mount is the console, whose every route has a rule
+    in tests/console/test_console_pages.py (RULES, checked there per role and site)."""
+    import importlib.util
+
+    mounts = {r.path: r.app for r in api.client.app.routes if isinstance(r, Mount)}
+    assert list(mounts) == ["/console"], "a new mount needs a role matrix"
+    path = Path(__file__).parents[1] / "console" / "test_console_pages.py"
+    spec = importlib.util.spec_from_file_location("console_matrix", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    listed = {(m, r.path) for r in mounts["/console"].routes if isinstance(r, Route)
+              for m in (r.methods or ()) - {"HEAD"}}
+    assert listed == set(module.RULES)
 
 
 @pytest.mark.parametrize("role", ORDER)

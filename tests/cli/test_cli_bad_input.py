@@ -191,6 +191,8 @@ CASES: list[tuple[str, list[str], ExitCode, str]] = [
      "expected table or json"),
     ("demo: bad broker URL", ["demo", "--broker", "foo", "--out", "{root}/demo"], BAD,
      "mqtt://host"),
+    ("demo --serve: bad address", ["demo", "--serve", "--http", "nowhere", "--out",
+                                   "{root}/demo"], BAD, "expected HOST:PORT"),
     ("server user add: unknown role", ["server", "user", "add", "ann", "--site", "plant-a",
                                        "--role", "root", "--db", "{db}"], BAD,
      "expected one of viewer, auditor, admin"),
