@@ -30,6 +30,10 @@ from otaudit.server.services.policy import site_policy
 router = APIRouter(prefix="/api/v1")
 VIEWER, AUDITOR, ADMIN = need("viewer"), need("auditor"), need("admin")
 SITE = "/sites/{site}"
+# The transaction ends (commit) before the response leaves, not after it was sent (FastAPI's
+# default "request" scope): a client that uses a token right after POST /login, or reads what
+# it just wrote, must see it committed.
+DB = Depends(db_session, scope="function")
 
 
 def _policy(request: Request, session: Session, site: str) -> Any:
@@ -46,7 +50,7 @@ def _zone(session: Session, site: str, zone: str | None) -> None:
 # -- authentication ---------------------------------------------------------------------
 
 @router.post("/login", tags=["auth"])
-def login(body: LoginBody, request: Request, session: Session = Depends(db_session)
+def login(body: LoginBody, request: Request, session: Session = DB
           ) -> Any:
     """A token for a user and password (at most 5 attempts a minute per user and address)."""
     address = request.client.host if request.client else "-"
@@ -66,7 +70,7 @@ def login(body: LoginBody, request: Request, session: Session = Depends(db_sessi
 @router.get("/sites", tags=["sites"])
 def list_sites(request: Request, page: Page = Depends(),
                principal: Principal = Depends(current_principal),
-               session: Session = Depends(db_session)) -> Response:
+               session: Session = DB) -> Response:
     """The sites where the caller holds a role."""
     return paged(request, sites_svc.list_sites(session, set(principal.roles)), page)
 
@@ -75,7 +79,7 @@ def list_sites(request: Request, page: Page = Depends(),
 
 @router.get(SITE + "/zones", tags=["sites"])
 def zones(site: str, request: Request, page: Page = Depends(), _: Principal = Depends(VIEWER),
-          session: Session = Depends(db_session)) -> Response:
+          session: Session = DB) -> Response:
     """Per zone: SL-T, proven and reachable SL-A, assessed share (as the report computes)."""
     evaluation = gap.gap_evaluation(session, site, request.app.state.baseline,
                                     _policy(request, session, site))
@@ -84,7 +88,7 @@ def zones(site: str, request: Request, page: Page = Depends(), _: Principal = De
 
 @router.get(SITE + "/gap", tags=["sites"])
 def site_gap(site: str, request: Request, zone: str | None = None,
-             _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+             _: Principal = Depends(VIEWER), session: Session = DB
              ) -> Response:
     """What ``otaudit gap --format json --site SITE`` prints."""
     _zone(session, site, zone)
@@ -96,7 +100,7 @@ def site_gap(site: str, request: Request, zone: str | None = None,
 @router.get(SITE + "/requirements", tags=["findings"])
 def requirements(site: str, request: Request, zone: str | None = None,
                  status: str | None = None, page: Page = Depends(),
-                 _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                 _: Principal = Depends(VIEWER), session: Session = DB
                  ) -> Response:
     """Every requirement per zone with its outcome and why (filter zone, status)."""
     _zone(session, site, zone)
@@ -108,14 +112,14 @@ def requirements(site: str, request: Request, zone: str | None = None,
 @router.get(SITE + "/assets", tags=["assets"])
 def list_assets(site: str, request: Request, zone: str | None = None,
                 page: Page = Depends(), _: Principal = Depends(VIEWER),
-                session: Session = Depends(db_session)) -> Response:
+                session: Session = DB) -> Response:
     """The site's assets, by zone then id."""
     return paged(request, assets.list_assets(session, site, zone), page)
 
 
 @router.get(SITE + "/assets/{asset_id}", tags=["assets"])
 def asset(site: str, asset_id: str, request: Request, _: Principal = Depends(VIEWER),
-          session: Session = Depends(db_session)) -> Response:
+          session: Session = DB) -> Response:
     """One asset with its latest facts, unknowns and evidence."""
     detail = assets.asset_detail(session, site, asset_id)
     if detail is None:
@@ -126,7 +130,7 @@ def asset(site: str, asset_id: str, request: Request, _: Principal = Depends(VIE
 @router.get(SITE + "/observations", tags=["assets"])
 def observations(site: str, request: Request, asset: str | None = None,
                  probe: str | None = None, page: Page = Depends(),
-                 _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                 _: Principal = Depends(VIEWER), session: Session = DB
                  ) -> Response:
     """Observations, newest first (filter asset, probe)."""
     items, total = assets.list_observations(session, site, asset, probe, page.limit,
@@ -138,7 +142,7 @@ def observations(site: str, request: Request, asset: str | None = None,
 def list_findings(site: str, request: Request, outcome: str | None = None,
                   check: str | None = None, zone: str | None = None,
                   asset: str | None = None, page: Page = Depends(),
-                  _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                  _: Principal = Depends(VIEWER), session: Session = DB
                   ) -> Response:
     """Stored findings by asset then check (filter outcome, check, zone, asset)."""
     return paged(request, findings.list_findings(session, site, outcome=outcome, check=check,
@@ -149,7 +153,7 @@ def list_findings(site: str, request: Request, outcome: str | None = None,
 def patch_status(site: str, request: Request,
                  state: list[str] = Query([], description="open, needs_review, patched"),
                  kev: bool | None = None, zone: str | None = None, page: Page = Depends(),
-                 _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                 _: Principal = Depends(VIEWER), session: Session = DB
                  ) -> Response:
     """``otaudit patch status`` rows, known exploited first (filter state, kev, zone)."""
     if bad := [s for s in state if s not in patches.STATES]:
@@ -160,7 +164,7 @@ def patch_status(site: str, request: Request,
 
 @router.get(SITE + "/advisories", tags=["advisories"])
 def advisories(site: str, request: Request, page: Page = Depends(),
-               _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+               _: Principal = Depends(VIEWER), session: Session = DB
                ) -> Response:
     """The advisories that concern the site's assets, with CVEs, assets and states."""
     return paged(request, patches.site_advisories(session, site), page)
@@ -169,7 +173,7 @@ def advisories(site: str, request: Request, page: Page = Depends(),
 @router.get(SITE + "/drift", tags=["assets"])
 def drift_events(site: str, request: Request, since: datetime | None = None,
                  asset: str | None = None, page: Page = Depends(),
-                 _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                 _: Principal = Depends(VIEWER), session: Session = DB
                  ) -> Response:
     """Drift events, oldest first (filter since, asset): before/after and both evidence ids."""
     if since is not None and since.tzinfo is None:
@@ -182,13 +186,13 @@ def _waiver_routes(kind: str) -> None:
     base = f"{SITE}/{kind}s"
 
     def list_kind(site: str, request: Request, page: Page = Depends(),
-                  _: Principal = Depends(VIEWER), session: Session = Depends(db_session)
+                  _: Principal = Depends(VIEWER), session: Session = DB
                   ) -> Response:
         return paged(request, waivers.list_waivers(session, site, kind), page)
 
     def create_kind(site: str, body: WaiverBody, request: Request,
                     principal: Principal = Depends(AUDITOR),
-                    session: Session = Depends(db_session)) -> Response:
+                    session: Session = DB) -> Response:
         try:
             view = waivers.create_waiver(session, site, kind, body.record, principal.user,
                                          request.app.state.baseline)
@@ -200,7 +204,7 @@ def _waiver_routes(kind: str) -> None:
 
     def expire_kind(site: str, record_id: str, request: Request,
                     principal: Principal = Depends(AUDITOR),
-                    session: Session = Depends(db_session)) -> Response:
+                    session: Session = DB) -> Response:
         view = waivers.expire_waiver(session, site, kind, record_id, principal.user)
         if view is None:
             raise HTTPException(404, f"no {kind} {record_id!r} in site {site!r}")
@@ -227,7 +231,7 @@ for _kind in waivers.KINDS:
 
 @router.get(SITE + "/report", tags=["exports"], response_class=Response)
 def report(site: str, request: Request, zone: str | None = None,
-           _: Principal = Depends(AUDITOR), session: Session = Depends(db_session)
+           _: Principal = Depends(AUDITOR), session: Session = DB
            ) -> Response:
     """The gap report as one HTML page."""
     _zone(session, site, zone)
@@ -240,7 +244,7 @@ def report(site: str, request: Request, zone: str | None = None,
 
 @router.get(SITE + "/evidence", tags=["exports"], response_class=Response)
 def evidence(site: str, request: Request, zone: str | None = None,
-             _: Principal = Depends(AUDITOR), session: Session = Depends(db_session)
+             _: Principal = Depends(AUDITOR), session: Session = DB
              ) -> Response:
     """The signed evidence package (zip); 409 when the server has no signing key."""
     _zone(session, site, zone)
@@ -259,7 +263,7 @@ def evidence(site: str, request: Request, zone: str | None = None,
 
 @router.get(SITE + "/users", tags=["accounts"])
 def users(site: str, request: Request, page: Page = Depends(), _: Principal = Depends(ADMIN),
-          session: Session = Depends(db_session)) -> Response:
+          session: Session = DB) -> Response:
     """The users holding a role at the site."""
     return paged(request, accounts.users_of_site(session, site), page)
 
@@ -267,7 +271,7 @@ def users(site: str, request: Request, page: Page = Depends(), _: Principal = De
 @router.post(SITE + "/users", tags=["accounts"], status_code=201)
 def create_user(site: str, body: UserBody, request: Request,
                 principal: Principal = Depends(ADMIN),
-                session: Session = Depends(db_session)) -> Response:
+                session: Session = DB) -> Response:
     """Create a user with a role at this site; audited."""
     accounts.add_user(session, body.name, body.password, principal.user)
     accounts.grant(session, body.name, site, body.role, principal.user)
@@ -277,7 +281,7 @@ def create_user(site: str, body: UserBody, request: Request,
 @router.put(SITE + "/users/{name}", tags=["accounts"])
 def set_role(site: str, name: str, body: RoleBody, request: Request,
              principal: Principal = Depends(ADMIN),
-             session: Session = Depends(db_session)) -> Response:
+             session: Session = DB) -> Response:
     """Give an existing user a role at this site; audited."""
     accounts.grant(session, name, site, body.role, principal.user)
     return json_response(request, {"name": name, "site": site, "role": body.role})
@@ -286,7 +290,7 @@ def set_role(site: str, name: str, body: RoleBody, request: Request,
 @router.post(SITE + "/tokens", tags=["accounts"], status_code=201)
 def create_token(site: str, body: TokenBody, request: Request,
                  principal: Principal = Depends(ADMIN),
-                 session: Session = Depends(db_session)) -> Response:
+                 session: Session = DB) -> Response:
     """A token of a user for this site (shown once; the server keeps its hash)."""
     token_id, token = accounts.create_token(session, body.user, site, body.role,
                                             timedelta(days=body.expires_days), principal.user)
@@ -296,7 +300,7 @@ def create_token(site: str, body: TokenBody, request: Request,
 @router.delete(SITE + "/tokens/{token_id}", tags=["accounts"])
 def revoke_token(site: str, token_id: int, request: Request,
                  principal: Principal = Depends(ADMIN),
-                 session: Session = Depends(db_session)) -> Response:
+                 session: Session = DB) -> Response:
     """Revoke a token of this site; audited."""
     if not accounts.revoke_token(session, token_id, principal.user, site):
         raise HTTPException(404, f"no token {token_id} of site {site!r}")
@@ -305,7 +309,7 @@ def revoke_token(site: str, token_id: int, request: Request,
 
 @router.get(SITE + "/audit-trail", tags=["accounts"])
 def audit_trail(site: str, request: Request, page: Page = Depends(),
-                _: Principal = Depends(ADMIN), session: Session = Depends(db_session)
+                _: Principal = Depends(ADMIN), session: Session = DB
                 ) -> Response:
     """Every write at this site: who, when, what, target."""
     return paged(request, audit.trail(session, site), page)
