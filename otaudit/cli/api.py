@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from otaudit.cli.common import baseline_option, db_option
+from otaudit.cli.common import baseline_option, db_option, stop_on_signals
 from otaudit.errors import InputError
 from otaudit.settings import get_settings
 
@@ -74,11 +73,7 @@ def api(db: str | None = db_option(),
     app = create_app(settings.database_url, baseline)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         typer.echo(f"api: http://{host}:{port}/api/v1 (healthz: /healthz; web console: "
                    "/console/)", err=True)
         await serve_until(http_server(app, host, port), stop)

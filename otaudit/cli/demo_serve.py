@@ -8,12 +8,12 @@ package download works.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
-import signal
 from pathlib import Path
 
 import typer
+
+from otaudit.cli.common import stop_on_signals
 
 DEMO_USER = "demo-admin"
 
@@ -63,11 +63,7 @@ def serve_console(out: Path, database_url: str, host: str, port: int,
                f"  user: {name}\n  password: {password}  (shown once; Ctrl-C stops)")
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         await serve_until(http_server(app, host, port), stop)
 
     try:

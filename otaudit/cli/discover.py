@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from otaudit.cli.common import stop_on_signals
 from otaudit.errors import InputError
 
 SERVICE_HELP = ("SERVICE=PORT to look for a service on another port (0: not at all); "
@@ -111,11 +110,7 @@ def discover(
 async def _run(options: Any, site: str, on_host: Any) -> Any:
     from otaudit.collector.discover import discover as scan
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     return await scan(options, site=site, stop=stop, on_host=on_host)
 
 

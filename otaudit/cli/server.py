@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from otaudit.cli.common import (
     db_option,
     site_baseline,
     site_option,
+    stop_on_signals,
 )
 from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
 from otaudit.errors import InputError, StateError, UnknownName
@@ -122,11 +121,7 @@ def run(
                          exceptions_file=exceptions, attestations_file=attestations)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         ready = asyncio.Event()
 
         async def announce() -> None:

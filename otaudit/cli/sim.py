@@ -7,13 +7,12 @@ One subcommand per registered simulator (its own flags and bundled profiles in i
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
+from otaudit.cli.common import stop_on_signals
 from otaudit.cli.flags import parse_extra_flags
 from otaudit.cli.lazyhelp import lazy_epilog_command, option_lines
 from otaudit.simulators import REGISTRY, bundled_profiles, create_simulator, simulator_options
@@ -80,11 +79,7 @@ def plant_command(ctx: typer.Context) -> None:
 
 
 async def _serve(device, log: Path | None) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     await device.start()
     typer.echo(f"{device.protocol} simulator listening on {device.host}:{device.port}", err=True)
     try:
