@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -132,12 +133,27 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 class Finished:
     returncode: int
     seconds: float  # wall time from start to exit
-    max_rss_mib: float  # peak resident set size (getrusage of the child)
+    max_rss_mib: float  # peak resident set size of the child's own memory (VmHWM)
     cpu_seconds: float  # user + system
 
 
+def vm_hwm_mib(pid: int) -> float | None:
+    """The peak RSS of ``pid``'s own memory map (``VmHWM``), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 class Child:
-    """A child process whose peak RSS and CPU time come from ``wait4`` when it ends."""
+    """A child process: CPU time from ``wait4`` when it ends; peak RSS from its ``VmHWM``,
+    sampled every 20 ms while it runs (``ru_maxrss`` of a child also holds the parent's
+    high-water mark at the fork — Linux keeps it across exec — so a big bench process
+    inflated every child's figure; it is the fallback only when no sample was taken)."""
 
     def __init__(self, args: list[str], *, env: dict[str, str] | None = None,
                  stdout: Path | None = None, stderr: Path | None = None) -> None:
@@ -153,6 +169,17 @@ class Child:
                 if hasattr(fh, "close"):
                     fh.close()
         self.result: Finished | None = None
+        self._hwm = 0.0
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while self.proc.returncode is None:
+            hwm = vm_hwm_mib(self.proc.pid)
+            if hwm is None:
+                return
+            self._hwm = max(self._hwm, hwm)
+            time.sleep(0.02)
 
     @property
     def pid(self) -> int:
@@ -164,7 +191,8 @@ class Child:
             if pid:
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
                 self.result = Finished(self.proc.returncode, time.monotonic() - self.started,
-                                       usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+                                       self._hwm or usage.ru_maxrss / 1024,
+                                       usage.ru_utime + usage.ru_stime)
         return self.result
 
     def wait(self, timeout: float) -> Finished:
