@@ -23,6 +23,7 @@ server itself no longer pays paho's full decoding cost). Both verdicts are print
 
     .venv/bin/python bench/ingest.py                     # SQLite and PostgreSQL
     .venv/bin/python bench/ingest.py --databases sqlite --messages 5000
+    OTAUDIT_BENCH_PYSPY=/tmp/prof .venv/bin/python bench/ingest.py   # + py-spy of the server
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -228,6 +230,18 @@ def scratch_postgres(stack: ExitStack) -> str:
     return POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
 
 
+def _profile(pid: int, label: str) -> subprocess.Popen | None:
+    """With OTAUDIT_BENCH_PYSPY=PREFIX, py-spy records the server (PREFIX.<label>.txt, raw
+    collapsed stacks) until it stops; py-spy must be installed (`pip install py-spy`)."""
+    prefix = os.environ.get("OTAUDIT_BENCH_PYSPY")
+    if not prefix:
+        return None
+    spy = Path(sys.executable).parent / "py-spy"
+    return subprocess.Popen([str(spy), "record", "--format", "raw", "-r", "250", "--pid",
+                             str(pid), "-o", f"{prefix}.{label}.txt"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def server_rate(label: str, database: str, broker: str, messages: list[tuple[str, bytes]],
                 inventory: Path, work: Path) -> Rate:
     server_id = f"bench-ingest-{uuid.uuid4().hex[:8]}"
@@ -238,12 +252,14 @@ def server_rate(label: str, database: str, broker: str, messages: list[tuple[str
                     "--broker", broker], env={"OTAUDIT_SERVER_CLIENT_ID": server_id},
                    stderr=log)
     engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://"))
+    profiler = None
     try:
         deadline = time.monotonic() + 60
         while READY not in log.read_bytes():  # as the raw subscriber: timed once subscribed
             if server.poll() or time.monotonic() > deadline:
                 raise SystemExit(f"server did not start; see {log}")
             time.sleep(0.02)
+        profiler = _profile(server.proc.pid, label)
         started = asyncio.run(publish_all(broker, messages))
         deadline = time.monotonic() + 1800
         while True:
@@ -269,6 +285,8 @@ def server_rate(label: str, database: str, broker: str, messages: list[tuple[str
     finally:
         finished = server.stop()
         engine.dispose()
+        if profiler is not None:
+            profiler.wait(30)
     return Rate(f"server ingest, {label}", len(messages), seconds, finished.cpu_seconds,
                 finished.max_rss_mib, evaluated)
 

@@ -47,6 +47,7 @@ class ObservationRow(Base):
     received_at: Mapped[datetime]
     observed_at: Mapped[datetime]  # min(finished_at, received_at): what "latest" orders by
     payload: Mapped[dict[str, Any]]
+    values_digest: Mapped[str | None] = mapped_column(String(32))  # drift.compare.digest
 
     __table_args__ = (Index("ix_obs_site_asset_probe_time", "site", "asset_id", "probe",
                             "observed_at"),)

@@ -537,13 +537,18 @@ class Ingestor:
                 else:
                     rejected.append((origin[key], Refusal.of(rejection)))
         observations = [c.obs for _, c in accepted]
+        prior = drift_events.previous(session, observations)  # before this batch is stored
+        values = drift_events.compared(observations)
         new = store.store_observations(session, observations, now,
-                                       serialised=[c.stored_json for _, c in accepted])
+                                       serialised=[c.stored_json for _, c in accepted],
+                                       digests=[values[str(o.observation_id)][1]
+                                                for o in observations])
         stored = [obs for obs in observations if str(obs.observation_id) in new]
         owners = store.observation_owners(
             session, [obs for obs in observations if str(obs.observation_id) not in new])
         store.upsert_assets(session, stored, now)
-        result.drift += drift_events.detect(session, stored, now, self.baseline.drift)
+        result.drift += drift_events.detect(session, stored, now, prior, self.baseline.drift,
+                                            values=values)
         for index, checked in accepted:
             obs = checked.obs
             oid = str(obs.observation_id)

@@ -46,7 +46,7 @@ def _json_text(session: Session, name: str) -> Any:
 
 OBSERVATION_COLUMNS = ("observation_id", "site", "collector_id", "asset_id", "asset_kind", "zone",
                        "probe", "status", "started_at", "finished_at", "received_at",
-                       "observed_at", "payload")
+                       "observed_at", "payload", "values_digest")
 
 
 def observed_at(obs: Observation, received_at: datetime) -> datetime:
@@ -57,7 +57,8 @@ def observed_at(obs: Observation, received_at: datetime) -> datetime:
 
 def store_observations(session: Session, observations: Sequence[Observation],
                        received_at: datetime,
-                       serialised: Sequence[str | None] | None = None) -> set[str]:
+                       serialised: Sequence[str | None] | None = None,
+                       digests: Sequence[str] | None = None) -> set[str]:
     """Insert the observations whose id is not stored yet; return the ids this call stored.
 
     One ``INSERT … ON CONFLICT (observation_id) DO NOTHING RETURNING observation_id`` per
@@ -66,16 +67,20 @@ def store_observations(session: Session, observations: Sequence[Observation],
     savepoint, which a stored id makes fail, and then takes that statement. Rows go in
     observation id order (one lock order for concurrent replicas). Assets are upserted with
     ``upsert_assets``. ``serialised``: each observation's ``model_dump_json()`` if already
-    made (the stored payload), else None.
+    made (the stored payload), else None; ``digests``: each one's ``drift.compare.digest``
+    if already made.
     """
+    from otaudit.server.drift.compare import comparable, digest
+
     if not observations:
         return set()
     dumps = serialised or [None] * len(observations)
+    keys = digests or [digest(comparable(obs)) for obs in observations]
     rows = sorted((str(obs.observation_id), obs.site, obs.collector_id, obs.asset.id,
                    obs.asset.kind.value, obs.asset.zone, obs.probe, obs.status.value,
                    obs.started_at, obs.finished_at, received_at, observed_at(obs, received_at),
-                   dump or obs.model_dump_json())
-                  for obs, dump in zip(observations, dumps, strict=True))
+                   dump or obs.model_dump_json(), key)
+                  for obs, dump, key in zip(observations, dumps, keys, strict=True))
     if _copies(session) and _copy_new(session, rows):
         return {row[0] for row in rows}
     table = ObservationRow.__table__

@@ -5,12 +5,16 @@ stored (a duplicate is never stored again, so re-ingesting yields no second even
 unique key ``(after_observation_id, fact)`` guards that too). Each stored observation of
 status ``ok`` is compared with the asset's previous ``ok`` observation of the same site and
 probe (by ``observed_at``; an observation older than that one arrived late and is not
-compared). One query per batch fetches the previous observations; observations of one
-endpoint within a batch are compared in order.
+compared). Before a batch is stored, ``previous`` reads the newest stored observation of
+each endpoint (id, time, digest: one query per hundred endpoints); ``detect`` reads the
+previous facts only of endpoints whose digest changed (``compare.digest``), so an unchanged
+device costs no JSON decoding. Observations of one endpoint within a batch are compared in
+order.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from otaudit.observation import Observation
 from otaudit.server.db import Base, ObservationRow
-from otaudit.server.drift.compare import diff
+from otaudit.server.drift.compare import comparable, diff, digest
 from otaudit.server.drift.policy import DriftPolicy
 
 Endpoint = tuple[str, str, str]  # (site, asset id, probe)
@@ -101,96 +105,148 @@ def severity_of(kind: str) -> str:
 
 KEYS_PER_QUERY = 100  # endpoints per statement (SQLite allows 500 compound terms)
 _NEWEST = ("SELECT (SELECT i.observation_id FROM observations i WHERE i.site = :s{n} AND "
-           "i.asset_id = :a{n} AND i.probe = :p{n} AND i.status = 'ok' AND i.observation_id "
-           "NOT IN ({exclude}) ORDER BY i.observed_at DESC, i.received_at DESC, "
-           "i.observation_id DESC LIMIT 1)")
-
-
-def _previous(session: Session, keys: dict[Endpoint, set[str]]
-              ) -> dict[Endpoint, tuple[str, datetime, dict[str, Any]]]:
-    """The newest stored ``ok`` observation of each endpoint other than the given ids (this
-    batch's): ``(observation id, observed_at, payload)``. One ``LIMIT 1`` scalar subquery
-    per endpoint on the index ``(site, asset_id, probe, observed_at)``, so the cost does not
-    grow with an endpoint's history; written as text (a hundred SQLAlchemy subqueries cost
-    more to build than to run)."""
-    table = ObservationRow.__table__
-    columns = [table.c.site, table.c.asset_id, table.c.probe, table.c.observation_id,
-               table.c.observed_at, sa.column("facts", sa.JSON), sa.column("unknown", sa.JSON)]
-    part = ("o.payload -> '{0}'" if session.get_bind().dialect.name == "postgresql"
-            else "json_extract(o.payload, '$.{0}')")  # not the evidence: less to decode
-    found: dict[Endpoint, tuple[str, datetime, dict[str, Any]]] = {}
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), KEYS_PER_QUERY):
-        parts, params = [], {}
-        for n, key in enumerate(ordered[start:start + KEYS_PER_QUERY]):
-            params.update({f"s{n}": key[0], f"a{n}": key[1], f"p{n}": key[2]})
-            names = []
-            for m, oid in enumerate(sorted(keys[key])):
-                params[f"x{n}_{m}"] = oid
-                names.append(f":x{n}_{m}")
-            parts.append(_NEWEST.format(n=n, exclude=", ".join(names)))
-        sql = ("SELECT o.site, o.asset_id, o.probe, o.observation_id, o.observed_at, "
-               f"{part.format('facts')} AS facts, {part.format('unknown')} AS unknown "
-               "FROM observations o WHERE o.observation_id IN ("
-               + " UNION ALL ".join(parts) + ")")
-        rows = session.execute(sa.text(sql).columns(*columns), params)
-        found.update({(site, asset, probe): (oid, _aware(at), {"facts": facts or {},
-                                                              "unknown": unknown or {}})
-                      for site, asset, probe, oid, at, facts, unknown in rows})
-    return found
-
-
-def _facts(obs: Observation) -> dict[str, Any]:
-    """The part of an observation ``compare.diff`` reads, without serialising it."""
-    return {"facts": {path: {"value": fact.value} for path, fact in obs.facts.items()},
-            "unknown": obs.unknown}
+           "i.asset_id = :a{n} AND i.probe = :p{n} AND i.status = 'ok' "
+           "ORDER BY i.observed_at DESC, i.received_at DESC, i.observation_id DESC LIMIT 1)")
 
 
 @dataclass
 class _Side:
     observation_id: str
     observed_at: datetime
-    payload: dict[str, Any]
+    digest: str | None  # None: stored before digests were kept
+    payload: dict[str, Any] | None = None  # what ``diff`` reads; read only when needed
+
+
+@functools.lru_cache(maxsize=4 * KEYS_PER_QUERY)
+def _newest_statement(count: int) -> sa.TextClause:
+    """The newest ``ok`` observation of ``count`` endpoints: one ``LIMIT 1`` scalar subquery
+    per endpoint on the index ``(site, asset_id, probe, observed_at)``, so the cost does not
+    grow with an endpoint's history; text built once per size (a hundred SQLAlchemy
+    subqueries cost more to build than to run)."""
+    table = ObservationRow.__table__
+    sql = ("SELECT o.site, o.asset_id, o.probe, o.observation_id, o.observed_at, "
+           "o.values_digest FROM observations o WHERE o.observation_id IN ("
+           + " UNION ALL ".join(_NEWEST.format(n=n) for n in range(count)) + ")")
+    return sa.text(sql).columns(table.c.site, table.c.asset_id, table.c.probe,
+                                table.c.observation_id, table.c.observed_at,
+                                table.c.values_digest)
+
+
+_NEWEST_LATERAL = sa.text(  # PostgreSQL: one statement for any number of endpoints
+    "SELECT k.site, k.asset_id, k.probe, o.observation_id, o.observed_at, o.values_digest "
+    "FROM unnest(CAST(:sites AS text[]), CAST(:assets AS text[]), CAST(:probes AS text[])) "
+    "AS k(site, asset_id, probe) CROSS JOIN LATERAL (SELECT i.observation_id, i.observed_at, "
+    "i.values_digest FROM observations i WHERE i.site = k.site AND i.asset_id = k.asset_id "
+    "AND i.probe = k.probe AND i.status = 'ok' ORDER BY i.observed_at DESC, i.received_at "
+    "DESC, i.observation_id DESC LIMIT 1) o").columns(
+    sa.column("site", String), sa.column("asset_id", String), sa.column("probe", String),
+    sa.column("observation_id", String), sa.column("observed_at", sa.DateTime(timezone=True)),
+    sa.column("values_digest", String))
+
+
+def previous(session: Session, observations: Sequence[Observation]) -> dict[Endpoint, _Side]:
+    """The newest stored ``ok`` observation of each endpoint of ``observations`` (read before
+    they are stored): its id, time and digest. The facts themselves are read by ``detect``,
+    only where a digest differs. PostgreSQL takes all endpoints in one ``LATERAL`` statement
+    (the ``UNION ALL`` of scalar subqueries costs it more to plan than to run); SQLite, which
+    has no ``LATERAL``, a hundred subqueries a statement."""
+    keys = sorted({(o.site, o.asset.id, o.probe) for o in observations
+                   if o.status.value == "ok"})
+    found: dict[Endpoint, _Side] = {}
+    if keys and session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(_NEWEST_LATERAL, {"sites": [k[0] for k in keys],
+                                                 "assets": [k[1] for k in keys],
+                                                 "probes": [k[2] for k in keys]})
+        return {(site, asset, probe): _Side(oid, _aware(at), digest)
+                for site, asset, probe, oid, at, digest in rows}
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        part = keys[start:start + KEYS_PER_QUERY]
+        params: dict[str, str] = {}
+        for n, (site, asset, probe) in enumerate(part):
+            params.update({f"s{n}": site, f"a{n}": asset, f"p{n}": probe})
+        rows = session.execute(_newest_statement(len(part)), params)
+        found.update({(site, asset, probe): _Side(oid, _aware(at), digest)
+                      for site, asset, probe, oid, at, digest in rows})
+    return found
+
+
+def _read_payloads(session: Session, sides: Sequence[_Side]) -> None:
+    """Fill in the ``facts``/``unknown`` of stored observations (not the evidence)."""
+    part = ("payload -> '{0}'" if session.get_bind().dialect.name == "postgresql"
+            else "json_extract(payload, '$.{0}')")
+    by_id = {side.observation_id: side for side in sides}
+    ids = sorted(by_id)
+    for start in range(0, len(ids), KEYS_PER_QUERY):
+        stmt = sa.text(f"SELECT observation_id, {part.format('facts')} AS facts, "
+                       f"{part.format('unknown')} AS unknown FROM observations "
+                       "WHERE observation_id IN :ids").bindparams(
+            sa.bindparam("ids", expanding=True)).columns(
+            sa.column("observation_id", String), sa.column("facts", sa.JSON),
+            sa.column("unknown", sa.JSON))
+        chunk = {"ids": ids[start:start + KEYS_PER_QUERY]}
+        for oid, facts, unknown in session.execute(stmt, chunk):
+            by_id[oid].payload = {"facts": facts or {}, "unknown": unknown or {}}
+
+
+Compared = dict[str, tuple[dict[str, Any], str]]  # observation id -> (comparable, digest)
+
+
+def compared(observations: Sequence[Observation]) -> Compared:
+    """What ``diff`` reads of each observation and its digest (made once per batch: the
+    digest is stored with the observation and judged by ``detect``)."""
+    out: Compared = {}
+    for obs in observations:
+        payload = comparable(obs)
+        out[str(obs.observation_id)] = (payload, digest(payload))
+    return out
 
 
 def detect(session: Session, stored: Sequence[Observation], received_at: datetime,
-           policy: DriftPolicy | None = None, now: datetime | None = None) -> list[DriftInfo]:
-    """Compare each newly stored ``ok`` observation with its endpoint's previous one; add a
-    ``drift_events`` row per changed fact; return what was added."""
+           prior: dict[Endpoint, _Side], policy: DriftPolicy | None = None,
+           now: datetime | None = None, values: Compared | None = None) -> list[DriftInfo]:
+    """Compare each newly stored ``ok`` observation with its endpoint's previous one
+    (``prior``: ``previous`` read before the batch was stored, then the batch's own in
+    order); add a ``drift_events`` row per changed fact; return what was added.
+    ``values``: ``compared`` of the observations, if already made."""
     from otaudit.server.store import observed_at
 
-    fresh = [o for o in stored if o.status.value == "ok"]
+    fresh = sorted((o for o in stored if o.status.value == "ok"),
+                   key=lambda o: (observed_at(o, received_at), str(o.observation_id)))
     if not fresh:
         return []
     now = now or received_at
     policy = policy or DriftPolicy()
-    keys: dict[Endpoint, set[str]] = {}
-    for o in fresh:
-        keys.setdefault((o.site, o.asset.id, o.probe), set()).add(str(o.observation_id))
-    last: dict[Endpoint, _Side] = {key: _Side(*row)
-                                   for key, row in _previous(session, keys).items()}
+    values = values if values is not None else compared(fresh)
+    mine = [(obs, values[str(obs.observation_id)][0]) for obs in fresh]
+    digests = {str(obs.observation_id): values[str(obs.observation_id)][1] for obs in fresh}
+    changed = {(o.site, o.asset.id, o.probe) for o in fresh
+               if (side := prior.get((o.site, o.asset.id, o.probe))) is not None
+               and side.digest != digests[str(o.observation_id)]}
+    _read_payloads(session, [prior[key] for key in changed])
+    last: dict[Endpoint, _Side] = dict(prior)
     found: list[DriftInfo] = []
-    for obs in sorted(fresh, key=lambda o: (observed_at(o, received_at), str(o.observation_id))):
+    for obs, payload in mine:
         key = (obs.site, obs.asset.id, obs.probe)
         at = observed_at(obs, received_at)
-        payload = _facts(obs)
-        prior = last.get(key)
-        if prior is not None and prior.observed_at > at:
+        side = _Side(str(obs.observation_id), at, digests[str(obs.observation_id)], payload)
+        before = last.get(key)
+        if before is not None and before.observed_at > at:
             continue  # arrived late: a newer observation was compared already
-        last[key] = _Side(str(obs.observation_id), at, payload)
-        if prior is None:
-            continue
-        for change in diff(prior.payload, payload):
-            verdict = (policy.judge(change.fact, prior.observed_at, at)
+        last[key] = side
+        if before is None or before.digest == side.digest:
+            continue  # the first of its endpoint, or nothing ``diff`` would see changed
+        assert before.payload is not None
+        for change in diff(before.payload, payload):
+            verdict = (policy.judge(change.fact, before.observed_at, at)
                        if change.kind not in ("now_known", "now_unknown") else None)
             found.append(DriftInfo(
                 site=obs.site, asset_id=obs.asset.id, probe=obs.probe, fact=change.fact,
                 kind=change.kind,
                 severity=verdict.severity if verdict else severity_of(change.kind),
                 policy=verdict.policy if verdict else None, before=change.before,
-                after=change.after, before_observation_id=prior.observation_id,
+                after=change.after, before_observation_id=before.observation_id,
                 after_observation_id=str(obs.observation_id),
-                before_observed_at=prior.observed_at, after_observed_at=at, detected_at=now,
+                before_observed_at=before.observed_at, after_observed_at=at, detected_at=now,
                 detail=change.detail))
     if found:
         _insert(session, found)
