@@ -20,6 +20,9 @@ Ratio = server rate / raw rate (goal >= 0.6). The raw path runs twice: with paho
 decoder ("ratio to stock raw": a plain aiomqtt subscriber, the raw path as issue 9 defines
 it) and with the server's faster decoder ("ratio to raw": the stricter ceiling, because the
 server itself no longer pays paho's full decoding cost). Both verdicts are printed.
+``--repeat`` rounds (default 3) each run both raw paths and then the server; the verdicts are
+the medians of each round's own ratios, so a change in the machine's load between rounds
+does not decide them.
 
     .venv/bin/python bench/ingest.py                     # SQLite and PostgreSQL
     .venv/bin/python bench/ingest.py --databases sqlite --messages 5000
@@ -32,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -291,6 +295,11 @@ def server_rate(label: str, database: str, broker: str, messages: list[tuple[str
                 finished.max_rss_mib, evaluated)
 
 
+def median_rate(rates: list[Rate]) -> Rate:
+    """The round with the median duration (its own CPU, memory and evaluation figures)."""
+    return sorted(rates, key=lambda r: r.seconds)[(len(rates) - 1) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=3000)
@@ -298,6 +307,8 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--broker", help="mqtt://host:port (default: a private Mosquitto)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of raw + server runs; medians are reported")
     parser.add_argument("--work", type=Path)
     parser.add_argument("--no-results", action="store_true")
     parser.add_argument("--role", choices=["subscriber"], help=argparse.SUPPRESS)
@@ -320,36 +331,49 @@ def main() -> None:
     inventory_path.write_text(yaml.safe_dump({**inventory, "assets": []}, sort_keys=False))
     messages = replicate(corpus, args.messages, args.assets, Settings().topic_prefix)
     size = sum(len(p) for _, p in messages) / len(messages)
-    rates = []
+    rounds: list[list[Rate]] = []
+    databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     with ExitStack() as stack:
         broker = args.broker or stack.enter_context(private_mosquitto(work / "broker"))
-        print(f"raw broker throughput, {len(messages)} messages of {size:,.0f} bytes, "
-              f"{protocol()} on both paths ...", flush=True)
-        raw = raw_rate(broker, messages, work)
-        stock = raw_rate(broker, messages, work, server_decoder=False)
-        rates += [raw, stock]
-        for db in [d.strip() for d in args.databases.split(",") if d.strip()]:
-            print(f"server ingest into {db} ...", flush=True)
-            if db == "sqlite":
-                (work / "ingest.db").unlink(missing_ok=True)
-                url = f"sqlite:///{work / 'ingest.db'}"
-            elif db == "postgres":
-                url = scratch_postgres(stack)
-            else:
+        urls = {}
+        for db in databases:
+            if db not in ("sqlite", "postgres"):
                 raise SystemExit(f"unknown database {db!r}: sqlite or postgres")
-            rates.append(server_rate(db, url, broker, messages, inventory_path, work))
+        for n in range(args.repeat):
+            print(f"round {n + 1}/{args.repeat}: raw broker throughput, {len(messages)} "
+                  f"messages of {size:,.0f} bytes, {protocol()} on both paths ...", flush=True)
+            rates = [raw_rate(broker, messages, work),
+                     raw_rate(broker, messages, work, server_decoder=False)]
+            for db in databases:
+                print(f"round {n + 1}/{args.repeat}: server ingest into {db} ...", flush=True)
+                if db == "sqlite":
+                    (work / "ingest.db").unlink(missing_ok=True)
+                    urls[db] = f"sqlite:///{work / 'ingest.db'}"
+                else:
+                    urls[db] = scratch_postgres(stack)
+                rates.append(server_rate(db, urls[db], broker, messages, inventory_path, work))
+            rounds.append(rates)
+    rates = [median_rate([r[i] for r in rounds]) for i in range(len(rounds[0]))]
+    raw, stock = rates[0], rates[1]
     rows = [[r.label, r.messages, r.seconds, r.per_second, r.cpu_seconds, r.peak_mib,
              f"{r.per_second / raw.per_second:.3f}", f"{r.per_second / stock.per_second:.3f}",
              "" if r.evaluated_seconds is None else f"{r.evaluated_seconds:.2f}"] for r in rates]
     text = table(["path", "messages", "seconds", "messages/s", "consumer CPU s",
                   "consumer peak MiB", "ratio to raw", "ratio to stock raw",
                   "findings current after s"], rows)
+    if args.repeat > 1:
+        text = (f"Medians of {args.repeat} rounds (each round: raw, stock raw, then each "
+                "database; the ratio verdicts are the medians of each round's own ratios, "
+                "so a load change between rounds cancels out)\n\n" + text)
     verdicts = []
-    for r in rates[2:]:
-        as_defined, strict = r.per_second / stock.per_second, r.per_second / raw.per_second
+    for i, r in enumerate(rates[2:], start=2):
+        as_defined = statistics.median(x[i].per_second / x[1].per_second for x in rounds)
+        strict = statistics.median(x[i].per_second / x[0].per_second for x in rounds)
+        each = ", ".join(f"{x[i].per_second / x[1].per_second:.2f}" for x in rounds)
         verdicts.append(
             f"- {r.label}: {as_defined:.3f} of a stock aiomqtt subscriber (the issue's raw "
-            f"path; goal >= {GOAL_RATIO}: {'met' if as_defined >= GOAL_RATIO else 'MISSED'}); "
+            f"path; goal >= {GOAL_RATIO}: {'met' if as_defined >= GOAL_RATIO else 'MISSED'}"
+            f"{f'; rounds {each}' if len(rounds) > 1 else ''}); "
             f"{strict:.3f} of a subscriber decoding as fast as the server "
             f"({'met' if strict >= GOAL_RATIO else 'MISSED'} against that stricter ceiling)")
     text += "\n\n" + "\n".join(verdicts)
