@@ -378,27 +378,49 @@ def usb_storage_facts(text: str) -> dict[str, object]:
 
 # ---- w32tm ------------------------------------------------------------------------------
 
-_LOCAL = ("Local CMOS Clock", "Free-running System Clock", "VM IC Time Synchronization Provider")
+_LOCAL = ("Local CMOS Clock", "Free-running System Clock")
+_HOST_CLOCK = "VM IC Time Synchronization Provider"  # a Hyper-V guest following its host
+# w32tm writes its labels in the display language; the source names stay English (real
+# German captures: "Quelle: Local CMOS Clock"). Labels of the languages seen in real output.
+_W32TM_LABELS = {"Leap Indicator": "leap", "Sprungindikator": "leap",
+                 "Source": "source", "Quelle": "source"}
+_W32TM_ERROR = re.compile(r"^(.{0,160}\((0x8[0-9A-Fa-f]{7})\))\s*$", re.MULTILINE)
 
 
 @parser
 def w32tm_facts(text: str) -> dict[str, object]:
     """``w32tm /query /status``: synchronised (leap indicator not 3, a real source) and the
-    source; an error text (the service not started) means not synchronised."""
+    source; the service not started (0x80070426, any language) means not synchronised.
+
+    English and German labels are read; any other language, or another w32tm error (e.g.
+    access denied, 0x80070005), is a parse error that names what was found. A Hyper-V guest
+    on the VM IC provider follows its host's clock: whether that is synchronised cannot be
+    seen from the guest, so ``time.synchronized`` is unknown there, not false."""
     if "0x80070426" in text or "service has not been started" in text:
         return {"time.synchronized": False, "time.ntp_sources": [],
                 "time.source": Unknown("the Windows Time service is not running")}
     values: dict[str, str] = {}
     for line in text.splitlines():
         name, sep, value = line.partition(":")
-        if sep:
-            values.setdefault(name.strip(), value.strip())
-    if "Leap Indicator" not in values or "Source" not in values:
-        raise ParseError("not English w32tm /query /status output")
-    leap = re.match(r"(\d)", values["Leap Indicator"])
+        field = _W32TM_LABELS.get(name.strip())
+        if sep and field:
+            values.setdefault(field, value.strip())
+    if "leap" not in values or "source" not in values:
+        error = _W32TM_ERROR.search(text)
+        if error:
+            raise ParseError(f"w32tm failed: {error[1].strip()[:120]}")
+        raise ParseError("w32tm /query /status output in no known language (English, "
+                         "German): no leap indicator or source line")
+    leap = re.match(r"(\d)", values["leap"])
     if not leap:
-        raise ParseError(f"Leap Indicator {values['Leap Indicator'][:30]!r}")
-    source = values["Source"].split(",")[0].strip()  # "time.windows.com,0x9": flags follow
+        raise ParseError(f"Leap Indicator {values['leap'][:30]!r}")
+    source = values["source"].split(",")[0].strip()  # "time.windows.com,0x9": flags follow
+    if source == _HOST_CLOCK:
+        synchronized: object = False if leap[1] == "3" else Unknown(
+            "the clock follows the Hyper-V host (VM IC Time Synchronization Provider); "
+            "whether the host is synchronised is not visible from the guest")
+        return {"time.synchronized": synchronized, "time.ntp_sources": [],
+                "time.source": source}
     local = not source or source in _LOCAL
     return {"time.synchronized": leap[1] != "3" and not local,
             "time.ntp_sources": [] if local else [source],
