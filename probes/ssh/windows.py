@@ -101,6 +101,24 @@ def parse_ps_date(value: Any, what: str = "date") -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def ps_local_date(value: Any, what: str = "date") -> date | None:
+    """The calendar date of a DateTime the host holds at its local midnight (None for null).
+
+    Windows PowerShell 5.1 writes a DateTime as UTC milliseconds with the host's offset
+    lost (Microsoft's ConvertTo-Json example: a UTC-8 host's local midnight of 13 January
+    2012 is ``\\/Date(1326441600000)\\/``, 08:00 UTC; a UTC+2 host's midnight falls on
+    22:00 UTC of the day before). Local midnight lies within 12 hours of a UTC midnight
+    for offsets from UTC-11:59 to UTC+12, so the nearest UTC midnight is the local date.
+    ISO text (PowerShell 7) carries its own date and is read as written."""
+    when = parse_ps_date(value, what)
+    if when is None:
+        return None
+    raw = value.get("value", value.get("DateTime")) if isinstance(value, dict) else value
+    if isinstance(raw, str) and _DATE_MS.match(raw.strip().replace("\\/", "/")):
+        return (when + timedelta(hours=12)).date()
+    return when.date()
+
+
 # ---- OS --------------------------------------------------------------------------------
 
 @parser
@@ -141,9 +159,9 @@ def hotfix_facts(text: str, now: datetime) -> dict[str, object]:
     fixes = []
     for item in parse_json(text, "Get-HotFix"):
         fix_id = _str(item.get("HotFixID"), "HotFixID")[:40]  # KB5046613; old hosts: "File 1"
-        when = parse_ps_date(item.get("InstalledOn"), f"InstalledOn of {fix_id}")
-        fixes.append({"id": fix_id,
-                      "installed_on": when.date().isoformat() if when else None})
+        # InstalledOn is a date (Win32_QuickFixEngineering writes no time): local midnight
+        when = ps_local_date(item.get("InstalledOn"), f"InstalledOn of {fix_id}")
+        fixes.append({"id": fix_id, "installed_on": when.isoformat() if when else None})
     dates = [date.fromisoformat(f["installed_on"]) for f in fixes if f["installed_on"]]
     if not fixes:
         none = Unknown("Get-HotFix listed no update")

@@ -7,6 +7,8 @@ Localised outputs the parsers cannot read must fail with a reason, never give a 
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ def real(name: str) -> str:
 def test_every_real_file_is_used_by_a_test() -> None:
     used = ({f"w32tm_lf_{n}.txt" for n in W32TM} | {f"w32tm_lf_{n}.txt" for n in W32TM_ERRORS}
             | {"net_accounts_msdocs_dc_primary.txt", "auditpol_inspec_user-account-management.csv",
-               "software_inspec_chef-client.json"})
+               "software_inspec_chef-client.json", "ps51_convertto-json_get-date_msdocs.json"})
     assert {p.name for p in REAL.iterdir()} == used
 
 
@@ -125,3 +127,37 @@ def test_software_real_powershell51_json() -> None:
     assert facts["software.packages"] == [{"name": "Chef Client v12.12.15",
                                            "version": "12.12.15.1"}]
     assert facts["software.ics_products"] == []
+
+
+# ---- dates as Windows PowerShell 5.1 writes them (Get-HotFix InstalledOn) ---------------------
+
+def test_ps51_date_is_local_midnight_as_utc_milliseconds() -> None:
+    """Microsoft's own output: `Get-Date | Select-Object * | ConvertTo-Json` on a UTC-8 host.
+    Its Date property (local midnight of Friday 13 January 2012) is 08:00 UTC: the offset is
+    lost, the calendar date is that of the nearest UTC midnight."""
+    now = json.loads(real("ps51_convertto-json_get-date_msdocs.json"))
+    local = date(now["Year"], now["Month"], now["Day"])
+    assert local == date(2012, 1, 13) and now["DateTime"].startswith("Friday, January 13, 2012")
+    utc = windows.parse_ps_date(now["Date"])
+    assert utc == datetime(2012, 1, 13, 8, tzinfo=UTC)
+    assert windows.ps_local_date(now["Date"]) == local
+
+
+@pytest.mark.parametrize("offset_hours", [-11, -8, -5, 0, 1, 2, 9, 12])
+def test_hotfix_install_date_is_the_hosts_calendar_date(offset_hours: int) -> None:
+    """The same serialisation on hosts east of UTC (a plant in Germany: UTC+1/+2) puts local
+    midnight on the UTC day before; the install date must still be the local one."""
+    local_midnight = datetime(2024, 1, 10, tzinfo=UTC) - timedelta(hours=offset_hours)
+    ms = int(local_midnight.timestamp() * 1000)
+    for installed_on in (f"\\/Date({ms})\\/", {"value": f"/Date({ms})/", "DisplayHint": 2}):
+        text = json.dumps([{"HotFixID": "KB5034441", "InstalledOn": installed_on}])
+        facts = windows.hotfix_facts(text, datetime(2024, 1, 20, tzinfo=UTC))
+        assert facts["win.hotfixes"] == [{"id": "KB5034441", "installed_on": "2024-01-10"}]
+        assert facts["win.patch_age_days"] == 10
+
+
+def test_hotfix_iso_dates_of_powershell7_keep_their_own_date() -> None:
+    text = json.dumps([{"HotFixID": "KB1", "InstalledOn": "2024-01-10T00:00:00"},
+                       {"HotFixID": "KB2", "InstalledOn": "2024-01-10T00:00:00+02:00"}])
+    facts = windows.hotfix_facts(text, datetime(2024, 1, 20, tzinfo=UTC))
+    assert [f["installed_on"] for f in facts["win.hotfixes"]] == ["2024-01-10", "2024-01-10"]
