@@ -8,7 +8,9 @@ object, several as an array, none as nothing. Windows PowerShell 5.1 writes a Da
 text; enums as their numbers. The three text outputs follow the formats documented by
 Microsoft and shown in public examples (``net accounts``: Windows Server command reference
 and e.g. renenyffenegger.ch; ``w32tm /query /status``: MS-W32T field list and e.g.
-check-ntp.net; ``auditpol /get /category:* /r``: the report (CSV) format of auditpol /r).
+check-ntp.net; ``auditpol /get /category:* /r``: the report (CSV) format of auditpol /r),
+and are checked against real outputs of real hosts in tests/fixtures/real/windows/
+(English and German w32tm, net accounts, auditpol /r, PowerShell 5.1 JSON).
 """
 
 from __future__ import annotations
