@@ -153,6 +153,13 @@ def _map_error(exc: BaseException, what: str, cfg: WinrmConfig) -> ProbeError:
         return ProbeError(f"{what}: malformed WS-Man reply ({type(exc).__name__})")
     if isinstance(exc, requests.exceptions.RequestException):
         return ProbeError(f"{what}: {type(exc).__name__}")
+    if cfg.auth == "kerberos" and isinstance(exc, ImportError):
+        return ProbeError(f"{what}: Kerberos is not available on this collector: install "
+                          "pyspnego's Kerberos extra (python-gssapi and the system's Kerberos "
+                          "libraries) and configure the site's realm (krb5.conf)")
+    if type(exc).__module__.startswith("spnego"):  # SpnegoError: no KDC, bad token, ...
+        return ProbeAuthFailed(f"{what}: {cfg.auth} authentication as {cfg.user!r} failed "
+                               f"({type(exc).__name__})")
     raise exc
 
 

@@ -327,9 +327,11 @@ class WinrmDevice(SimulatedDevice):
             account = self.profile.host.users.get(name)
             ok = bool(account and account.password is not None
                       and password == account.password)
-            self.log.record("auth", connection=conn, peer=peer, username=name,
-                            method="basic", ok=ok)
+            if not ok or state.get("basic") != name:  # a login, not every request's header
+                self.log.record("auth", connection=conn, peer=peer, username=name,
+                                method="basic", ok=ok)
             if ok:
+                state["basic"] = name
                 return name
             await self._send(writer, "401 Unauthorized", headers=self._challenge())
             return None
