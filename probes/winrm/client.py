@@ -130,9 +130,12 @@ def _map_error(exc: BaseException, what: str, cfg: WinrmConfig) -> ProbeError:
         if "ingerprint" in text:
             return ProbeError(f"{what}: TLS certificate of {cfg.host}:{cfg.port} does not match "
                               "the pinned cert_sha256")
-        return ProbeError(f"{what}: TLS certificate of {cfg.host}:{cfg.port} not trusted "
-                          f"({_short(text)}); give the endpoint's CA as ca_file or pin the "
-                          "certificate with cert_sha256")
+        if "certificate verify failed" in text.lower():
+            return ProbeError(f"{what}: TLS certificate of {cfg.host}:{cfg.port} not trusted "
+                              f"({_short(text)}); give the endpoint's CA as ca_file or pin "
+                              "the certificate with cert_sha256")
+        return ProbeError(f"{what}: TLS handshake with {cfg.host}:{cfg.port} failed "
+                          f"({_short(text)}): is it an https listener?")
     if isinstance(exc, requests.exceptions.Timeout):
         return ProbeTimeout(f"{what}: no answer within {cfg.timeout:g} s")
     if isinstance(exc, requests.exceptions.ConnectionError):

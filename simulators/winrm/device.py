@@ -138,6 +138,35 @@ def decode_powershell(executable: str, args: list[str]) -> str | None:
         return None
 
 
+SPNEGO_ENCRYPTED = "application/HTTP-SPNEGO-session-encrypted"
+BOUNDARY = b"--Encrypted Boundary"
+
+
+def unwrap(context: Any, body: bytes) -> bytes:
+    """The SOAP message of a ``multipart/encrypted`` body (MS-WSMV 2.2.9.1, one part)."""
+    parts = [p for p in body.split(BOUNDARY + b"\r\n") if p]
+    head, payload = parts[0], parts[1]
+    length = int(head.split(b"Length=")[1].split(b"\r\n")[0])
+    payload = payload.removesuffix(BOUNDARY + b"--\r\n")
+    payload = payload.replace(b"\tContent-Type: application/octet-stream\r\n", b"", 1)
+    size = int.from_bytes(payload[:4], "little")
+    message = context.unwrap_winrm(payload[4:4 + size], payload[4 + size:])
+    if len(message) != length:
+        raise ValueError("unwrapped length differs from OriginalContent Length")
+    return message
+
+
+def wrap(context: Any, message: bytes) -> bytes:
+    """``message`` sealed with the connection's NTLM context as a multipart body."""
+    result = context.wrap_winrm(message)
+    return (BOUNDARY + b"\r\n\tContent-Type: " + SPNEGO_ENCRYPTED.encode()
+            + b"\r\n\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length="
+            + str(len(message) + result.padding_length).encode() + b"\r\n" + BOUNDARY
+            + b"\r\n\tContent-Type: application/octet-stream\r\n"
+            + len(result.header).to_bytes(4, "little") + result.header + result.data
+            + BOUNDARY + b"--\r\n")
+
+
 def _cmd_unknown(line: str) -> CommandReply:
     word = (line.split() or [""])[0][:80]
     return CommandReply(stderr=f"'{word}' is not recognized as an internal or external "
@@ -251,8 +280,13 @@ class WinrmDevice(SimulatedDevice):
 
     async def _read_request(self, reader: asyncio.StreamReader
                             ) -> tuple[str, str, dict[str, str], bytes, float] | None:
+        first = await reader.read(1)
+        if not first:
+            return None
+        if not first.isalpha():  # not HTTP (a TLS ClientHello on the http listener)
+            raise ValueError("not an HTTP request")
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
+            head = first + await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError:
             return None
         at = time.time()
@@ -272,11 +306,12 @@ class WinrmDevice(SimulatedDevice):
 
     @staticmethod
     async def _send(writer: asyncio.StreamWriter, status: str, body: bytes = b"",
-                    headers: list[tuple[str, str]] | None = None) -> None:
+                    headers: list[tuple[str, str]] | None = None,
+                    content_type: str = "application/soap+xml;charset=UTF-8") -> None:
         lines = [f"HTTP/1.1 {status}", "Server: Microsoft-HTTPAPI/2.0",
                  f"Content-Length: {len(body)}"]
         if body:
-            lines.append("Content-Type: application/soap+xml;charset=UTF-8")
+            lines.append(f"Content-Type: {content_type}")
         lines += [f"{k}: {v}" for k, v in headers or []]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         await writer.drain()
@@ -296,13 +331,34 @@ class WinrmDevice(SimulatedDevice):
         if not body:  # an authentication round without a message
             await self._send(writer, "200 OK")
             return True
-        status, reply, delay = self._soap(body, user, conn, peer, at)
+        encrypted = headers.get("content-type", "").lower().startswith("multipart/encrypted")
+        if encrypted:
+            try:
+                body = unwrap(state["ntlm"], body)
+            except Exception:  # no NTLM context on this connection, or a bad seal
+                self.log.record("bad_request", connection=conn, peer=peer, at=at,
+                                error="message encryption: cannot unwrap")
+                await self._send(writer, "400 Bad Request")
+                return True
+        elif self.profile.scheme == "http":  # AllowUnencrypted=false, the service default
+            self.log.record("bad_request", connection=conn, peer=peer, at=at,
+                            error="unencrypted message over http")
+            await self._send(writer, "400 Bad Request", soap.fault(
+                "", soap.BAD_REQUEST, "w:AccessDenied", "Unencrypted traffic is disabled.",
+                self.profile.host.hostname))
+            return True
+        status, reply, delay = self._soap(body, user, conn, peer, at, encrypted)
         if delay:
             await asyncio.sleep(delay)
         if reply is None:  # the "disconnect" reply of a profile command
             writer.transport.abort()
             return False
-        await self._send(writer, status, reply)
+        if encrypted:
+            await self._send(writer, status, wrap(state["ntlm"], reply), content_type=(
+                f'multipart/encrypted;protocol="{SPNEGO_ENCRYPTED}";'
+                'boundary="Encrypted Boundary"'))
+        else:
+            await self._send(writer, status, reply)
         return True
 
     # -- authentication ----------------------------------------------------------------
@@ -379,8 +435,8 @@ class WinrmDevice(SimulatedDevice):
         return name
 
     # -- WS-Man --------------------------------------------------------------------------
-    def _soap(self, body: bytes, user: str, conn: int, peer: str, at: float
-              ) -> tuple[str, bytes | None, float]:
+    def _soap(self, body: bytes, user: str, conn: int, peer: str, at: float,
+              encrypted: bool = False) -> tuple[str, bytes | None, float]:
         """(HTTP status, reply, seconds to hold it) of one SOAP request."""
         machine = self.profile.host.hostname
         try:
@@ -405,7 +461,8 @@ class WinrmDevice(SimulatedDevice):
                 req.message_id, soap.BAD_REQUEST, "w:SchemaValidationError", str(exc),
                 machine), 0.0
         delay = detail.pop("_delay", 0.0)
-        self.log.record(kind, connection=conn, peer=peer, at=at, username=user, **detail)
+        self.log.record(kind, connection=conn, peer=peer, at=at, username=user,
+                        encrypted=encrypted, **detail)
         if reply is not None and self.break_reply == kind:
             reply = reply[: len(reply) // 2] + b"<<broken"
         return status, reply, delay

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from winrm_helpers import (
     PASSWORD,
     PASSWORD_VAR,
@@ -341,3 +342,21 @@ async def test_without_credentials_nothing_is_sent(monkeypatch: pytest.MonkeyPat
     assert obs.facts["winrm.scheme"].value == "https"
     assert obs.unknown["win.smb1_enabled"] == "no credentials configured"
     assert device.log.connections == 0
+
+
+async def test_http_only_when_written_and_then_ntlm_sealed(tmp_path: Path) -> None:
+    profile = tmp_path / "http.yaml"
+    profile.write_text(yaml.safe_dump({"name": "windows-weak-http", "scheme": "http",
+                                       "host_profile": "windows-weak", "auth": ["ntlm"]}))
+    async with listener(profile) as device:
+        default = await probe(device, auth="ntlm", cert_sha256=None)  # https unless written
+        obs = await probe(device, scheme="http", auth="ntlm", cert_sha256=None)
+    assert default.status is ProbeStatus.ERROR
+    assert "TLS handshake with" in default.reason and "https listener" in default.reason
+    assert obs.status is ProbeStatus.OK, obs.reason
+    assert obs.facts["winrm.scheme"].value == "http"
+    assert obs.unknown["winrm.cert_sha256"] == "scheme http: no certificate"
+    assert obs.facts["win.smb1_enabled"].value is True
+    soap = soap_records(device)
+    assert soap and all(r.detail["encrypted"] for r in soap)  # every message sealed
+    assert commands_seen(device) == list(WINDOWS)
