@@ -117,7 +117,8 @@ def clixml(text: bytes) -> bytes:
     """stderr as PowerShell writes it when started with ``-EncodedCommand`` (CLIXML)."""
     if not text:
         return b""
-    escaped = (text.decode("utf-8", "replace").replace("&", "&amp;").replace("<", "&lt;")
+    escaped = (text.decode("utf-8", "replace").replace("_x", "_x005F_x")
+               .replace("&", "&amp;").replace("<", "&lt;")
                .replace(">", "&gt;").replace("\r", "_x000D_").replace("\n", "_x000A_"))
     return ('#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/'
             f'powershell/2004/04"><S S="Error">{escaped}</S></Objs>').encode()
