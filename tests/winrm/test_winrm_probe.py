@@ -360,3 +360,20 @@ async def test_http_only_when_written_and_then_ntlm_sealed(tmp_path: Path) -> No
     soap = soap_records(device)
     assert soap and all(r.detail["encrypted"] for r in soap)  # every message sealed
     assert commands_seen(device) == list(WINDOWS)
+
+
+async def test_the_deadline_ends_the_run_and_its_worker_sends_nothing_more(tmp_path: Path
+                                                                          ) -> None:
+    def hang_first(spec: dict, folder: Path) -> None:
+        spec["commands"][WINDOWS[0]]["hang"] = True
+
+    profile = host_profile_copy("windows-weak", tmp_path, hang_first)
+    async with listener(profile) as device:
+        obs = await probe(device, deadline=2.0, op_timeout=8.0)
+        seen = len(device.log.records)
+        await asyncio.sleep(0.5)
+        assert obs.status is ProbeStatus.TIMEOUT and "2 s" in obs.reason
+        assert commands_seen(device) == [WINDOWS[0]]
+    await asyncio.sleep(0.5)  # the listener closed the held Receive: the worker ended
+    assert len(device.log.records) == seen  # no request after the deadline
+    assert "delete" not in [r.kind for r in device.log.records]
