@@ -82,11 +82,19 @@ class WinrmConfig:
     port: int
     scheme: Scheme
     auth: Auth
-    user: str
-    password: str
+    user: str | None
+    password: str | None
     timeout: float
     ca_file: str | None = None
     cert_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The authentication schemes a listener offers (lower case) and the reply's headers."""
+
+    schemes: list[str]
+    evidence: str
 
 
 def _tapped_pools(sent: Sent) -> dict[str, type]:
@@ -185,11 +193,12 @@ class WinrmSession:
         self.peer_certificate: bytes | None = None  # DER, from the first HTTPS reply
 
     # -- setup ---------------------------------------------------------------------------
-    def open(self) -> None:
-        """Create the WinRS shell (the first request authenticates)."""
-        from pypsrp.shell import WinRS
+    def connect(self) -> None:
+        """Set up the client (no network traffic): TLS trust or pin, bounds, pacing taps."""
         from pypsrp.wsman import WSMan
 
+        if self._wsman is not None:
+            return
         cfg = self.cfg
         seconds = max(1, int(cfg.timeout + 0.999))
         verify: bool | str = cfg.ca_file or True
@@ -197,7 +206,10 @@ class WinrmSession:
             verify = False  # the pin replaces chain and name checks
         self._wsman = WSMan(
             cfg.host, port=cfg.port, username=cfg.user, password=cfg.password,
-            ssl=cfg.scheme == "https", auth=cfg.auth, cert_validation=verify,
+            ssl=cfg.scheme == "https",
+            # without a password only ``offered`` runs, which sends no credential at all
+            auth=cfg.auth if cfg.password is not None else "negotiate",
+            cert_validation=verify,
             connection_timeout=seconds, read_timeout=seconds,
             operation_timeout=min(OPERATION_TIMEOUT, seconds), encryption="auto",
             no_proxy=True, reconnection_retries=0, reconnection_backoff=0.0)
@@ -225,6 +237,42 @@ class WinrmSession:
             return send(message, retries_on_read_timeout=0, timeout=timeout)  # no retry
 
         transport.send = paced_send
+
+    def offered(self) -> Offered:
+        """One unauthenticated POST to /wsman: the listener's 401 names the authentication
+        schemes it offers (and the TLS handshake shows its certificate). No credential."""
+        self.connect()
+        if self._cancelled.is_set():
+            raise WinrmCancelled("the probe run ended")
+        transport = self._wsman.transport
+        request = requests.Request("POST", transport.endpoint, data=b"", headers={
+            "Content-Type": "application/soap+xml;charset=UTF-8",
+            "User-Agent": "Python PSRP Client"}).prepare()
+        self._pace()
+        self.requests += 1
+        seconds = max(1, int(self.cfg.timeout + 0.999))
+        what = "reading the offered authentication"
+        try:
+            response = self._on_reply(transport.session.send(request, stream=True,
+                                                             timeout=(seconds, seconds)))
+        except Exception as exc:
+            raise _map_error(exc, what, self.cfg) from None
+        header = response.headers.get("WWW-Authenticate", "")
+        server = response.headers.get("Server", "")
+        if response.status_code != 401:
+            raise ProbeError(f"{what}: HTTP {response.status_code} to an unauthenticated "
+                             f"request (Server {server[:60]!r}): not a WinRM listener?")
+        schemes = [m.lower() for m in re.findall(r"(?:^|,)\s*([A-Za-z][\w-]*)(?=\s|,|$)",
+                                                  header)]
+        return Offered(list(dict.fromkeys(schemes)),
+                       f"HTTP {response.status_code}; Server: {server}; "
+                       f"WWW-Authenticate: {header}")
+
+    def open(self) -> None:
+        """Create the WinRS shell (the first request authenticates)."""
+        from pypsrp.shell import WinRS
+
+        self.connect()
         self._shell = WinRS(self._wsman, codepage=65001, no_profile=True)
         self._call("creating the WinRS shell", self._shell.open)
 

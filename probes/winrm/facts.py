@@ -24,6 +24,8 @@ WINDOWS_HOST = (
 
 TRANSPORT: dict[str, FactSpec] = {
     "winrm.scheme": FactSpec("enum", "Transport of the WinRM endpoint", ("https", "http")),
+    "winrm.auth_offered": FactSpec("list", "Authentication schemes the listener offers "
+                                           "(WWW-Authenticate: negotiate, kerberos, basic, ...)"),
     "winrm.auth": FactSpec("enum", "Authentication used to log in", ("basic", "ntlm",
                                                                    "kerberos")),
     "winrm.cert_sha256": FactSpec("str", "SHA-256 fingerprint of the listener's certificate"),

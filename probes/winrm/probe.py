@@ -23,6 +23,11 @@ protocol key::
   self-signed listener certificate (what ``winrm quickconfig -transport:https`` makes) is
   trusted only when pinned: ``cert_sha256`` (hex, colons allowed).
 - The password is a secret reference; it is never logged (the run redacts it).
+
+Order of work, in one worker thread, one connection, every request paced: one
+unauthenticated POST /wsman (its 401 lists the offered schemes: ``winrm.auth_offered``; the
+TLS handshake gives the certificate facts), then with credentials the WinRS shell, each
+allowlisted command (Command, Receive until done, Signal terminate) and the shell's Delete.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from otaudit.probes.certificates import summarise
 from otaudit.probes.ssh.allowlist import ALLOWLIST
 from otaudit.probes.ssh.outputs import Outputs
 from otaudit.probes.ssh.windows_facts import collect_windows
-from otaudit.probes.winrm.client import PERSONALITY, WinrmConfig, WinrmSession
+from otaudit.probes.winrm.client import PERSONALITY, Offered, WinrmConfig, WinrmSession
 from otaudit.probes.winrm.facts import FACTS, LOGIN_FACTS
 from otaudit.secrets import SecretRef
 
@@ -120,30 +125,34 @@ class WinrmProbe(Probe):
         url = f"{opts.scheme}://{target.endpoint}/wsman"
         eid = rec.evidence_for("winrm endpoint", f"{url} auth={opts.auth}")
         rec.fact("winrm.scheme", opts.scheme, eid)
-        if not opts.has_credentials:
-            for path in (*LOGIN_FACTS, "winrm.auth"):
-                rec.unknown_fact(path, "no credentials configured")
-            return
-        assert opts.password is not None and opts.user is not None
+        login = opts.has_credentials
         cfg = WinrmConfig(
             host=target.host, port=target.port, scheme=opts.scheme, auth=opts.auth,
-            user=opts.user, password=ctx.secret(opts.password).get_secret_value(),
+            user=opts.user if login else None,
+            password=ctx.secret(opts.password).get_secret_value()
+            if login and opts.password else None,
             timeout=ctx.timeout, ca_file=str(opts.ca_file) if opts.ca_file else None,
             cert_sha256=opts.cert_sha256)
         loop = asyncio.get_running_loop()
         cancelled = threading.Event()
 
-        def pace() -> None:  # called in the worker thread before each WS-Man request
+        def pace() -> None:  # called in the worker thread before each request
             asyncio.run_coroutine_threadsafe(ctx.pace(), loop).result(ctx.timeout + 5)
 
         session = WinrmSession(cfg, pace, ctx.sent, cancelled)
         try:
-            results, lost = await asyncio.to_thread(_work, session)
+            offered, results, lost = await asyncio.to_thread(_work, session, login)
         except BaseException:
             cancelled.set()  # the deadline or an error: the thread sends nothing more
             raise
-        rec.fact("winrm.auth", opts.auth, eid)
         self._record_certificate(session, ctx)
+        rec.fact("winrm.auth_offered", offered.schemes,
+                 rec.evidence_for("winrm unauthenticated POST /wsman", offered.evidence))
+        if not login:
+            for path in (*LOGIN_FACTS, "winrm.auth"):
+                rec.unknown_fact(path, "no credentials configured")
+            return
+        rec.fact("winrm.auth", opts.auth, eid)
         out = Outputs(rec, results, PERSONALITY, ctx.timeout, via="winrm exec")
         collect_windows(out, utcnow())
         if lost:
@@ -171,20 +180,24 @@ class WinrmProbe(Probe):
         rec.fact("winrm.cert_days_left", cert.days_left, eid)
 
 
-def _work(session: WinrmSession) -> tuple[dict, str | None]:
-    """In the worker thread: open the shell, run every allowlisted command, close.
-    A failure after the shell opened keeps the outputs read so far (their facts count)."""
+def _work(session: WinrmSession, login: bool) -> tuple[Offered, dict, str | None]:
+    """In the worker thread: the offered authentication (no credential), then with a login
+    the shell and every allowlisted command, then close. A failure after the shell opened
+    keeps the outputs read so far (their facts count)."""
     results: dict = {}
     commands = ALLOWLIST[PERSONALITY]
     try:
+        offered = session.offered()
+        if not login:
+            return offered, results, None
         session.open()
         for command in commands:
             results[command] = session.run(command)
     except ProbeError as exc:
         if not results:
             raise
-        return results, f"WinRM session lost after {len(results)} of {len(commands)} " \
-                        f"commands: {exc}"
+        return offered, results, (f"WinRM session lost after {len(results)} of "
+                                  f"{len(commands)} commands: {exc}")
     finally:
         session.close()
-    return results, None
+    return offered, results, None

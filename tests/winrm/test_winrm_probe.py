@@ -33,7 +33,7 @@ from otaudit.probes.ssh.client import MAX_OUTPUT
 from otaudit.probes.ssh.probe import SshOptions, SshProbe
 from otaudit.probes.winrm.client import WinrmConfig, WinrmSession
 from otaudit.probes.winrm.facts import FACTS, WINDOWS_HOST
-from otaudit.probes.winrm.probe import WinrmProbe
+from otaudit.probes.winrm.probe import WinrmOptions, WinrmProbe
 from otaudit.simulators import bundled_profile
 from otaudit.simulators.ssh.device import from_profile as ssh_device
 
@@ -75,6 +75,8 @@ async def test_facts_equal_the_ssh_paths(profile: str, tmp_path: Path) -> None:
     assert obs.facts["winrm.cert_sha256"].value == device.cert_sha256
     assert obs.facts["winrm.cert_self_signed"].value is True
     assert obs.facts["winrm.cert_days_left"].value > 3000
+    assert obs.facts["winrm.auth_offered"].value == (
+        ["negotiate", "basic"] if profile == "windows-weak" else ["negotiate"])
     assert set(obs.facts) | set(obs.unknown) == set(FACTS)
     # every fact keeps its source: the evidence says the command went over WinRM
     requests = {e.id: e.request for e in obs.evidence}
@@ -290,7 +292,8 @@ async def test_each_ws_man_request_is_paced_and_reported_on_the_wire(auth: str) 
             steps.append(0)
         elif steps:
             steps[-1] += 1
-    assert len(steps) == len(soap_records(device))  # one pace per WS-Man request
+    # one pace per WS-Man request, and one for the unauthenticated POST before them
+    assert len(steps) == len(soap_records(device)) + 1
     assert all(steps), steps  # each put its request on the wire and said so
     assert ctx.events[0][0] == "pace"  # nothing is written before the first pace
 
@@ -335,13 +338,37 @@ def test_options_refuse_basic_over_http_and_tls_options_without_https() -> None:
     assert cli.password is not None and cli.password.env == "PW" and cli.auth == "kerberos"
 
 
-async def test_without_credentials_nothing_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("auth", ["basic", "ntlm", "kerberos"])
+async def test_without_credentials_only_the_offered_authentication_is_read(auth: str) -> None:
     async with listener("windows-weak") as device:
-        obs = await probe(device, user=None, password=None)
-    assert obs.status is ProbeStatus.OK
+        obs = await probe(device, user=None, password=None, auth=auth)
+    assert obs.status is ProbeStatus.OK, obs.reason
     assert obs.facts["winrm.scheme"].value == "https"
+    assert obs.facts["winrm.auth_offered"].value == ["negotiate", "basic"]
+    assert obs.facts["winrm.cert_sha256"].value == device.cert_sha256
+    offered = {e.id: e for e in obs.evidence}[obs.facts["winrm.auth_offered"].evidence[0]]
+    assert "HTTP 401" in offered.excerpt and "Microsoft-HTTPAPI/2.0" in offered.excerpt
     assert obs.unknown["win.smb1_enabled"] == "no credentials configured"
-    assert device.log.connections == 0
+    assert obs.unknown["winrm.auth"] == "no credentials configured"
+    assert device.log.connections == 1 and device.log.records == []  # no login, no shell
+
+
+async def test_a_port_that_is_not_winrm_is_named() -> None:
+    async def not_winrm(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 2\r\n\r\nhi")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(not_winrm, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        obs = await run_probe(WinrmProbe(), ProbeTarget(
+            asset=AssetRef(id="x", kind=AssetKind.HMI, zone="z"), host="127.0.0.1", port=port,
+            options=WinrmOptions(scheme="http", auth="ntlm")), collector_id="t", site="t",
+            deadline=10)
+    assert obs.status is ProbeStatus.ERROR
+    assert "HTTP 200 to an unauthenticated request (Server 'nginx')" in obs.reason
 
 
 async def test_http_only_when_written_and_then_ntlm_sealed(tmp_path: Path) -> None:
