@@ -189,7 +189,6 @@ class WinrmSession:
         self._cancelled = cancelled
         self._wsman: Any = None
         self._shell: Any = None
-        self.requests = 0
         self.peer_certificate: bytes | None = None  # DER, from the first HTTPS reply
 
     # -- setup ---------------------------------------------------------------------------
@@ -233,7 +232,6 @@ class WinrmSession:
             if self._cancelled.is_set():
                 raise WinrmCancelled("the probe run ended")
             self._pace()
-            self.requests += 1
             return send(message, retries_on_read_timeout=0, timeout=timeout)  # no retry
 
         transport.send = paced_send
@@ -249,7 +247,6 @@ class WinrmSession:
             "Content-Type": "application/soap+xml;charset=UTF-8",
             "User-Agent": "Python PSRP Client"}).prepare()
         self._pace()
-        self.requests += 1
         seconds = max(1, int(self.cfg.timeout + 0.999))
         what = "reading the offered authentication"
         try:

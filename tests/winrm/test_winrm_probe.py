@@ -260,9 +260,13 @@ async def test_requests_are_paced_from_the_wire() -> None:
     assert obs.status is ProbeStatus.OK, obs.reason
     times = sorted(r.at for r in soap_records(device))
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    # the listener stamps a request when its head has been read (in the event loop that
-    # also runs the probe's pacing): up to a few ms late, hence the 10 ms slack
-    assert len(gaps) >= 3 * len(WINDOWS) and min(gaps) >= 0.09, min(gaps)
+    # the listener stamps a request when its head has been read, in the event loop that
+    # also runs the probe: a stamp can be late under load, which shortens one gap and
+    # lengthens the next. Over the run the lateness cancels out (only the first and last
+    # stamps count); no single gap comes near the unpaced few milliseconds.
+    assert len(gaps) >= 3 * len(WINDOWS)
+    assert times[-1] - times[0] >= 0.1 * len(gaps) - 0.02, (times[-1] - times[0], len(gaps))
+    assert min(gaps) >= 0.05, min(gaps)
 
 
 class Timeline(ProbeContext):
@@ -404,3 +408,27 @@ async def test_the_deadline_ends_the_run_and_its_worker_sends_nothing_more(tmp_p
     await asyncio.sleep(0.5)  # the listener closed the held Receive: the worker ended
     assert len(device.log.records) == seen  # no request after the deadline
     assert "delete" not in [r.kind for r in device.log.records]
+
+
+async def test_a_reply_larger_than_the_bound_fails_the_run() -> None:
+    from otaudit.probes.winrm.client import MAX_REPLY
+
+    async def huge(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        size = MAX_REPLY + 4096
+        writer.write(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\n"
+                     + f"Content-Length: {size}\r\n\r\n".encode())
+        for _ in range(size // 65536 + 1):
+            writer.write(b"x" * 65536)
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(huge, "127.0.0.1", 0)
+    async with server:
+        port = server.sockets[0].getsockname()[1]
+        obs = await run_probe(WinrmProbe(), ProbeTarget(
+            asset=AssetRef(id="x", kind=AssetKind.HMI, zone="z"), host="127.0.0.1", port=port,
+            options=WinrmOptions(scheme="http", auth="ntlm")), collector_id="t", site="t",
+            deadline=20)
+    assert obs.status is ProbeStatus.ERROR
+    assert f"a WinRM reply exceeded {MAX_REPLY} bytes" in obs.reason
