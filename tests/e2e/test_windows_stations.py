@@ -74,6 +74,8 @@ def _check(result, found: dict[str, dict[str, str]]) -> None:
     winrm = found["hmi-line5"]
     assert {c: winrm.get(c) for c in WINDOWS_CHECKS} == {c: weak.get(c) for c in WINDOWS_CHECKS}
     assert winrm.get("OTA-HOST-017") == "fail"
+    assert winrm.get("OTA-WIN-007") == "fail"  # its listener offers Basic
+    assert "OTA-WIN-007" not in weak and "OTA-WIN-007" not in hardened  # not read over WinRM
     over_winrm = [(a["advisory_id"], a["state"], a["installed_version"]) for a in
                   assets["hmi-line5"]["advisories"] if a.get("component") == "simatic-wincc"]
     assert sorted(over_winrm) == sorted((a["advisory_id"], a["state"], a["installed_version"])
