@@ -141,7 +141,7 @@ class WinrmProbe(Probe):
 
         session = WinrmSession(cfg, pace, ctx.sent, cancelled)
         try:
-            offered, results, lost = await asyncio.to_thread(_work, session, login)
+            offered, results, lost, failed = await asyncio.to_thread(_work, session, login)
         except BaseException:
             cancelled.set()  # the deadline or an error: the thread sends nothing more
             raise
@@ -152,6 +152,8 @@ class WinrmProbe(Probe):
             for path in (*LOGIN_FACTS, "winrm.auth"):
                 rec.unknown_fact(path, "no credentials configured")
             return
+        if failed is not None:  # after the listener was read: its facts above stay
+            raise failed
         rec.fact("winrm.auth", opts.auth, eid)
         out = Outputs(rec, results, PERSONALITY, ctx.timeout, via="winrm exec")
         collect_windows(out, utcnow())
@@ -180,24 +182,28 @@ class WinrmProbe(Probe):
         rec.fact("winrm.cert_days_left", cert.days_left, eid)
 
 
-def _work(session: WinrmSession, login: bool) -> tuple[Offered, dict, str | None]:
+def _work(session: WinrmSession, login: bool
+          ) -> tuple[Offered, dict, str | None, ProbeError | None]:
     """In the worker thread: the offered authentication (no credential), then with a login
-    the shell and every allowlisted command, then close. A failure after the shell opened
-    keeps the outputs read so far (their facts count)."""
+    the shell and every allowlisted command, then close. Returns what was read and how the
+    run ended: ``lost`` when the session broke after some outputs (their facts count),
+    ``failed`` when it broke before any (the listener's facts still count)."""
     results: dict = {}
     commands = ALLOWLIST[PERSONALITY]
+    offered: Offered | None = None
     try:
         offered = session.offered()
-        if not login:
-            return offered, results, None
-        session.open()
-        for command in commands:
-            results[command] = session.run(command)
+        if login:
+            session.open()
+            for command in commands:
+                results[command] = session.run(command)
     except ProbeError as exc:
-        if not results:
+        if offered is None:
             raise
+        if not results:
+            return offered, results, None, exc
         return offered, results, (f"WinRM session lost after {len(results)} of "
-                                  f"{len(commands)} commands: {exc}")
+                                  f"{len(commands)} commands: {exc}"), None
     finally:
         session.close()
-    return offered, results, None
+    return offered, results, None, None

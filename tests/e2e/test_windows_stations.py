@@ -1,6 +1,6 @@
-"""End to end: three simulated Windows HMI stations (two over SSH, one over WinRM) →
-collector → MQTT → server → findings and advisory verdicts; the stations saw only
-allowlisted commands."""
+"""End to end: four simulated Windows HMI stations (two over SSH, two over WinRM, one of
+which answers a malformed SOAP reply) → collector → MQTT → server → findings and advisory
+verdicts; the stations saw only allowlisted commands; the broken one fails its own run."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ async def _run(tmp_path: Path, mosquitto_url: str, database_url: str | None):
     settings = Settings(topic_prefix=f"otaudit-test/{uuid.uuid4().hex[:10]}")
     result = await run_pipeline(tmp_path, broker_url=mosquitto_url, plant_file=PLANT,
                                 database_url=database_url, settings=settings)
-    assert result.published == result.stored == 3 and result.rejected == 0
+    assert result.published == result.stored == 4 and result.rejected == 0
     return result
 
 
@@ -83,6 +83,12 @@ def _check(result, found: dict[str, dict[str, str]]) -> None:
                                         if a.get("component") == "simatic-wincc")
     assert {kind for kind, _ in result.requests["hmi-line5"]} <= {
         "auth", "create", "command", "receive", "signal", "delete"}
+    # a malformed reply fails that station's run only: its checks are unknown, with why
+    broken = found["hmi-line6"]
+    assert {broken.get(c) for c in ("OTA-HOST-007", "OTA-HOST-008", "OTA-HOST-009")} == {
+        "unknown"}
+    assert "OTA-WIN-001" not in broken  # the OS was not read: no Windows-only check applies
+    assert broken.get("OTA-WIN-007") == "pass"  # read before the shell: Negotiate only
 
 
 async def test_windows_stations_on_mosquitto_with_sqlite(tmp_path: Path,

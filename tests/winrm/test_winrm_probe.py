@@ -199,6 +199,7 @@ async def test_a_malformed_soap_reply_fails_the_run_with_a_reason(broken: str) -
     assert obs.status is ProbeStatus.ERROR
     assert "malformed WS-Man reply" in obs.reason, obs.reason
     assert all(p in obs.unknown for p in WINDOWS_HOST)
+    assert obs.facts["winrm.auth_offered"].value == ["negotiate", "basic"]  # read before
     # the process goes on: the next run on a healthy listener reads the host
     async with listener("windows-weak") as healthy:
         again = await probe(healthy)
@@ -215,6 +216,8 @@ async def test_a_wrong_password_is_auth_failed(auth: str, monkeypatch: pytest.Mo
     assert f"{auth} authentication as 'auditor' failed" in obs.reason
     assert [r.detail["ok"] for r in device.log.records if r.kind == "auth"] == [False]
     assert soap_records(device) == []
+    assert obs.facts["winrm.auth_offered"].value == ["negotiate", "basic"]
+    assert "winrm.auth" in obs.unknown  # no login succeeded
 
 
 async def test_a_hanging_command_makes_only_its_facts_unknown(tmp_path: Path) -> None:
