@@ -16,6 +16,7 @@ REGISTRY: dict[str, str] = {
     "s7": "otaudit.probes.s7.probe:S7Probe",
     "snmp": "otaudit.probes.snmp.probe:SnmpProbe",
     "ssh": "otaudit.probes.ssh.probe:SshProbe",
+    "winrm": "otaudit.probes.winrm.probe:WinrmProbe",
     "enip": "otaudit.probes.enip.probe:EnipProbe",
     "opcua": "otaudit.probes.opcua.probe:OpcUaProbe",
 }

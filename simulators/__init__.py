@@ -19,6 +19,7 @@ REGISTRY: dict[str, str] = {
     "s7": "otaudit.simulators.s7.device:from_profile",
     "snmp": "otaudit.simulators.snmp.device:from_profile",
     "ssh": "otaudit.simulators.ssh.device:from_profile",
+    "winrm": "otaudit.simulators.winrm.device:from_profile",
     "enip": "otaudit.simulators.enip.device:from_profile",
     "opcua": "otaudit.simulators.opcua.device:from_profile",
 }

@@ -9,6 +9,7 @@ exists only in the simulator's process.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -61,12 +62,21 @@ def _key(bits: int) -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
+def _alt_name(host: str) -> x509.GeneralName:
+    """An IP address as an iPAddress entry (TLS clients match an IP only there), else a
+    DNS name."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
 def make_certificate(spec: CertSpec) -> Issued:
     key = _key(spec.key_bits)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, spec.common_name),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, spec.organisation)])
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=spec.valid_from_days)
-    alt: list[x509.GeneralName] = [x509.DNSName(h) for h in spec.hostnames]
+    alt: list[x509.GeneralName] = [_alt_name(h) for h in spec.hostnames]
     if spec.application_uri:
         alt.insert(0, x509.UniformResourceIdentifier(spec.application_uri))
     builder = (

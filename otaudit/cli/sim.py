@@ -82,6 +82,10 @@ async def _serve(device, log: Path | None) -> None:
     stop = stop_on_signals()
     await device.start()
     typer.echo(f"{device.protocol} simulator listening on {device.host}:{device.port}", err=True)
+    reach = getattr(device, "endpoint_options", None)  # e.g. the pin of a generated cert
+    if reach:
+        typer.echo("endpoint options: " + " ".join(f"{k}={v}" for k, v in reach.items()),
+                   err=True)
     try:
         await stop.wait()
     finally:

@@ -24,14 +24,16 @@ def _first_line(data: bytes) -> str:
 
 
 class Outputs:
-    """Results by command, with evidence ids and failure semantics per personality."""
+    """Results by command, with evidence ids and failure semantics per personality
+    (``via``: how the commands reached the host, first words of each evidence request)."""
 
     def __init__(self, rec: Recorder, results: dict[str, CommandResult], personality: str,
-                 timeout: float, redact: bool = False) -> None:
+                 timeout: float, redact: bool = False, via: str = "ssh exec") -> None:
         self.rec = rec
         self.results = results
         self.personality = personality
         self.timeout = timeout
+        self.via = via
         self.eids: dict[str, str] = {}
         self._touched: list[str] = []
         for command, result in results.items():
@@ -39,7 +41,7 @@ class Outputs:
             if redact and raw:
                 raw = redact_secrets(raw.decode("utf-8", "replace")).encode()
             status = "timed out" if result.timed_out else f"exit {result.exit_status}"
-            self.eids[command] = rec.evidence_for(f"ssh exec {command!r} ({status})", raw)
+            self.eids[command] = rec.evidence_for(f"{via} {command!r} ({status})", raw)
 
     def _failure(self, command: str, result: CommandResult) -> str | None:
         if result.timed_out:
@@ -105,7 +107,7 @@ class Outputs:
         for command, issues in (values.pop(ISSUES, None) or {}).items():
             for number, line, why in issues.items:
                 eids.append(self.rec.evidence_for(
-                    f"ssh exec {command!r}: line {number} skipped ({why})", line))
+                    f"{self.via} {command!r}: line {number} skipped ({why})", line))
                 self.rec.error(f"{command}: line {number} skipped ({why}); the other "
                                "lines were read")
         absent = Unknown("not stated in " + ", ".join(

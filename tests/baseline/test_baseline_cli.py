@@ -22,7 +22,7 @@ EXAMPLES = bundled_root() / "examples"
 def test_baseline_test_command():
     result = runner.invoke(app, ["baseline", "test"])
     assert result.exit_code == 0, result.output
-    assert "72 checks" in result.output and "0 failed" in result.output
+    assert "73 checks" in result.output and "0 failed" in result.output
 
 
 def test_baseline_test_command_reports_a_failing_case(baseline_copy):

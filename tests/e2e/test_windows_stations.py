@@ -1,5 +1,6 @@
-"""End to end: two simulated Windows HMI stations → collector → MQTT → server → findings
-and advisory verdicts; the stations saw only allowlisted commands."""
+"""End to end: four simulated Windows HMI stations (two over SSH, two over WinRM, one of
+which answers a malformed SOAP reply) → collector → MQTT → server → findings and advisory
+verdicts; the stations saw only allowlisted commands; the broken one fails its own run."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ async def _run(tmp_path: Path, mosquitto_url: str, database_url: str | None):
     settings = Settings(topic_prefix=f"otaudit-test/{uuid.uuid4().hex[:10]}")
     result = await run_pipeline(tmp_path, broker_url=mosquitto_url, plant_file=PLANT,
                                 database_url=database_url, settings=settings)
-    assert result.published == result.stored == 2 and result.rejected == 0
+    assert result.published == result.stored == 4 and result.rejected == 0
     return result
 
 
@@ -64,11 +65,30 @@ def _check(result, found: dict[str, dict[str, str]]) -> None:
     assert all(a.get("component") for a in advisories)  # none through the OS identity
     assert not [a for a in assets["hmi-line4"]["advisories"] if a["state"] == "open"
                 and a["advisory_id"] == "ICSA-22-132-06"]
-    for asset in ("hmi-line3", "hmi-line4"):
+    for asset in ("hmi-line3", "hmi-line4", "hmi-line5"):
         commands = [d["command"] for kind, d in result.requests[asset] if kind in
-                    ("exec", "shell")]
+                    ("exec", "shell", "command")]
         assert commands and set(commands) <= set(ALLOWLIST["windows"]), commands
         assert not any(kind == "shell" for kind, _ in result.requests[asset])
+    # the same host over WinRM: the same findings as over SSH, its WinCC matched the same way
+    winrm = found["hmi-line5"]
+    assert {c: winrm.get(c) for c in WINDOWS_CHECKS} == {c: weak.get(c) for c in WINDOWS_CHECKS}
+    assert winrm.get("OTA-HOST-017") == "fail"
+    assert winrm.get("OTA-WIN-007") == "fail"  # its listener offers Basic
+    assert "OTA-WIN-007" not in weak and "OTA-WIN-007" not in hardened  # not read over WinRM
+    over_winrm = [(a["advisory_id"], a["state"], a["installed_version"]) for a in
+                  assets["hmi-line5"]["advisories"] if a.get("component") == "simatic-wincc"]
+    assert sorted(over_winrm) == sorted((a["advisory_id"], a["state"], a["installed_version"])
+                                        for a in advisories
+                                        if a.get("component") == "simatic-wincc")
+    assert {kind for kind, _ in result.requests["hmi-line5"]} <= {
+        "auth", "create", "command", "receive", "signal", "delete"}
+    # a malformed reply fails that station's run only: its checks are unknown, with why
+    broken = found["hmi-line6"]
+    assert {broken.get(c) for c in ("OTA-HOST-007", "OTA-HOST-008", "OTA-HOST-009")} == {
+        "unknown"}
+    assert "OTA-WIN-001" not in broken  # the OS was not read: no Windows-only check applies
+    assert broken.get("OTA-WIN-007") == "pass"  # read before the shell: Negotiate only
 
 
 async def test_windows_stations_on_mosquitto_with_sqlite(tmp_path: Path,
