@@ -164,6 +164,22 @@ def compiled(baseline: Baseline) -> dict[str, CompiledCheck]:
     return baseline._compiled
 
 
+WINDOWS_ONLY_PROBES = frozenset({"winrm"})  # transports only Windows hosts answer
+
+
+def host_family(asset: AssetFacts) -> str:
+    """The host's OS family for ``applies_to.os``: its ``os.family`` fact; without one (the
+    run failed before the OS was read), ``windows`` when only a Windows transport ran (its
+    Windows checks are then ``unknown``, not ``not_applicable``), else ``linux``."""
+    record = asset.facts.get("os.family")
+    if record is not None:
+        return str(record.value)
+    ran = set(asset.probe_status)
+    if ran & WINDOWS_ONLY_PROBES and "ssh" not in ran:
+        return "windows"
+    return "linux"
+
+
 def irrelevant(cc: CompiledCheck, asset: AssetFacts) -> str | None:
     """Why the check is not about this asset (None when it is)."""
     if cc.kinds is not None and asset.kind not in cc.kinds:
@@ -171,8 +187,7 @@ def irrelevant(cc: CompiledCheck, asset: AssetFacts) -> str | None:
     if cc.probes is not None and not any(p in asset.probe_status for p in cc.probes):
         return f"no {'/'.join(cc.probes)} probe ran on this asset"
     if cc.os is not None:
-        record = asset.facts.get("os.family")
-        family = str(record.value) if record is not None else "linux"
+        family = host_family(asset)
         if family not in cc.os:
             return f"applies to {', '.join(sorted(cc.os))} hosts, not {family}"
     return None
@@ -426,8 +441,7 @@ def evaluate_assets(baseline: Baseline, zone_levels: Mapping[str, Mapping[str, i
             candidates = per_kind[asset.kind] = sorted(
                 by_kind.get(asset.kind, []) + by_kind.get(None, []), key=lambda c: c.check.id)
         ran = asset.probe_status
-        family = asset.facts.get("os.family")
-        family = str(family.value) if family is not None else "linux"
+        family = host_family(asset)
         for cc in candidates:
             if cc.probes is not None and not any(p in ran for p in cc.probes):
                 continue
