@@ -115,9 +115,11 @@ def _once(inventory: Path, settings: Settings, broker: str | None,
           show_progress: bool) -> RunSummary:
     from otaudit.collector.once import LOCK_TIMEOUT, run_once
     from otaudit.collector.outbox import Outbox
+    from otaudit.collector.run import freeze_startup_heap
     from otaudit.collector.targets import load_plan
 
     inv, plans = load_plan(inventory)
+    freeze_startup_heap()
     collector = inv.collector or settings.collector_id
     outbox = Outbox.open(settings, collector, lock_timeout=LOCK_TIMEOUT)
     try:
