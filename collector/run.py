@@ -48,7 +48,8 @@ GC_EVERY = 32
 def freeze_startup_heap() -> None:
     """Move what start-up built (modules, the plan) out of the garbage collector's sight
     (``gc.freeze``): the full collections of ``audit_assets`` then walk only what the
-    probe runs allocate. Call once, after planning."""
+    probe runs allocate. Call once, after planning (what is frozen is never freed: the
+    daemon's first plan outlives a reload)."""
     gc.collect()
     gc.freeze()
 
