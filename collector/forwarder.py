@@ -332,7 +332,7 @@ class Forwarder:
         """The broker has no session of ours (restarted without persistence, or we are new):
         what it acknowledged before may be lost with it, so every entry awaiting a receipt is
         published again now rather than after its receipt timeout."""
-        count = await asyncio.to_thread(self.outbox.make_due, time.time())
+        count = await self.outbox.call(self.outbox.make_due, time.time())
         if count:
             log.warning("the broker at %s has no session of this collector: %d entries awaiting "
                         "a receipt are published again now", self.address, count)
@@ -366,12 +366,12 @@ class Forwarder:
             await self._flush()
             entries: list[Entry] = []
             if not self._stop_publishing:
-                entries = await asyncio.to_thread(self.outbox.fresh, cursor, BATCH)
+                entries = await self.outbox.call(self.outbox.fresh, cursor, BATCH)
                 if entries:
                     cursor = entries[-1].seq
                 else:
                     busy = in_flight | {e.seq for e in self._acked + self._refused}
-                    entries = await asyncio.to_thread(self.outbox.due, time.time(), BATCH,
+                    entries = await self.outbox.call(self.outbox.due, time.time(), BATCH,
                                                       busy)
             for entry in entries:
                 await window.acquire()
@@ -393,7 +393,7 @@ class Forwarder:
         (or, finishing, until the receipt deadline is worth another look)."""
         timeout: float | None = None
         if not self._stop_publishing:
-            due = await asyncio.to_thread(self.outbox.next_due)
+            due = await self.outbox.call(self.outbox.next_due)
             if due is not None:
                 timeout = max(0.0, due - time.time()) + 0.01
         if self._finish:
@@ -448,7 +448,7 @@ class Forwarder:
         self._acked, self._refused = [], []
         try:
             if acked and self.receipts:
-                await asyncio.to_thread(self.outbox.mark_sent,
+                await self.outbox.call(self.outbox.mark_sent,
                                         [(e.seq, self.due_at(e.attempts + 1)) for e in acked])
             elif acked:
                 await self.outbox.delete([e.seq for e in acked])
@@ -456,7 +456,7 @@ class Forwarder:
                     if self.on_published:
                         self.on_published(entry)
             if refused:
-                await asyncio.to_thread(self.outbox.mark_refused,
+                await self.outbox.call(self.outbox.mark_refused,
                                         [(e.seq, self.due_at(e.attempts + 1)) for e in refused])
         except sqlite3.Error as exc:  # disk full even without the reserve: try again later
             self._acked, self._refused = acked + self._acked, refused + self._refused

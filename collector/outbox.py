@@ -48,14 +48,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from otaudit.settings import Settings
 from otaudit.throttle import ThrottledLog
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QUEUED, SENT = 0, 1
 STATE_NAMES = {QUEUED: "queued", SENT: "sent"}
@@ -184,6 +186,7 @@ class Outbox:
         self._throttled = ThrottledLog(log, interval=300.0)
         self.recovered: list[str] = []  # what salvaging a damaged file said (status, tests)
         self._lock = threading.RLock()
+        self._executor: ThreadPoolExecutor | None = None  # see call()
         self._lockfile = self._acquire(lock_timeout)
         try:
             self._db = self._open()
@@ -321,10 +324,22 @@ class Outbox:
             self._lockfile = -1
 
     def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         with self._lock:
             if self._lockfile >= 0:
                 self._db.close()
                 self._release()
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the outbox's own thread. One is enough (every call holds the
+        outbox's lock) and asyncio's default pool stays free for address lookups: with the
+        default pool the SQLite work spread over up to six threads, each with its own
+        malloc arena and page cache (about 3 MiB more resident in a collector)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     # -- disk space ---------------------------------------------------------------------------
 
@@ -633,19 +648,19 @@ class Outbox:
         (self._empty.set if self.entries == 0 else self._empty.clear)()
 
     async def put(self, key: str, topic: str, payload: bytes | Callable[[int], bytes]) -> int:
-        seq = await asyncio.to_thread(self.append, key, topic, payload)
+        seq = await self.call(self.append, key, topic, payload)
         self._update_events()
         self.added.set()
         return seq
 
     async def delete(self, seqs: Iterable[int]) -> int:
-        gone = await asyncio.to_thread(self.remove, list(seqs))
+        gone = await self.call(self.remove, list(seqs))
         self._update_events()
         return gone
 
     async def apply_receipt(self, committed: Iterable[str],
                             rejected: Iterable[tuple[str, str]] = ()) -> Settled:
-        settled = await asyncio.to_thread(self.settle, list(committed), list(rejected))
+        settled = await self.call(self.settle, list(committed), list(rejected))
         self._update_events()
         return settled
 
@@ -668,6 +683,11 @@ class Outbox:
 
 # -- helpers -------------------------------------------------------------------------------
 
+# SQLite's page cache per connection, KiB (its default: 2,000): entries are written once,
+# read in order and soon deleted, so a small cache costs reads from the OS's page cache.
+CACHE_KIB = 256
+
+
 def _connect(path: Path, wal_pages: int = WAL_PAGES) -> sqlite3.Connection:
     """WAL, synced on commit; the WAL is checkpointed every ``wal_pages`` pages and cut back
     to that size, so that what the outbox takes on disk follows its entries (a full disk
@@ -680,6 +700,7 @@ def _connect(path: Path, wal_pages: int = WAL_PAGES) -> sqlite3.Connection:
     # Zero deleted content only in pages written anyway (Debian's SQLite overwrites every
     # freed page by default: deleting a batch would then need room for all of it)
     db.execute("PRAGMA secure_delete=FAST")
+    db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     return db
 
 
@@ -891,7 +912,7 @@ class Backpressure:
         outbox = self.outbox
         while not stopping.is_set():
             if outbox.disk_full:
-                await asyncio.to_thread(outbox.recheck_disk)
+                await outbox.call(outbox.recheck_disk)
             if not self._blocked():
                 break
             if self.give_up is not None and self.give_up():

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -36,6 +37,21 @@ from otaudit.settings import Settings
 log = logging.getLogger(__name__)
 
 Sink = Callable[[Observation], Awaitable[None]]
+# A finished probe run leaves reference cycles (client <-> transport <-> callbacks, the
+# recorder's facts): it lived through a few young collections, so only a full collection
+# frees it, and Python's own trigger for those waits for 25 % more long-lived objects. In
+# a Modbus zone of 300 that was ~20,000 objects (~6 MiB) at the peak; one full collection
+# every GC_EVERY finished runs costs a few ms each.
+GC_EVERY = 32
+
+
+def freeze_startup_heap() -> None:
+    """Move what start-up built (modules, the plan) out of the garbage collector's sight
+    (``gc.freeze``): the full collections of ``audit_assets`` then walk only what the
+    probe runs allocate. Call once, after planning (what is frozen is never freed: the
+    daemon's first plan outlives a reload)."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
@@ -130,6 +146,7 @@ async def audit_assets(plans: Sequence[AssetPlan], sink: Sink, *, settings: Sett
     retries = settings.retries if retries is None else retries
     backoff = settings.retry_backoff if retry_backoff is None else retry_backoff
     summary = RunSummary()
+    finished = [0]
 
     async def attempt(plan: AssetPlan, probe: Probe, target: ProbeTarget,
                       admitted: list[bool]) -> Observation | None:
@@ -179,6 +196,9 @@ async def audit_assets(plans: Sequence[AssetPlan], sink: Sink, *, settings: Sett
         finally:
             if admitted[0] and control.backpressure:
                 control.backpressure.release()
+            finished[0] += 1
+            if finished[0] % GC_EVERY == 0:
+                gc.collect()
 
     async def audit(plan: AssetPlan) -> None:
         for index, (probe, target) in enumerate(plan.jobs):

@@ -1,12 +1,18 @@
-"""Settings from environment variables (``OTAUDIT_*``) or a ``.env`` file."""
+"""Settings from environment variables (``OTAUDIT_*``) or a ``.env`` file.
+
+Read as pydantic-settings would (``env_prefix="OTAUDIT_"``, names case-insensitive, the
+``.env`` file of the working directory below the environment, keyword arguments above
+both, unknown names ignored) by a few lines of our own: pydantic-settings costs a
+collector about 1.4 MiB resident (its CLI, cloud and file sources, argparse, ...).
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from otaudit.inventory import Duration
 
@@ -15,14 +21,23 @@ from otaudit.inventory import Duration
 DEFAULT_MIN_REQUEST_INTERVAL = 0.05
 
 
-class Settings(BaseSettings):
+ENV_PREFIX = "OTAUDIT_"
+ENV_FILE = ".env"
+
+
+class Settings(BaseModel):
     """Runtime settings shared by collector and server.
 
     ``broker_url`` is ``mqtt://host:port`` (or ``mqtts://`` for TLS); MQTT credentials
     are read from the environment or from files, never from the inventory.
     """
 
-    model_config = SettingsConfigDict(env_prefix="OTAUDIT_", env_file=".env", extra="ignore")
+    model_config = ConfigDict(extra="ignore")
+
+    def __init__(self, _env_file: str | os.PathLike[str] | None = ENV_FILE,
+                 **values: Any) -> None:
+        """``values`` over ``OTAUDIT_*`` environment variables over ``_env_file``'s."""
+        super().__init__(**{**from_environment(type(self), _env_file), **values})
 
     broker_url: str = "mqtt://127.0.0.1:1883"
     mqtt_username: str | None = None
@@ -100,6 +115,27 @@ class Settings(BaseSettings):
     # A collector is silent when neither its status nor an observation came for this many
     # heartbeat intervals (alert once, again after it was heard from).
     alert_collector_silent_intervals: int = Field(3, ge=1)
+
+
+def from_environment(cls: type[BaseModel], env_file: str | os.PathLike[str] | None,
+                     environ: Any = os.environ) -> dict[str, str]:
+    """The values of ``cls``'s fields named ``OTAUDIT_<FIELD>`` (any case) in ``env_file``
+    (a dotenv file; absent: none) and then in ``environ`` (which wins)."""
+    fields = cls.model_fields
+    prefix = ENV_PREFIX.lower()
+    found: dict[str, str] = {}
+    sources: list[Any] = []
+    if env_file is not None and Path(env_file).expanduser().is_file():
+        from dotenv import dotenv_values
+
+        sources.append(dotenv_values(Path(env_file).expanduser(), encoding="utf-8"))
+    sources.append(environ)
+    for source in sources:
+        for name, value in source.items():
+            key = name.lower()
+            if value is not None and key.startswith(prefix) and key[len(prefix):] in fields:
+                found[key[len(prefix):]] = value
+    return found
 
 
 def get_settings(**overrides: object) -> Settings:

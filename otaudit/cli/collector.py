@@ -115,9 +115,11 @@ def _once(inventory: Path, settings: Settings, broker: str | None,
           show_progress: bool) -> RunSummary:
     from otaudit.collector.once import LOCK_TIMEOUT, run_once
     from otaudit.collector.outbox import Outbox
+    from otaudit.collector.run import freeze_startup_heap
     from otaudit.collector.targets import load_plan
 
     inv, plans = load_plan(inventory)
+    freeze_startup_heap()
     collector = inv.collector or settings.collector_id
     outbox = Outbox.open(settings, collector, lock_timeout=LOCK_TIMEOUT)
     try:
@@ -164,10 +166,14 @@ def _with_progress(start: Callable[..., Coroutine[Any, Any, RunSummary]], *, aud
 
 def _daemon(inventory: Path, settings: Settings, broker: str | None) -> None:
     from otaudit.collector.daemon import CollectorDaemon
+    from otaudit.collector.run import freeze_startup_heap
 
     if log.getEffectiveLevel() > logging.INFO:
         log.setLevel(logging.INFO)  # a service says what it does (journald)
     daemon = CollectorDaemon(inventory, settings, broker_url=broker)
+    # the periodic collections of each pass then skip start-up's objects; the first plan
+    # stays frozen after a reload (once, bounded by the inventory's size)
+    freeze_startup_heap()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

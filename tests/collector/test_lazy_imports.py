@@ -82,3 +82,51 @@ def test_no_signing_library_nor_server_code_without_keys(tmp_path: Path) -> None
 def test_ssh_brings_cryptography_with_it(tmp_path: Path) -> None:
     """The other side of the test above: the listing sees cryptography when it is there."""
     assert "cryptography" in loaded_after_planning(tmp_path, ["ssh"])
+
+
+COLLECTOR_ROUTE = """
+import json, sys
+sys.argv = ["otaudit", *sys.argv[1:]]
+from otaudit.cli import main
+try:
+    main.main()
+except SystemExit as exc:
+    code = exc.code
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def modules_of_command(*argv: str) -> tuple[object, set[str]]:
+    done = subprocess.run([sys.executable, "-c", COLLECTOR_ROUTE, *argv], capture_output=True,
+                          text=True, timeout=120, check=False)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["code"], set(result["modules"])
+
+
+@pytest.mark.parametrize("argv", [("collector", "status", "--json", "--state-dir", "{tmp}"),
+                                  ("-v", "-q", "collector", "status", "--state-dir", "{tmp}")])
+def test_the_collector_command_builds_only_the_collector_commands(tmp_path: Path,
+                                                                  argv: tuple[str, ...]) -> None:
+    """``otaudit collector ...`` (root flags before it or not) imports no other command's
+    module; ``collector status`` on an empty state folder still ends with exit code 3."""
+    code, loaded = modules_of_command(*(a.format(tmp=tmp_path) for a in argv))
+    assert code == 3
+    assert "otaudit.cli.collector" in loaded
+    others = {"otaudit.cli.server", "otaudit.cli.probe", "otaudit.cli.sim",
+              "otaudit.cli.advisories", "otaudit.cli.accounts", "otaudit.cli.demo"}
+    assert not others & loaded, others & loaded
+
+
+def test_other_commands_still_see_the_whole_command_line(tmp_path: Path) -> None:
+    code, loaded = modules_of_command("probes")
+    assert code in (0, None)
+    assert {"otaudit.cli.server", "otaudit.cli.probe", "otaudit.cli.collector"} <= loaded
+
+
+def test_command_word_skips_the_root_flags() -> None:
+    from otaudit.cli.main import command_word
+
+    assert command_word(["-v", "--quiet", "collector", "run"]) == "collector"
+    assert command_word(["-vq", "server", "collector"]) == "server"
+    assert command_word(["--version"]) is None
+    assert command_word([]) is None
