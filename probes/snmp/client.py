@@ -324,6 +324,7 @@ class SnmpSession:
         self._app: str | None = _V1_APP  # who gets incoming datagrams: the asking one
         self._target: Any = None
         self._quick: Any = None
+        self._once: Any = None
 
     async def __aenter__(self) -> SnmpSession:
         base = Udp6TransportTarget if ":" in self.host else UdpTransportTarget
@@ -332,6 +333,8 @@ class SnmpSession:
                                                retries=self.retries)
         self._quick = await target_cls.create((self.host, self.port),
                                               timeout=self.quick_timeout, retries=0)
+        self._once = await target_cls.create((self.host, self.port), timeout=self.timeout,
+                                             retries=0)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -392,9 +395,11 @@ class SnmpSession:
                                    lookupMib=False)
 
     async def _request(self, op: Op, credential: Credential, oids: list[str], *,
-                       repetitions: int = 0, quick: bool = False) -> list[tuple[Oid, Val]]:
+                       repetitions: int = 0, quick: bool = False, once: bool = False
+                       ) -> list[tuple[Oid, Val]]:
         assert self._target is not None, "use 'async with SnmpSession(...)'"
-        target = self._quick if quick else self._target  # quick: one try, no retry
+        # quick: one try with the quick timeout; once: one try with the full timeout
+        target = self._quick if quick else self._once if once else self._target
         send = self._prepare(op, credential, oids, repetitions, target)
         await asyncio.wait_for(self._counter.socket_open.wait(), self.timeout)
         await self.pace()
@@ -403,7 +408,7 @@ class SnmpSession:
         indication, status, index, varbinds = await send()
         if indication is not None:
             if isinstance(indication, errind.RequestTimedOut):
-                waited = self.quick_timeout if quick else self.waited
+                waited = self.quick_timeout if quick else self.timeout if once else self.waited
                 raise NoAnswer(waited, self._counter.count - before)
             for kind, meaning in AUTH_ERRORS.items():
                 if isinstance(indication, kind):
@@ -413,14 +418,16 @@ class SnmpSession:
             raise AgentError(int(status), int(index))
         return [(tuple(oid), to_val(value)) for oid, value in varbinds]
 
-    async def get(self, credential: Credential, oids: list[str], *, quick: bool = False
-                  ) -> list[tuple[Oid, Val]]:
+    async def get(self, credential: Credential, oids: list[str], *, quick: bool = False,
+                  once: bool = False) -> list[tuple[Oid, Val]]:
         """GET ``oids``. SNMPv1 ``noSuchName`` for one OID becomes ``noSuchObject`` there.
 
-        Raises ParseError when the reply does not carry exactly the requested OIDs.
+        Full timeout and retries by default; ``quick``: one try with the quick timeout;
+        ``once``: one try with the full timeout. Raises ParseError when the reply does not
+        carry exactly the requested OIDs.
         """
         try:
-            varbinds = await self._request("get", credential, oids, quick=quick)
+            varbinds = await self._request("get", credential, oids, quick=quick, once=once)
             check_get_reply(oids, varbinds)  # ParseError: a malformed answer
             return varbinds
         except AgentError as exc:
@@ -428,7 +435,7 @@ class SnmpSession:
                 raise
             missing = exc.index - 1  # v1 fails the whole PDU: ask again without that OID
         rest = oids[:missing] + oids[missing + 1:]
-        values = await self.get(credential, rest, quick=quick) if rest else []
+        values = await self.get(credential, rest, quick=quick, once=once) if rest else []
         values.insert(missing, (parse_oid(oids[missing]), Val("noSuchObject")))
         return values
 
@@ -464,8 +471,9 @@ class SnmpSession:
                 if len(rows) >= max_oids:
                     return WalkResult(rows, "bound", requests)
 
-    async def discover_engine(self) -> tuple[bytes, int] | None:
-        """One unauthenticated SNMPv3 discovery (one try, quick timeout): (reply, msg_id)."""
+    async def discover_engine(self, timeout: float | None = None) -> tuple[bytes, int] | None:
+        """One unauthenticated SNMPv3 discovery (one try, ``timeout`` or the quick timeout):
+        (reply, msg_id), None on silence."""
         msg_id = random.randint(1, 2**31 - 1)
         datagram = build_v3_discovery(msg_id, random.randint(1, 2**31 - 1))
         loop = asyncio.get_running_loop()
@@ -484,7 +492,7 @@ class SnmpSession:
             transport.sendto(datagram)
             self._counter.sent()
             with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(reply, self.quick_timeout), msg_id
+                return await asyncio.wait_for(reply, timeout or self.quick_timeout), msg_id
             return None
         finally:
             transport.close()
