@@ -108,10 +108,11 @@ class SnmpError(Exception):
 
 
 class NoAnswer(SnmpError):
-    def __init__(self, waited: float, stray: int) -> None:
-        self.waited, self.stray = waited, stray
+    def __init__(self, waited: float, stray: int, tries: int = 1) -> None:
+        self.waited, self.stray, self.tries = waited, stray, tries
         junk = f"; {stray} datagram(s) arrived but none was a valid answer" if stray else ""
-        super().__init__(f"no answer within {waited:g} s{junk}")
+        each = f" after {tries} tries of {waited / tries:g} s" if tries > 1 else ""
+        super().__init__(f"no answer within {waited:g} s{each}{junk}")
 
 
 class AuthError(SnmpError):
@@ -408,8 +409,10 @@ class SnmpSession:
         indication, status, index, varbinds = await send()
         if indication is not None:
             if isinstance(indication, errind.RequestTimedOut):
-                waited = self.quick_timeout if quick else self.timeout if once else self.waited
-                raise NoAnswer(waited, self._counter.count - before)
+                if quick or once:
+                    raise NoAnswer(self.quick_timeout if quick else self.timeout,
+                                   self._counter.count - before)
+                raise NoAnswer(self.waited, self._counter.count - before, self.retries + 1)
             for kind, meaning in AUTH_ERRORS.items():
                 if isinstance(indication, kind):
                     raise AuthError(meaning)

@@ -14,9 +14,10 @@ Order of a run, and what each step concludes from what:
    as a version switched off, and "v1 off" passes a "v1 must be off" check. So every
    silence of step 2 and 3 is confirmed: a control GET with the credential that answered
    the system group (full timeout) must be answered now, then the silent request is sent
-   once more with the full timeout. Only when the control answers and the confirmation
-   stays silent is the version off (``false``, with the three requests as evidence); when
-   the control goes unanswered too, the version is ``unknown`` with the reason.
+   once more with the full timeout (and retries). Only when the control answers and the
+   confirmation stays silent is the version off (``false``, with the three requests as
+   evidence); when the control goes unanswered too, the version is ``unknown`` with the
+   reason.
 4. Bounded walks of ENTITY-MIB and IF-MIB, vendor OIDs from vendors.yaml, identity.
 5. Only for assets with ``credential_checks: true``: well-known communities.
 """
@@ -325,13 +326,13 @@ class _Audit:
 
     async def _try_version(self, credential: Credential, confirm: bool = False
                            ) -> str | None:
-        """A GET with ``credential``: one quick try, or (``confirm``) one try with the full
-        timeout. Returns the evidence id of silence; an answer, a rejection or an invalid
-        answer (no sign the version is off: the version stays unknown) are recorded here."""
+        """A GET with ``credential``: one quick try, or (``confirm``) the full timeout and
+        retries, as any request gets. Returns the evidence id of silence; an answer, a
+        rejection or an invalid answer (no sign the version is off: the version stays
+        unknown) are recorded here."""
         what = "GET sysDescr.0" + (" (confirmation of an earlier silence)" if confirm else "")
         try:
-            varbinds = await self.session.get(credential, [SYS_DESCR], quick=not confirm,
-                                              once=confirm)
+            varbinds = await self.session.get(credential, [SYS_DESCR], quick=not confirm)
         except NoAnswer as exc:
             eid = self.rec.evidence_for(self._request_name(credential, what), f"({exc})")
             if not exc.stray:
@@ -359,7 +360,10 @@ class _Audit:
         group, full timeout: any answer shows the agent and the path work *now*. Then each
         silent request goes once more with the full timeout. Silence twice, with an answered
         control in between, is a version that does not answer (false); without an answered
-        control the silence proves nothing (unknown, with the reason)."""
+        control the silence proves nothing (unknown, with the reason). The control and the
+        discovery's confirmation get one try with the full timeout, a version's confirmation
+        the full timeout and retries (a loss on every try of it is what it takes to pass
+        damage off as "off")."""
         discovery = self.v3_discovery_silent is not None and "v3" not in self.answered
         if not self.first_silent and not discovery:
             return

@@ -18,7 +18,7 @@ import contextlib
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from otaudit.simulators.base import require_loopback
@@ -47,7 +47,7 @@ class _Base:
         self.seed = seed
         self.rng = random.Random(seed)
         self.stats = FuzzStats()
-        self.applied: list[Mutation] = []  # since the last ``take_applied``
+        self.applied: list[Mutation] = []  # since the last ``take_applied`` (with ``reply``)
         self.only = only
 
     def reseed(self, seed: int) -> None:
@@ -68,6 +68,7 @@ class _Base:
             return None
         else:
             mutation = mutate(self.protocol, data, self.rng, datagram=datagram)
+        mutation = replace(mutation, reply=data)
         self.stats.mutated += 1
         self.stats.by_mutation[mutation.name] += 1
         self.applied.append(mutation)

@@ -13,13 +13,15 @@ from campaign import (
     COMMUNITY_VAR,
     PASSWORD_VAR,
     PROTOCOLS,
+    Report,
     campaign,
+    judge,
     probe_once,
     probe_target,
     targets,
 )
 
-from otaudit.observation import ProbeStatus
+from otaudit.observation import AssetKind, AssetRef, Fact, Observation, ProbeStatus, utcnow
 from otaudit.probes import get_probe
 from otaudit.simulators import create_simulator
 from otaudit.simulators.fuzz import mutators
@@ -158,3 +160,62 @@ def test_make_fuzz_runs_the_campaign() -> None:
     assert re.search(r"^fuzz:.*\n\t.*tests/fuzz/campaign\.py --replies 10000", makefile,
                      re.MULTILINE)
     assert os.path.exists(REPO / "tests" / "fuzz" / "campaign.py")
+
+
+V1_REPLY = bytes.fromhex("302602010004067075626c6963a219020401020304020100020100"
+                         "300b300906052b060102010500")
+V2C_REPLY = V1_REPLY[:4] + b"\x01" + V1_REPLY[5:]
+V3_REPLY = bytes.fromhex("303e020103301102040102030402030100000401040201030410300e04"
+                         "00020100020100040004000400301404000400a80e0204010203040201"
+                         "000201003000")
+
+
+def snmp_observation(**facts: object) -> Observation:
+    now = utcnow()
+    return Observation(collector_id="fuzz", site="fuzz",
+                       asset=AssetRef(id="snmp-fuzz", kind=AssetKind.SWITCH, zone="z"),
+                       probe="snmp", probe_version="0", endpoint="127.0.0.1:161",
+                       started_at=now, finished_at=now, status=ProbeStatus.OK,
+                       facts={p.replace("_", ".", 1): Fact(value=v, evidence=["e1"])
+                              for p, v in facts.items()})
+
+
+@pytest.mark.parametrize(("damaged", "kind", "expect"), [
+    (None, "breaking", "load"),          # no reply touched at all
+    (V2C_REPLY, "breaking", "load"),     # only another version's reply was touched
+    (V3_REPLY, "altering", "load"),
+    (V1_REPLY, "breaking", "invented"),  # the v1 reply was dropped: damage made the fact
+    (V1_REPLY, "altering", "altered"),
+])
+def test_the_campaign_tells_silence_on_a_damaged_reply_from_a_load_artefact(
+        damaged: bytes | None, kind: str, expect: str) -> None:
+    """A fact inferred from silence is invented only when the proxy touched a reply of
+    that version; with no such reply touched it is a load artefact (fuzz campaign,
+    2026-12-07: runs without any mutation reported v1 off)."""
+    assert [mutators.snmp_version(r) for r in (V1_REPLY, V2C_REPLY, V3_REPLY)] == [0, 1, 3]
+    clean = {"snmp.v1_enabled": True, "snmp.v2c_enabled": True,
+             "snmp.versions_answering": ["v1", "v2c"], "snmp.sys_name": "sw"}
+    obs = snmp_observation(snmp_v1_enabled=False, snmp_v2c_enabled=True,
+                           snmp_versions_answering=["v2c"], snmp_sys_name="sw")
+    applied = [] if damaged is None else [
+        Mutation("early_close" if kind == "breaking" else "bit_flip", kind,  # type: ignore[arg-type]
+                 b"", reply=damaged)]
+    report = Report("snmp")
+    judge(report, clean, obs, applied, run=7)
+    counts = {"load": len(report.load_artefacts), "invented": len(report.invented),
+              "altered": report.altered}
+    assert counts == {name: 2 if name == expect else 0 for name in counts}
+    paths = {e["path"] for e in (report.load_artefacts or report.invented)}
+    assert paths <= {"snmp.v1_enabled", "snmp.versions_answering"}
+
+
+def test_a_fact_not_inferred_from_silence_is_invented_after_breaking_damage() -> None:
+    clean = {"snmp.sys_name": "sw"}
+    obs = snmp_observation(snmp_sys_name="other")
+    report = Report("snmp")
+    judge(report, clean, obs, [Mutation("ber_length_lie", "breaking", b"",
+                                        reply=V2C_REPLY)], run=1)
+    assert [e["path"] for e in report.invented] == ["snmp.sys_name"]
+    assert report.load_artefacts == []
+    judge(report, clean, obs, [], run=2)  # divergent with no damage at all: still invented
+    assert len(report.invented) == 2 and report.load_artefacts == []

@@ -90,7 +90,7 @@ async def test_a_busy_moment_that_ends_before_the_control_gives_the_answer(
 async def test_a_version_that_never_answers_is_off_with_its_three_requests_as_evidence(
         monkeypatch) -> None:
     """Off needs: a quick try unanswered, a control answered after it, a confirmation with
-    the full timeout unanswered; each is evidence of the fact."""
+    the full timeout and retries unanswered; each is evidence of the fact."""
     async with NoV1Agent() as agent:
         obs = await probe(agent.port, community=env_secret(monkeypatch, "T_C", "public"),
                           request_timeout=1.5, retries=1, op_timeout=5.0)
@@ -104,8 +104,8 @@ async def test_a_version_that_never_answers_is_off_with_its_three_requests_as_ev
     assert "control" in control.request and control.request.startswith("snmp v2c")
     assert "Test agent" in control.excerpt  # answered
     assert "confirmation" in confirmation.request
-    assert confirmation.excerpt == "(no answer within 1.5 s)"  # the full timeout
-    assert sum(version_of(d) == 0 for d in agent.received) == 2  # one try each
+    assert confirmation.excerpt == "(no answer within 3 s after 2 tries of 1.5 s)"
+    assert sum(version_of(d) == 0 for d in agent.received) == 3  # quick; full with a retry
     assert values(obs)["snmp.versions_answering"] == ["v2c"]
     assert set(fact.evidence) <= set(obs.facts["snmp.versions_answering"].evidence)
     assert obs.facts["snmp.v3_enabled"].value is False
