@@ -63,11 +63,13 @@ from otaudit.probes.base import ForbiddenOperation
 from otaudit.probes.snmp.engine import mib_view, new_engine
 from otaudit.probes.snmp.parse import (
     Oid,
+    ParseError,
     Val,
     build_v3_discovery,
     check_get_reply,
     oid_str,
     parse_oid,
+    parse_v3_report,
 )
 
 Version = Literal["v1", "v2c", "v3"]
@@ -326,6 +328,9 @@ class SnmpSession:
         self._target: Any = None
         self._quick: Any = None
         self._once: Any = None
+        self._discovery: asyncio.DatagramTransport | None = None  # v3 discovery's socket
+        self._discovery_reply: asyncio.Future[bytes] | None = None
+        self._discovery_ids: list[int] = []
 
     async def __aenter__(self) -> SnmpSession:
         base = Udp6TransportTarget if ":" in self.host else UdpTransportTarget
@@ -339,6 +344,9 @@ class SnmpSession:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._discovery is not None:
+            self._discovery.close()
+            self._discovery = None
         if self._dispatcher is not None:
             self._dispatcher.close()
         if self._engine is not None:
@@ -476,26 +484,43 @@ class SnmpSession:
 
     async def discover_engine(self, timeout: float | None = None) -> tuple[bytes, int] | None:
         """One unauthenticated SNMPv3 discovery (one try, ``timeout`` or the quick timeout):
-        (reply, msg_id), None on silence."""
+        (reply, msg_id), None on silence. Every discovery of the session leaves from one
+        second socket (pysnmp owns the first), opened on the first and closed with the
+        session: a device sees at most two peers per run."""
         msg_id = random.randint(1, 2**31 - 1)
+        self._discovery_ids.append(msg_id)
         datagram = build_v3_discovery(msg_id, random.randint(1, 2**31 - 1))
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[bytes] = loop.create_future()
+        self._discovery_reply = reply
+        if self._discovery is None:
+            session = self
 
-        class Once(asyncio.DatagramProtocol):
-            def datagram_received(self, data: bytes, addr: Any) -> None:
-                if not reply.done():
-                    reply.set_result(data)
+            class Replies(asyncio.DatagramProtocol):
+                def datagram_received(self, data: bytes, addr: Any) -> None:
+                    waiting = session._discovery_reply
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(data)
 
-        transport, _ = await loop.create_datagram_endpoint(
-            Once, remote_addr=(self.host, self.port))
+            self._discovery, _ = await loop.create_datagram_endpoint(
+                Replies, remote_addr=(self.host, self.port))
         try:
             await self.pace()
             self.requests += 1
-            transport.sendto(datagram)
+            self._discovery.sendto(datagram)
             self._counter.sent()
             with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(reply, timeout or self.quick_timeout), msg_id
+                data = await asyncio.wait_for(reply, timeout or self.quick_timeout)
+                return data, self._answered_id(data, msg_id)
             return None
         finally:
-            transport.close()
+            self._discovery_reply = None
+
+    def _answered_id(self, data: bytes, msg_id: int) -> int:
+        """The msgID of this session's discovery that ``data`` answers: a late reply to an
+        earlier discovery is an answer too; ``msg_id`` (the last) when none matches."""
+        for sent in reversed(self._discovery_ids):
+            with contextlib.suppress(ParseError):
+                parse_v3_report(data, sent)
+                return sent
+        return msg_id
