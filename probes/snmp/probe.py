@@ -195,6 +195,7 @@ class _Audit:
         self.unsure: set[str] = set()  # versions answered with invalid datagrams
         self.v3_report: tuple[EngineReport, str] | None = None
         self.v3_discovery_silent: str | None = None
+        self.v3_rejected: str | None = None  # evidence id of a USM report: v3 is on
         self.discovered = False
         self.system_eid = ""
         self.entities_eid = ""
@@ -322,6 +323,7 @@ class _Audit:
         self.rec.error(f"{credential.describe()}: {exc}")
         if credential.version == "v3":  # a USM report is an answer from a v3 engine
             self.rec.fact("snmp.v3_enabled", True, eid)
+            self.v3_rejected = eid
         return eid
 
     async def _try_version(self, credential: Credential, confirm: bool = False
@@ -364,7 +366,8 @@ class _Audit:
         discovery's confirmation get one try with the full timeout, a version's confirmation
         the full timeout and retries (a loss on every try of it is what it takes to pass
         damage off as "off")."""
-        discovery = self.v3_discovery_silent is not None and "v3" not in self.answered
+        discovery = (self.v3_discovery_silent is not None and "v3" not in self.answered
+                     and self.v3_rejected is None)
         if not self.first_silent and not discovery:
             return
         control = self.primary
@@ -456,6 +459,8 @@ class _Audit:
             rec.fact("snmp.v3_enabled", True, self.answered["v3"])
         elif self.v3_report is not None:
             rec.fact("snmp.v3_enabled", True, self.v3_report[1])
+        elif self.v3_rejected is not None:
+            rec.fact("snmp.v3_enabled", True, self.v3_rejected)
         elif "discovery" in self.silent and self.answered:
             rec.fact("snmp.v3_enabled", False, *self.silent["discovery"],
                      *self.silent.get("v3", []))

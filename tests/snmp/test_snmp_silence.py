@@ -138,3 +138,4 @@ async def test_a_lost_engine_discovery_reply_is_not_v3_off(
     assert fact.value is True
     assert "confirmation" in {e.id: e for e in obs.evidence}[fact.evidence[0]].request
     assert values(obs)["snmp.engine_id"] == profile["agent"]["engine_id"]
+
