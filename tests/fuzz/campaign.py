@@ -2,7 +2,7 @@
 the seeded mutating proxy (``otaudit.simulators.fuzz``), until N fuzzed replies per protocol.
 
     .venv/bin/python tests/fuzz/campaign.py [--replies 10000] [--seed 1] [--protocols all]
-                                            [--workers 4] [--json FILE]
+                                            [--workers 4] [--json FILE] [--tracemalloc]
 
 (``make fuzz`` runs it with 10,000 replies per protocol; ``test_fuzz_slice.py`` a short
 seeded slice.) It prints, per protocol:
@@ -29,8 +29,11 @@ seeded slice.) It prints, per protocol:
   came from the load of the machine, not from the proxy: a **load artefact**, reported
   apart (it fails no criterion of the campaign, but says the timeout is too short for
   this machine's load, or that the probe's confirmation rule is too weak);
-- **peak memory**: the campaign process's peak RSS, and its RSS after the first tenth of
-  the runs (bounded memory: the two stay close).
+- **peak memory**: the campaign process's peak RSS, its RSS at each tenth of the runs
+  (bounded memory: flat after the first tenth); ``--tracemalloc`` adds where traced memory
+  grew between the first and the last tenth. Between two runs of a worker the campaign
+  empties the simulator's request log (keeping the kinds of request it saw, printed: the
+  proof that the probe only read) and forgets the finished run's UDP client ports.
 """
 
 from __future__ import annotations
