@@ -63,11 +63,13 @@ from otaudit.probes.base import ForbiddenOperation
 from otaudit.probes.snmp.engine import mib_view, new_engine
 from otaudit.probes.snmp.parse import (
     Oid,
+    ParseError,
     Val,
     build_v3_discovery,
     check_get_reply,
     oid_str,
     parse_oid,
+    parse_v3_report,
 )
 
 Version = Literal["v1", "v2c", "v3"]
@@ -108,10 +110,11 @@ class SnmpError(Exception):
 
 
 class NoAnswer(SnmpError):
-    def __init__(self, waited: float, stray: int) -> None:
-        self.waited, self.stray = waited, stray
+    def __init__(self, waited: float, stray: int, tries: int = 1) -> None:
+        self.waited, self.stray, self.tries = waited, stray, tries
         junk = f"; {stray} datagram(s) arrived but none was a valid answer" if stray else ""
-        super().__init__(f"no answer within {waited:g} s{junk}")
+        each = f" after {tries} tries of {waited / tries:g} s" if tries > 1 else ""
+        super().__init__(f"no answer within {waited:g} s{each}{junk}")
 
 
 class AuthError(SnmpError):
@@ -324,6 +327,10 @@ class SnmpSession:
         self._app: str | None = _V1_APP  # who gets incoming datagrams: the asking one
         self._target: Any = None
         self._quick: Any = None
+        self._once: Any = None
+        self._discovery: asyncio.DatagramTransport | None = None  # v3 discovery's socket
+        self._discovery_reply: asyncio.Future[bytes] | None = None
+        self._discovery_ids: list[int] = []
 
     async def __aenter__(self) -> SnmpSession:
         base = Udp6TransportTarget if ":" in self.host else UdpTransportTarget
@@ -332,9 +339,14 @@ class SnmpSession:
                                                retries=self.retries)
         self._quick = await target_cls.create((self.host, self.port),
                                               timeout=self.quick_timeout, retries=0)
+        self._once = await target_cls.create((self.host, self.port), timeout=self.timeout,
+                                             retries=0)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._discovery is not None:
+            self._discovery.close()
+            self._discovery = None
         if self._dispatcher is not None:
             self._dispatcher.close()
         if self._engine is not None:
@@ -392,9 +404,11 @@ class SnmpSession:
                                    lookupMib=False)
 
     async def _request(self, op: Op, credential: Credential, oids: list[str], *,
-                       repetitions: int = 0, quick: bool = False) -> list[tuple[Oid, Val]]:
+                       repetitions: int = 0, quick: bool = False, once: bool = False
+                       ) -> list[tuple[Oid, Val]]:
         assert self._target is not None, "use 'async with SnmpSession(...)'"
-        target = self._quick if quick else self._target  # quick: one try, no retry
+        # quick: one try with the quick timeout; once: one try with the full timeout
+        target = self._quick if quick else self._once if once else self._target
         send = self._prepare(op, credential, oids, repetitions, target)
         await asyncio.wait_for(self._counter.socket_open.wait(), self.timeout)
         await self.pace()
@@ -403,8 +417,10 @@ class SnmpSession:
         indication, status, index, varbinds = await send()
         if indication is not None:
             if isinstance(indication, errind.RequestTimedOut):
-                waited = self.quick_timeout if quick else self.waited
-                raise NoAnswer(waited, self._counter.count - before)
+                if quick or once:
+                    raise NoAnswer(self.quick_timeout if quick else self.timeout,
+                                   self._counter.count - before)
+                raise NoAnswer(self.waited, self._counter.count - before, self.retries + 1)
             for kind, meaning in AUTH_ERRORS.items():
                 if isinstance(indication, kind):
                     raise AuthError(meaning)
@@ -413,14 +429,16 @@ class SnmpSession:
             raise AgentError(int(status), int(index))
         return [(tuple(oid), to_val(value)) for oid, value in varbinds]
 
-    async def get(self, credential: Credential, oids: list[str], *, quick: bool = False
-                  ) -> list[tuple[Oid, Val]]:
+    async def get(self, credential: Credential, oids: list[str], *, quick: bool = False,
+                  once: bool = False) -> list[tuple[Oid, Val]]:
         """GET ``oids``. SNMPv1 ``noSuchName`` for one OID becomes ``noSuchObject`` there.
 
-        Raises ParseError when the reply does not carry exactly the requested OIDs.
+        Full timeout and retries by default; ``quick``: one try with the quick timeout;
+        ``once``: one try with the full timeout. Raises ParseError when the reply does not
+        carry exactly the requested OIDs.
         """
         try:
-            varbinds = await self._request("get", credential, oids, quick=quick)
+            varbinds = await self._request("get", credential, oids, quick=quick, once=once)
             check_get_reply(oids, varbinds)  # ParseError: a malformed answer
             return varbinds
         except AgentError as exc:
@@ -428,7 +446,7 @@ class SnmpSession:
                 raise
             missing = exc.index - 1  # v1 fails the whole PDU: ask again without that OID
         rest = oids[:missing] + oids[missing + 1:]
-        values = await self.get(credential, rest, quick=quick) if rest else []
+        values = await self.get(credential, rest, quick=quick, once=once) if rest else []
         values.insert(missing, (parse_oid(oids[missing]), Val("noSuchObject")))
         return values
 
@@ -464,27 +482,45 @@ class SnmpSession:
                 if len(rows) >= max_oids:
                     return WalkResult(rows, "bound", requests)
 
-    async def discover_engine(self) -> tuple[bytes, int] | None:
-        """One unauthenticated SNMPv3 discovery (one try, quick timeout): (reply, msg_id)."""
+    async def discover_engine(self, timeout: float | None = None) -> tuple[bytes, int] | None:
+        """One unauthenticated SNMPv3 discovery (one try, ``timeout`` or the quick timeout):
+        (reply, msg_id), None on silence. Every discovery of the session leaves from one
+        second socket (pysnmp owns the first), opened on the first and closed with the
+        session: a device sees at most two peers per run."""
         msg_id = random.randint(1, 2**31 - 1)
+        self._discovery_ids.append(msg_id)
         datagram = build_v3_discovery(msg_id, random.randint(1, 2**31 - 1))
         loop = asyncio.get_running_loop()
         reply: asyncio.Future[bytes] = loop.create_future()
+        self._discovery_reply = reply
+        if self._discovery is None:
+            session = self
 
-        class Once(asyncio.DatagramProtocol):
-            def datagram_received(self, data: bytes, addr: Any) -> None:
-                if not reply.done():
-                    reply.set_result(data)
+            class Replies(asyncio.DatagramProtocol):
+                def datagram_received(self, data: bytes, addr: Any) -> None:
+                    waiting = session._discovery_reply
+                    if waiting is not None and not waiting.done():
+                        waiting.set_result(data)
 
-        transport, _ = await loop.create_datagram_endpoint(
-            Once, remote_addr=(self.host, self.port))
+            self._discovery, _ = await loop.create_datagram_endpoint(
+                Replies, remote_addr=(self.host, self.port))
         try:
             await self.pace()
             self.requests += 1
-            transport.sendto(datagram)
+            self._discovery.sendto(datagram)
             self._counter.sent()
             with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(reply, self.quick_timeout), msg_id
+                data = await asyncio.wait_for(reply, timeout or self.quick_timeout)
+                return data, self._answered_id(data, msg_id)
             return None
         finally:
-            transport.close()
+            self._discovery_reply = None
+
+    def _answered_id(self, data: bytes, msg_id: int) -> int:
+        """The msgID of this session's discovery that ``data`` answers: a late reply to an
+        earlier discovery is an answer too; ``msg_id`` (the last) when none matches."""
+        for sent in reversed(self._discovery_ids):
+            with contextlib.suppress(ParseError):
+                parse_v3_report(data, sent)
+                return sent
+        return msg_id

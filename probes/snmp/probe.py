@@ -8,9 +8,16 @@ Order of a run, and what each step concludes from what:
    version disabled" (auth_failed); junk datagrams mean a broken agent (error);
    nothing at all means "cannot tell which" (timeout).
 2. The other versions the configured credentials allow (v1 and v2c with the
-   community, v3 with the user) get one GET each; the agent is known to be up, so
-   silence now means "this version does not answer this credential".
+   community, v3 with the user) get one quick GET each.
 3. SNMPv3 engine discovery: any v3 agent must answer it, with no credential at all.
+   Silence is weak evidence: a lost datagram or a busy agent or collector looks the same
+   as a version switched off, and "v1 off" passes a "v1 must be off" check. So every
+   silence of step 2 and 3 is confirmed: a control GET with the credential that answered
+   the system group (full timeout) must be answered now, then the silent request is sent
+   once more with the full timeout (and retries). Only when the control answers and the
+   confirmation stays silent is the version off (``false``, with the three requests as
+   evidence); when the control goes unanswered too, the version is ``unknown`` with the
+   reason.
 4. Bounded walks of ENTITY-MIB and IF-MIB, vendor OIDs from vendors.yaml, identity.
 5. Only for assets with ``credential_checks: true``: well-known communities.
 """
@@ -180,10 +187,15 @@ class _Audit:
         self.target, self.walk_seconds = target, walk_seconds
         self.primary = creds[options.version]
         self.answered: dict[str, str] = {}  # version -> evidence id of an answer
-        self.silent: dict[str, str] = {}    # version -> evidence id of a request left unanswered
+        self.first_silent: dict[str, str] = {}  # version -> evidence id of a first silence
+        # version (or "discovery") -> evidence ids of a confirmed silence: first try,
+        # answered control, silent confirmation
+        self.silent: dict[str, list[str]] = {}
+        self.unconfirmed: dict[str, str] = {}  # version -> why its silence is not evidence
         self.unsure: set[str] = set()  # versions answered with invalid datagrams
         self.v3_report: tuple[EngineReport, str] | None = None
         self.v3_discovery_silent: str | None = None
+        self.v3_rejected: str | None = None  # evidence id of a USM report: v3 is on
         self.discovered = False
         self.system_eid = ""
         self.entities_eid = ""
@@ -194,8 +206,11 @@ class _Audit:
         system = await self._system_group()
         for version in VERSIONS:
             if version in self.creds and version != self.primary.version:
-                await self._try_version(self.creds[version])
+                silence = await self._try_version(self.creds[version])
+                if silence is not None:
+                    self.first_silent[version] = silence
         await self._discover()
+        await self._confirm_silence()
         self._conclude_versions()
         entities = await self._entities()
         await self._interfaces()
@@ -308,26 +323,25 @@ class _Audit:
         self.rec.error(f"{credential.describe()}: {exc}")
         if credential.version == "v3":  # a USM report is an answer from a v3 engine
             self.rec.fact("snmp.v3_enabled", True, eid)
+            self.v3_rejected = eid
         return eid
 
-    async def _try_version(self, credential: Credential, tries: int = 2) -> None:
-        """A GET with ``credential``: quick tries first, the last one with the full timeout
-        and retries, so silence counts only after the agent had as long as any request gets
-        (a lost datagram or a busy collector does not make a version "disabled": that would
-        pass a "v1 must be off" check), and an invalid answer leaves the version unknown."""
-        what = "GET sysDescr.0"
+    async def _try_version(self, credential: Credential, confirm: bool = False
+                           ) -> str | None:
+        """A GET with ``credential``: one quick try, or (``confirm``) the full timeout and
+        retries, as any request gets. Returns the evidence id of silence; an answer, a
+        rejection or an invalid answer (no sign the version is off: the version stays
+        unknown) are recorded here."""
+        what = "GET sysDescr.0" + (" (confirmation of an earlier silence)" if confirm else "")
         try:
-            varbinds = await self.session.get(credential, [SYS_DESCR], quick=tries > 1)
+            varbinds = await self.session.get(credential, [SYS_DESCR], quick=not confirm)
         except NoAnswer as exc:
             eid = self.rec.evidence_for(self._request_name(credential, what), f"({exc})")
-            if exc.stray:  # something answered, not validly: no sign the version is off
-                self.unsure.add(credential.version)
-                self.rec.unknown_fact(f"snmp.{credential.version}_enabled",
-                                      f"{credential.describe()}: {exc}")
-            elif tries > 1:
-                await self._try_version(credential, tries - 1)
-            else:
-                self.silent[credential.version] = eid
+            if not exc.stray:
+                return eid
+            self.unsure.add(credential.version)
+            self.rec.unknown_fact(f"snmp.{credential.version}_enabled",
+                                  f"{credential.describe()}: {exc}")
         except AuthError as exc:
             self._rejected(credential, exc, what)
             for name in ("v3_security_level", "v3_auth_protocol", "v3_priv_protocol"):
@@ -339,6 +353,58 @@ class _Audit:
         else:
             self._answered(credential, self.rec.evidence_for(
                 self._request_name(credential, what), render_varbinds(varbinds)))
+        return None
+
+    async def _confirm_silence(self) -> None:
+        """Confirm every first silence (versions, engine discovery) against a control.
+
+        The control is a GET of sysDescr.0 with the credential that answered the system
+        group, full timeout: any answer shows the agent and the path work *now*. Then each
+        silent request goes once more with the full timeout. Silence twice, with an answered
+        control in between, is a version that does not answer (false); without an answered
+        control the silence proves nothing (unknown, with the reason). The control and the
+        discovery's confirmation get one try with the full timeout, a version's confirmation
+        the full timeout and retries (a loss on every try of it is what it takes to pass
+        damage off as "off")."""
+        discovery = (self.v3_discovery_silent is not None and "v3" not in self.answered
+                     and self.v3_rejected is None)
+        if not self.first_silent and not discovery:
+            return
+        control = self.primary
+        what = "GET sysDescr.0 (control: does the agent still answer?)"
+        request = self._request_name(control, what)
+        try:
+            varbinds = await self.session.get(control, [SYS_DESCR], once=True)
+        except NoAnswer as exc:
+            self.rec.evidence_for(request, f"({exc})")
+            reason = (f"no answer within {self.session.quick_timeout:g} s, and the silence "
+                      f"could not be confirmed: a control request with "
+                      f"{control.describe()}, which answered earlier in this run, got no "
+                      f"valid answer either ({exc}); loss or a busy agent cannot be told "
+                      "from a version switched off")
+            for version in self.first_silent:
+                self.unconfirmed[version] = f"{version}: {reason}"
+            if discovery:
+                self.unconfirmed["discovery"] = f"SNMPv3 engine discovery: {reason}"
+            return
+        except SnmpError as exc:  # rejected, or an error status: the agent answered
+            control_eid = self.rec.evidence_for(request, str(exc))
+        else:
+            control_eid = self.rec.evidence_for(request, render_varbinds(varbinds))
+        for version, first in self.first_silent.items():
+            confirmation = await self._try_version(self.creds[version], confirm=True)
+            if confirmation is not None:
+                self.silent[version] = [first, control_eid, confirmation]
+        if discovery:
+            assert self.v3_discovery_silent is not None
+            got = await self.session.discover_engine(timeout=self.session.timeout)
+            name = "snmp v3 engine discovery (no credential; confirmation)"
+            if got is None:
+                self.silent["discovery"] = [
+                    self.v3_discovery_silent, control_eid, self.rec.evidence_for(
+                        name, f"(no answer within {self.session.timeout:g} s)")]
+            else:
+                self._engine_report(got, self.rec.evidence_for(name, got[0]))
 
     async def _discover(self) -> EngineReport | None:
         """One SNMPv3 engine discovery per run (later calls return the first result)."""
@@ -352,8 +418,10 @@ class _Audit:
                 request, f"(no answer within {self.session.quick_timeout:g} s)")
             self.rec.unknown_fact("snmp.engine_id", "no answer to an SNMPv3 engine discovery")
             return None
+        return self._engine_report(got, self.rec.evidence_for(request, got[0]))
+
+    def _engine_report(self, got: tuple[bytes, int], eid: str) -> EngineReport | None:
         datagram, msg_id = got
-        eid = self.rec.evidence_for(request, datagram)
         try:
             report = parse_v3_report(datagram, msg_id)
         except ParseError as exc:
@@ -366,17 +434,24 @@ class _Audit:
     def _conclude_versions(self) -> None:
         rec = self.rec
         answering = [v for v in VERSIONS if v in self.answered]
+        silent = [eid for v, eids in self.silent.items() if v != "discovery" for eid in eids]
+        unconfirmed = sorted(v for v in self.unconfirmed if v != "discovery")
         if self.unsure:
             rec.unknown_fact("snmp.versions_answering", f"invalid answers to "
                              f"{', '.join(sorted(self.unsure))}: the list cannot be told")
-        elif answering or self.silent:
+        elif unconfirmed:
+            rec.unknown_fact("snmp.versions_answering",
+                             "; ".join(self.unconfirmed[v] for v in unconfirmed))
+        elif answering or silent:
             rec.fact("snmp.versions_answering", answering,
-                     *[self.answered[v] for v in answering], *self.silent.values())
+                     *[self.answered[v] for v in answering], *silent)
         for version in ("v1", "v2c"):
             if version in self.answered:
                 rec.fact(f"snmp.{version}_enabled", True, self.answered[version])
             elif version in self.silent:
-                rec.fact(f"snmp.{version}_enabled", False, self.silent[version])
+                rec.fact(f"snmp.{version}_enabled", False, *self.silent[version])
+            elif version in self.unconfirmed:
+                rec.unknown_fact(f"snmp.{version}_enabled", self.unconfirmed[version])
             elif version not in self.creds:
                 rec.unknown_fact(f"snmp.{version}_enabled",
                                  "not tested: no community configured")
@@ -384,9 +459,13 @@ class _Audit:
             rec.fact("snmp.v3_enabled", True, self.answered["v3"])
         elif self.v3_report is not None:
             rec.fact("snmp.v3_enabled", True, self.v3_report[1])
-        elif self.v3_discovery_silent is not None and self.answered:
-            rec.fact("snmp.v3_enabled", False, self.v3_discovery_silent,
-                     *self.silent.values())
+        elif self.v3_rejected is not None:
+            rec.fact("snmp.v3_enabled", True, self.v3_rejected)
+        elif "discovery" in self.silent and self.answered:
+            rec.fact("snmp.v3_enabled", False, *self.silent["discovery"],
+                     *self.silent.get("v3", []))
+        elif "discovery" in self.unconfirmed:
+            rec.unknown_fact("snmp.v3_enabled", self.unconfirmed["discovery"])
         if "v3" not in self.creds:
             for name in ("v3_security_level", "v3_auth_protocol", "v3_priv_protocol"):
                 rec.unknown_fact(f"snmp.{name}", "not tested: no v3 user configured")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["breaking", "altering"]
@@ -32,6 +32,7 @@ class Mutation:
     data: bytes
     close: bool = False
     trickle: float = 0.0
+    reply: bytes = field(default=b"", compare=False, repr=False)  # the reply it replaced
 
 
 Mutator = Callable[[bytes, random.Random], Mutation]
@@ -244,6 +245,12 @@ def snmp_wrong_type(data: bytes, rng: random.Random) -> Mutation:
         out[version] = rng.choice((0, 1, 3, 7, 255))
         return Mutation("snmp_wrong_version", "altering", bytes(out))
     return bit_flip(data, rng)
+
+
+def snmp_version(datagram: bytes) -> int | None:
+    """The message version of an SNMP datagram: 0 (v1), 1 (v2c), 3 (v3); None if unclear."""
+    at = _find_version(datagram)
+    return datagram[at] if at is not None else None
 
 
 def _find_version(data: bytes) -> int | None:

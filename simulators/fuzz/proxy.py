@@ -18,13 +18,14 @@ import contextlib
 import random
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from otaudit.simulators.base import require_loopback
 from otaudit.simulators.fuzz.mutators import Mutation, mutate
 
 MAX_TRICKLE_SECONDS = 5.0  # a trickled reply never takes longer than this in total
+MAX_CLIENTS = 64  # UDP: upstream sockets kept, one per client port (the oldest goes first)
 
 
 @dataclass
@@ -47,7 +48,7 @@ class _Base:
         self.seed = seed
         self.rng = random.Random(seed)
         self.stats = FuzzStats()
-        self.applied: list[Mutation] = []  # since the last ``take_applied``
+        self.applied: list[Mutation] = []  # since the last ``take_applied`` (with ``reply``)
         self.only = only
 
     def reseed(self, seed: int) -> None:
@@ -68,6 +69,7 @@ class _Base:
             return None
         else:
             mutation = mutate(self.protocol, data, self.rng, datagram=datagram)
+        mutation = replace(mutation, reply=data)
         self.stats.mutated += 1
         self.stats.by_mutation[mutation.name] += 1
         self.applied.append(mutation)
@@ -197,19 +199,20 @@ class FuzzUdpProxy(_Base):
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
 
+    def forget_clients(self) -> None:
+        """Close the upstream socket of every client seen so far (a campaign calls it
+        between two runs of one worker: a finished run's client ports never come back)."""
+        for up in self._upstreams.values():
+            up.close()
+        self._upstreams.clear()
+
     async def _forward(self, data: bytes, addr: Any) -> None:
         upstream = self._upstreams.get(addr)
         if upstream is None:
             loop = asyncio.get_running_loop()
-            proxy = self
-
-            class Back(asyncio.DatagramProtocol):
-                def datagram_received(self, reply: bytes, _addr: Any) -> None:
-                    proxy._spawn(proxy._reply(reply, addr))
-
-            upstream, _ = await loop.create_datagram_endpoint(Back,
-                                                              remote_addr=self.upstream)
-            if len(self._upstreams) > 256:  # one per client port: forget the oldest
+            upstream, _ = await loop.create_datagram_endpoint(
+                lambda: _Back(self, addr), remote_addr=self.upstream)
+            if len(self._upstreams) > MAX_CLIENTS:  # one per client port: forget the oldest
                 oldest = next(iter(self._upstreams))
                 self._upstreams.pop(oldest).close()
             self._upstreams[addr] = upstream
@@ -226,6 +229,16 @@ class FuzzUdpProxy(_Base):
             await asyncio.sleep(min(mutation.trickle * 10, MAX_TRICKLE_SECONDS))
         if mutation.data and self._transport is not None:
             self._transport.sendto(mutation.data, addr)
+
+
+class _Back(asyncio.DatagramProtocol):
+    """The simulator's replies to one client, handed to the proxy to mutate and relay."""
+
+    def __init__(self, proxy: FuzzUdpProxy, client: Any) -> None:
+        self.proxy, self.client = proxy, client
+
+    def datagram_received(self, reply: bytes, _addr: Any) -> None:
+        self.proxy._spawn(self.proxy._reply(reply, self.client))
 
 
 def proxy_for(protocol: str, upstream: tuple[str, int], **kwargs: Any) -> FuzzProxy | FuzzUdpProxy:

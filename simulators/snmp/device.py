@@ -217,6 +217,14 @@ class SnmpSimulator(SimulatedDevice):
             self.log.close(connection)
         self._peers.clear()
 
+    def forget_peers(self) -> None:
+        """End the log's "connection" of every client port seen so far. UDP has no close:
+        a long-running simulator (a fuzz campaign: two ports per probe run) would keep one
+        entry per port ever seen; a port that speaks again is a new connection."""
+        for connection in self._peers.values():
+            self.log.close(connection)
+        self._peers.clear()
+
     # --- request log -----------------------------------------------------------------
 
     def _begin(self, datagram: bytes, address: Any, arrived: float) -> None:

@@ -2,7 +2,7 @@
 the seeded mutating proxy (``otaudit.simulators.fuzz``), until N fuzzed replies per protocol.
 
     .venv/bin/python tests/fuzz/campaign.py [--replies 10000] [--seed 1] [--protocols all]
-                                            [--workers 4] [--json FILE]
+                                            [--workers 4] [--json FILE] [--tracemalloc]
 
 (``make fuzz`` runs it with 10,000 replies per protocol; ``test_fuzz_slice.py`` a short
 seeded slice.) It prints, per protocol:
@@ -19,14 +19,21 @@ seeded slice.) It prints, per protocol:
   nothing that puts new content in a reply), a divergent fact was invented from damage:
   that count must be 0. Divergent facts of runs with an *altering* mutation (bit flips,
   another PDU type, an overwritten byte) are counted apart as *altered*: the damaged reply
-  said something else, and the fact's evidence shows what. Over UDP a dropped or late
-  datagram is what a device that ignores the request looks like: the facts the SNMP probe
-  documents as inferred from silence (a version that never answers while others do, after
-  two tries) diverge when every try of that request was lost; in a run with lost or late
-  datagrams (and no altering damage) those facts are counted apart as *silence-inferred*
-  (docs/facts.md says how they are read), every other divergent fact is still invented;
-- **peak memory**: the campaign process's peak RSS, and its RSS after the first tenth of
-  the runs (bounded memory: the two stay close).
+  said something else, and the fact's evidence shows what.
+- **facts inferred from silence** (SNMP: ``snmp.v1_enabled``, ``v2c_enabled``,
+  ``v3_enabled``, ``versions_answering`` — a version or engine discovery that stayed silent
+  while the agent answered a control request) are judged by the replies *of that version*
+  (the proxy keeps the reply each mutation replaced): when one of them was dropped, delayed
+  or broken by the proxy, a divergent fact is **invented** (damage turned into a fact; with
+  an altering mutation there it is *altered*); when none of them was touched, the silence
+  came from the load of the machine, not from the proxy: a **load artefact**, reported
+  apart (it fails no criterion of the campaign, but says the timeout is too short for
+  this machine's load, or that the probe's confirmation rule is too weak);
+- **peak memory**: the campaign process's peak RSS, its RSS at each tenth of the runs
+  (bounded memory: flat after the first tenth); ``--tracemalloc`` adds where traced memory
+  grew between the first and the last tenth. Between two runs of a worker the campaign
+  empties the simulator's request log (keeping the kinds of request it saw, printed: the
+  proof that the probe only read) and forgets the finished run's UDP client ports.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import resource
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -51,13 +59,21 @@ from otaudit.observation import AssetKind, AssetRef, Observation
 from otaudit.probes.base import Probe, ProbeOptions, ProbeTarget
 from otaudit.probes.runner import run_probe
 from otaudit.simulators import create_simulator
-from otaudit.simulators.fuzz.mutators import Mutation
+from otaudit.simulators.fuzz.mutators import Mutation, snmp_version
 from otaudit.simulators.fuzz.proxy import proxy_for
 
 PROTOCOLS = ("modbus", "s7", "snmp", "ssh")
-LOSS = frozenset({"early_close", "slow_trickle"})  # over UDP: a dropped or late datagram
-SILENCE_INFERRED = {"snmp": frozenset({"snmp.v1_enabled", "snmp.v2c_enabled",
-                                       "snmp.v3_enabled", "snmp.versions_answering"})}
+# facts inferred from silence: path -> the versions whose replies it depends on (None: the
+# versions in which the clean and the fuzzed value differ)
+SILENCE_INFERRED: dict[str, dict[str, tuple[str, ...] | None]] = {"snmp": {
+    "snmp.v1_enabled": ("v1",), "snmp.v2c_enabled": ("v2c",), "snmp.v3_enabled": ("v3",),
+    "snmp.versions_answering": None}}
+SNMP_WIRE_VERSION = {"v1": 0, "v2c": 1, "v3": 3}
+# SNMP request timeout: 1.0 s per try, 1 retry. The probe's default is 2.0 s; 1.0 s is what
+# its quick first tries use anyway and what OP_TIMEOUT caps every request to here. The
+# 0.3 s of the first campaigns was below what a 2-core machine shared with other work
+# guarantees to 16 concurrent runs: v1 replies came late with no mutation at all.
+SNMP_REQUEST_TIMEOUT = 1.0
 COMMUNITY_VAR, PASSWORD_VAR = "OTAUDIT_FUZZ_COMMUNITY", "OTAUDIT_FUZZ_PASSWORD"
 DEADLINE, OP_TIMEOUT = 6.0, 1.0
 
@@ -89,7 +105,7 @@ def targets(workdir: Path) -> dict[str, Target]:
         "s7": Target("s7", "s7-1200-weak", AssetKind.PLC, lambda _: {}, 0.3),
         "snmp": Target("snmp", "scalance-x204irt-weak", AssetKind.SWITCH,
                        lambda _: {"community": {"env": COMMUNITY_VAR},
-                                  "request_timeout": 0.3, "retries": 1,
+                                  "request_timeout": SNMP_REQUEST_TIMEOUT, "retries": 1,
                                   "max_oids": 500}, 0.15),
         "ssh": Target("ssh", "hmi-weak", AssetKind.HMI,
                       _ssh_options(workdir / "known_hosts"), 0.25,
@@ -110,9 +126,14 @@ class Report:
     mutations: Counter[str] = field(default_factory=Counter)
     invented: list[dict[str, Any]] = field(default_factory=list)
     altered: int = 0
-    silence_inferred: int = 0
+    load_artefacts: list[dict[str, Any]] = field(default_factory=list)
     volatile: list[str] = field(default_factory=list)
     rss_early_mib: float = 0.0
+    rss_tenths_mib: list[float] = field(default_factory=list)  # RSS at each tenth
+    request_kinds: set[str] = field(default_factory=set)  # every request the device saw
+    max_log_records: int = 0  # the simulator's request log, at most, between two clears
+    logged_requests: int = 0  # every request the simulator logged
+    growth: list[str] = field(default_factory=list)  # --tracemalloc: top allocation growth
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -121,9 +142,14 @@ class Report:
                 "crashes": self.crashes, "probe_bugs": dict(self.probe_bugs),
                 "without_status": self.without_status, "statuses": dict(self.statuses),
                 "mutations": dict(self.mutations), "invented": self.invented,
-                "altered": self.altered, "silence_inferred": self.silence_inferred,
+                "altered": self.altered, "load_artefacts": self.load_artefacts,
                 "volatile": self.volatile,
                 "rss_early_mib": round(self.rss_early_mib, 1),
+                "rss_tenths_mib": [round(r, 1) for r in self.rss_tenths_mib],
+                "request_kinds": sorted(self.request_kinds),
+                "max_log_records": self.max_log_records,
+                "logged_requests": self.logged_requests,
+                "growth": self.growth,
                 "seconds": round(self.seconds, 1)}
 
 
@@ -187,6 +213,7 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
             proxy.take_applied()
         run_counter = iter(range(10**9))
         early_mark = False
+        snapshots: list[tracemalloc.Snapshot] = []
 
         async def worker(proxy: Any) -> None:
             nonlocal early_mark
@@ -198,14 +225,16 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
                     obs = await asyncio.wait_for(probe_once(probe, target), DEADLINE + 5)
                 except TimeoutError:
                     report.without_status += 1
-                    applied = proxy.take_applied()
-                    report.fuzzed_replies += len(applied)
+                    report.fuzzed_replies += len(proxy.take_applied())
+                    tidy(report, device, proxy)
                     continue
                 except Exception as exc:  # what would stop the collector
                     report.crashes.append(f"run {run}: {type(exc).__name__}: {exc}"[:300])
                     report.fuzzed_replies += len(proxy.take_applied())
+                    tidy(report, device, proxy)
                     continue
                 applied = proxy.take_applied()
+                tidy(report, device, proxy)
                 report.runs += 1
                 report.fuzzed_replies += len(applied)
                 report.statuses[obs.status.value] += 1
@@ -213,6 +242,11 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
                 if obs.reason and obs.reason.startswith("probe failure:"):
                     report.probe_bugs[obs.reason[:160]] += 1
                 judge(report, clean[_variant(spec, run)], obs, applied, run)
+                tenth = min(10, report.fuzzed_replies * 10 // replies)
+                while len(report.rss_tenths_mib) < tenth:
+                    report.rss_tenths_mib.append(rss_mib())
+                    if tracemalloc.is_tracing():
+                        snapshots.append(tracemalloc.take_snapshot())
                 if not early_mark and report.fuzzed_replies >= replies / 10:
                     early_mark = True
                     report.rss_early_mib = rss_mib()
@@ -223,9 +257,34 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
 
         await asyncio.gather(*(worker(p) for p in proxies))
         report.replies = sum(p.stats.replies for p in proxies)
+        if len(snapshots) >= 2:
+            report.growth = growth(snapshots[0], snapshots[-1])
     report.volatile = sorted(set(report.volatile))
     report.seconds = time.monotonic() - started
     return report
+
+
+def tidy(report: Report, device: Any, proxy: Any) -> None:
+    """Between two runs of a worker: keep the kinds of request the simulator logged (the
+    campaign's proof that it only read) and empty its log; forget finished runs' UDP
+    client ports (simulator peers, proxy upstream sockets). Without this the campaign's
+    own bookkeeping grew ~20 KB per SNMP run (14 log records, 2 sockets, 2 peers)."""
+    report.max_log_records = max(report.max_log_records, len(device.log.records))
+    report.logged_requests += len(device.log.records)
+    report.request_kinds |= device.log.kinds()
+    device.log.clear()
+    for forget in (getattr(device, "forget_peers", None),
+                   getattr(proxy, "forget_clients", None)):
+        if forget is not None:
+            forget()
+
+
+def growth(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, top: int = 12
+           ) -> list[str]:
+    """Where the traced memory grew between two snapshots (by source line)."""
+    stats = last.compare_to(first, "lineno")
+    return [f"{s.size_diff / 2**20:+.1f} MiB ({s.count_diff:+d} blocks) "
+            f"{s.traceback[0].filename}:{s.traceback[0].lineno}" for s in stats[:top]]
 
 
 def _variant(spec: Target, run: int) -> int:
@@ -235,23 +294,40 @@ def _variant(spec: Target, run: int) -> int:
 
 def judge(report: Report, clean: dict[str, Any], obs: Observation, applied: list[Mutation],
           run: int) -> None:
-    """Count the divergent facts of one run as invented (only breaking damage) or altered."""
+    """Count the divergent facts of one run: invented (only breaking damage), altered, or
+    — for a fact inferred from silence whose replies the proxy never touched — a load
+    artefact."""
     divergent = [(p, v) for p, v in known(obs).items()
                  if p not in report.volatile and (p not in clean or clean[p] != v)]
-    if not divergent:
-        return
-    if any(m.kind == "altering" for m in applied):
-        report.altered += len(divergent)
-        return
-    inferred = SILENCE_INFERRED.get(report.protocol, frozenset())
-    if inferred and any(m.name in LOSS for m in applied):
-        silent = [(p, v) for p, v in divergent if p in inferred]
-        report.silence_inferred += len(silent)
-        divergent = [(p, v) for p, v in divergent if p not in inferred]
+    inferred = SILENCE_INFERRED.get(report.protocol, {})
     for path, value in divergent:
-        report.invented.append({"run": run, "path": path, "clean": clean.get(path, "<absent>"),
-                                "fuzzed": value, "status": obs.status.value,
-                                "mutations": [m.name for m in applied]})
+        entry = {"run": run, "path": path, "clean": clean.get(path, "<absent>"),
+                 "fuzzed": value, "status": obs.status.value,
+                 "mutations": [m.name for m in applied]}
+        damage = applied
+        if path in inferred:
+            versions = inferred[path] or _differing_versions(clean.get(path), value)
+            damage = touching(applied, versions)
+            if not damage:
+                report.load_artefacts.append(entry)
+                continue
+            entry["damaged_replies"] = [m.name for m in damage]
+        if any(m.kind == "altering" for m in damage):
+            report.altered += 1
+        else:
+            report.invented.append(entry)
+
+
+def touching(applied: list[Mutation], versions: tuple[str, ...]) -> list[Mutation]:
+    """The mutations that replaced an SNMP reply of one of ``versions``."""
+    wire = {SNMP_WIRE_VERSION[v] for v in versions}
+    return [m for m in applied if snmp_version(m.reply) in wire]
+
+
+def _differing_versions(clean: Any, fuzzed: Any) -> tuple[str, ...]:
+    if isinstance(clean, list) and isinstance(fuzzed, list):
+        return tuple(sorted(set(clean) ^ set(fuzzed)))
+    return tuple(SNMP_WIRE_VERSION)
 
 
 def print_report(report: Report, peak: float) -> None:
@@ -259,7 +335,7 @@ def print_report(report: Report, peak: float) -> None:
           f"(of {report.replies} relayed) in {report.runs} runs, {report.seconds:.0f} s")
     print(f"   crashes: {len(report.crashes)}   without status: {report.without_status}   "
           f"invented facts: {len(report.invented)}   altered facts: {report.altered}   "
-          f"silence-inferred: {report.silence_inferred}")
+          f"load artefacts: {len(report.load_artefacts)}")
     print(f"   statuses: {dict(report.statuses)}")
     print(f"   probe bugs (caught by the runner): {sum(report.probe_bugs.values())}")
     for reason, count in report.probe_bugs.most_common(5):
@@ -270,6 +346,15 @@ def print_report(report: Report, peak: float) -> None:
                                  for i in report.invented)
     for what, count in seen.most_common(10):
         print(f"   invented {count:4d}x {what}")
+    load: Counter[str] = Counter(f"{i['path']} = {i['fuzzed']!r} (clean {i['clean']!r})"
+                                 for i in report.load_artefacts)
+    for what, count in load.most_common(10):
+        print(f"   load artefact {count:4d}x {what} (no reply of that version was touched)")
+    print(f"   requests the device saw: {', '.join(sorted(report.request_kinds))}")
+    print("   RSS at each tenth (MiB): "
+          + " ".join(f"{r:.0f}" for r in report.rss_tenths_mib))
+    for line in report.growth:
+        print(f"   traced growth from the first tenth to the last: {line}")
     print(f"   memory: RSS after the first tenth {report.rss_early_mib:.0f} MiB, "
           f"peak {peak:.0f} MiB")
 
@@ -282,7 +367,12 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--verbose", action="store_true", help="show otaudit's error logs")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="trace allocations; print where memory grew between the first "
+                             "and the last tenth (slow: for investigating, not for figures)")
     args = parser.parse_args(argv)
+    if args.tracemalloc:
+        tracemalloc.start()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger().setLevel(logging.CRITICAL)  # libraries log every damaged frame
     if args.verbose:
