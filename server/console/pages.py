@@ -34,6 +34,7 @@ from otaudit.server.reporting.html import stylesheet
 from otaudit.server.services import accounts, audit, exports, findings, patches, waivers
 from otaudit.server.services import sites as sites_svc
 from otaudit.server.services.accounts import Principal
+from otaudit.server.services.gap import EvaluationCache
 from otaudit.server.services.policy import Policy, site_policy
 
 VIEWER, AUDITOR = need("viewer"), need("auditor")
@@ -87,6 +88,7 @@ def console_app(state: State) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state = state
     state.console_secret = secrets.token_bytes(32)
+    state.evaluations = EvaluationCache()  # the pages' gap, while its inputs are unchanged
     _handlers(app)
     _routes(app)
     return app
@@ -162,9 +164,10 @@ def _routes(app: FastAPI) -> None:
         """Per site of the user: zones SL-T vs SL-A, open exploited advisories, drift."""
         _seen(request, who)
         mine = sites_svc.list_sites(session, set(who.roles))
-        overviews = [views.site_overview(session, s["site"], s["assets"],
-                                         request.app.state.baseline,
-                                         _policy(request, session, s["site"])) for s in mine]
+        state = request.app.state
+        overviews = [views.site_overview(session, s["site"], s["assets"], state.baseline,
+                                         _policy(request, session, s["site"]),
+                                         state.evaluations) for s in mine]
         return render(request, "sites.html.j2", title="Sites", overviews=overviews,
                       levels=views.levels, drift_days=views.DRIFT_DAYS, roles=who.roles)
 
@@ -176,7 +179,7 @@ def _routes(app: FastAPI) -> None:
         if not sites_svc.zone_exists(session, site, zone):
             raise HTTPException(404, f"no zone {zone!r} in site {site!r}")
         data = views.zone_page(session, site, zone, request.app.state.baseline,
-                               _policy(request, session, site))
+                               _policy(request, session, site), request.app.state.evaluations)
         return render(request, "zone.html.j2", title=f"Zone {zone}", levels=views.levels,
                       **data)
 

@@ -1,18 +1,24 @@
 """The zone view: SL-T vs SL-A (proven, reachable, assessed) per FR, requirements, gaps.
 
-``otaudit gap`` and ``GET /api/v1/sites/{site}/gap`` both print ``gap_document``.
+``otaudit gap`` and ``GET /api/v1/sites/{site}/gap`` both print ``gap_document``; the
+console's pages read ``cached_gap_evaluation``: the same evaluation, reused while nothing
+it depends on changed (``EvaluationCache``).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from otaudit.observation import utcnow
 from otaudit.server import store
 from otaudit.server.baseline.model import Evaluation
+from otaudit.server.db import ObservationRow, ZoneRow
 from otaudit.server.services.policy import Policy
 
 
@@ -27,6 +33,69 @@ def gap_evaluation(session: Session, site: str | None, baseline: Any, policy: Po
     selected = {zid: z.sl_t for zid, z in zones.items() if zone is None or zid == zone}
     return evaluate(baseline, selected, assets, exceptions=policy.exceptions,
                     attestations=policy.attestations, now=now or utcnow())
+
+
+class EvaluationCache:
+    """The last evaluations (``size`` of them) by the key of what they depend on
+    (``evaluation_key``); thread-safe. A key that changed is a miss, so nothing needs
+    invalidating: an ingest, an inventory, a waiver, a new day each make a new key."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[Any, ...], Evaluation] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> Evaluation | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None:
+                self.misses += 1
+            else:
+                self.hits += 1
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], evaluation: Evaluation) -> None:
+        with self._lock:
+            self._entries[key] = evaluation
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+def evaluation_key(session: Session, site: str, baseline: Any, policy: Policy,
+                   zone: str | None, now: datetime) -> tuple[Any, ...]:
+    """Everything ``gap_evaluation`` reads, in small form: the baseline's digest; the
+    policy's records (files and stored waivers, as loaded for this request); the site's
+    observations (insert-only: their number and newest arrival); its zones' SL-T; its
+    stored inventory (declared conduits); and the UTC date (exceptions and attestations
+    expire by date, the only use of ``now``)."""
+    count, newest = session.execute(
+        sa.select(sa.func.count(), sa.func.max(ObservationRow.received_at))
+        .where(ObservationRow.site == site)).one()
+    zones = tuple(sorted((z.zone_id, repr(sorted(z.sl_t.items()))) for z in session.scalars(
+        sa.select(ZoneRow).where(ZoneRow.site == site))))
+    declared = tuple((i.digest, str(i.loaded_at))  # both rewritten with the document
+                     for i in store.declared_inventories(session, site))
+    records = tuple(r.model_dump_json() for r in [*policy.exceptions, *policy.attestations])
+    return (site, zone, baseline.digest, id(baseline), records, count, str(newest), zones,
+            declared, now.date())
+
+
+def cached_gap_evaluation(session: Session, site: str, baseline: Any, policy: Policy,
+                          cache: EvaluationCache | None, zone: str | None = None,
+                          now: datetime | None = None) -> Evaluation:
+    """``gap_evaluation``, taken from ``cache`` when nothing it depends on changed."""
+    now = now or utcnow()
+    if cache is None:
+        return gap_evaluation(session, site, baseline, policy, zone, now)
+    key = evaluation_key(session, site, baseline, policy, zone, now)
+    found = cache.get(key)
+    if found is None:
+        found = gap_evaluation(session, site, baseline, policy, zone, now)
+        cache.put(key, found)
+    return found
 
 
 def gap_document(evaluation: Evaluation, zone: str | None = None) -> dict[str, Any]:
