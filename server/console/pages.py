@@ -41,6 +41,7 @@ VIEWER, AUDITOR = need("viewer"), need("auditor")
 # committed before the response leaves: a redirect's next page sees the write (login, forms)
 DB = Depends(db_session, scope="function")
 SITE = "/sites/{site}"
+HTMX = "static/vendor/htmx/htmx.min.js"
 PAGE_ROWS = 200  # findings per page (the CSV has them all)
 OUTCOMES = ("fail", "capability_gap", "unknown", "compensated", "attested", "pass",
             "not_applicable")
@@ -121,6 +122,12 @@ def _routes(app: FastAPI) -> None:
         text = stylesheet() + files("otaudit.server.console").joinpath(
             "static/console.css").read_text()
         return Response(text, media_type="text/css")
+
+    @app.get("/static/htmx.min.js", name="htmx")
+    def htmx() -> Response:
+        """The vendored htmx (static/vendor/htmx/README.md): progressive enhancement only."""
+        text = files("otaudit.server.console").joinpath(HTMX).read_bytes()
+        return Response(text, media_type="text/javascript")
 
     @app.get("/login", name="login_page")
     def login_page(request: Request) -> Response:
