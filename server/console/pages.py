@@ -31,7 +31,15 @@ from otaudit.server.console.auth import (
     principal,
 )
 from otaudit.server.reporting.html import stylesheet
-from otaudit.server.services import accounts, audit, exports, findings, patches, waivers
+from otaudit.server.services import (
+    accounts,
+    audit,
+    collectors,
+    exports,
+    findings,
+    patches,
+    waivers,
+)
 from otaudit.server.services import sites as sites_svc
 from otaudit.server.services.accounts import Principal
 from otaudit.server.services.gap import EvaluationCache
@@ -168,15 +176,23 @@ def _routes(app: FastAPI) -> None:
     @app.get("/sites", name="sites_page")
     def sites_page(request: Request, who: Principal = Depends(principal),
                    session: Session = DB) -> Response:
-        """Per site of the user: zones SL-T vs SL-A, open exploited advisories, drift."""
+        """Per site of the user: zones SL-T vs SL-A, open exploited advisories, drift, and
+        the collectors with their last-seen."""
         _seen(request, who)
         mine = sites_svc.list_sites(session, set(who.roles))
         state = request.app.state
         overviews = [views.site_overview(session, s["site"], s["assets"], state.baseline,
                                          _policy(request, session, s["site"]),
                                          state.evaluations) for s in mine]
+        presence = state.presence
+        beat = (presence.interval, presence.intervals) if presence else state.heartbeat
+        heard = collectors.collectors_by_site(session, [s["site"] for s in mine], presence,
+                                              *beat)
+        for overview in overviews:
+            overview["collectors"] = heard[overview["site"]]
         return render(request, "sites.html.j2", title="Sites", overviews=overviews,
-                      levels=views.levels, drift_days=views.DRIFT_DAYS, roles=who.roles)
+                      levels=views.levels, duration=views.duration,
+                      drift_days=views.DRIFT_DAYS, roles=who.roles)
 
     @app.get(SITE + "/zones/{zone}", name="zone_page")
     def zone_page(site: str, zone: str, request: Request, who: Principal = Depends(VIEWER),

@@ -20,6 +20,14 @@ def levels(values: dict[str, int]) -> str:
     return " · ".join(f"{fr} {values.get(fr, 0)}" for fr in FRS)
 
 
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``5 h``, ``3 d``: how long ago, roughly."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
 def site_overview(session: Session, site: str, asset_count: int, baseline: Any,
                   policy: Policy, cache: gap.EvaluationCache | None = None) -> dict[str, Any]:
     """Zones with SL-T vs proven/reachable SL-A, open exploited advisories, recent drift."""
