@@ -124,3 +124,27 @@ def test_the_cache_keeps_its_size() -> None:
         cache.put((key,), object())  # type: ignore[arg-type]
     assert cache.get(("a",)) is None and cache.get(("c",)) is not None
     assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_the_cached_overview_agrees_with_the_apis_gap_before_and_after_a_change(
+        api: Api) -> None:
+    """The console (cached) and ``GET …/gap`` (evaluated per request, as ``otaudit gap``)
+    show the same levels, also right after an observation changed them."""
+    from otaudit.server.console.views import levels
+
+    client = login(api, "viewer-plant-a")
+
+    def both() -> tuple[list[str], list[str]]:
+        page = zone_row(client.get(f"{C}/sites").text, "cell-1")
+        doc = api.client.get("/api/v1/sites/plant-a/gap",
+                             headers=api.auth("plant-a", "viewer")).json()["zones"][0]
+        return page[1:4], [levels(doc["sl_t"]), levels(doc["sl_a"]),
+                           levels(doc["sl_reachable"])]
+
+    before = both()
+    assert before[0] == before[1] and both() == before  # the second overview is a hit
+    ingest(api, *(make_observation(asset=a, facts={**FACTS["plant-a"],
+                                                   "modbus.unauthenticated_read": False},
+                                   minutes=5) for a in ("plc-1", "plc-2")))
+    after = both()
+    assert after[0] == after[1] and after != before
