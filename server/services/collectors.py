@@ -11,7 +11,7 @@ said (``online``, ``offline``), or ``online`` when only its observations were se
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,11 +20,7 @@ from sqlalchemy.orm import Session
 from otaudit.observation import utcnow
 from otaudit.server.db import ObservationRow
 from otaudit.server.presence import Presence, is_silent
-from otaudit.server.services import iso
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from otaudit.server.services import aware, iso
 
 
 def collectors_by_site(session: Session, sites: Iterable[str], presence: Presence | None,
@@ -43,7 +39,7 @@ def collectors_by_site(session: Session, sites: Iterable[str], presence: Presenc
             .where(ObservationRow.site.in_(wanted))
             .group_by(ObservationRow.site, ObservationRow.collector_id))
         for site, collector, at in rows:
-            heard[site, collector] = (_aware(at), None, "observations")
+            heard[site, collector] = (aware(at), None, "observations")
     if presence is not None:
         for (site, collector), seen in presence.snapshot().items():
             if site not in wanted:

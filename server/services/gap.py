@@ -19,6 +19,7 @@ from otaudit.observation import utcnow
 from otaudit.server import store
 from otaudit.server.baseline.model import Evaluation
 from otaudit.server.db import ObservationRow, ZoneRow
+from otaudit.server.services import aware
 from otaudit.server.services.policy import Policy
 
 
@@ -36,11 +37,12 @@ def gap_evaluation(session: Session, site: str | None, baseline: Any, policy: Po
 
 
 class EvaluationCache:
-    """The last evaluations (``size`` of them) by the key of what they depend on
-    (``evaluation_key``); thread-safe. A key that changed is a miss, so nothing needs
-    invalidating: an ingest, an inventory, a waiver, a new day each make a new key."""
+    """The last evaluations (``size`` of them: whole sites, zones and single zones) by the
+    key of what they depend on (``evaluation_key``); thread-safe. A key that changed is a
+    miss, so nothing needs invalidating: an ingest, an inventory, a waiver, a new day each
+    make a new key."""
 
-    def __init__(self, size: int = 16) -> None:
+    def __init__(self, size: int = 256) -> None:
         self.size = size
         self._entries: OrderedDict[tuple[Any, ...], Evaluation] = OrderedDict()
         self._lock = threading.Lock()
@@ -86,16 +88,64 @@ def evaluation_key(session: Session, site: str, baseline: Any, policy: Policy,
 def cached_gap_evaluation(session: Session, site: str, baseline: Any, policy: Policy,
                           cache: EvaluationCache | None, zone: str | None = None,
                           now: datetime | None = None) -> Evaluation:
-    """``gap_evaluation``, taken from ``cache`` when nothing it depends on changed."""
+    """``gap_evaluation``, taken from ``cache`` when nothing it depends on changed; a
+    whole site that changed is put together from its zones (``zoned_gap_evaluation``), so
+    only the zones whose facts changed are evaluated again."""
     now = now or utcnow()
     if cache is None:
         return gap_evaluation(session, site, baseline, policy, zone, now)
     key = evaluation_key(session, site, baseline, policy, zone, now)
     found = cache.get(key)
     if found is None:
-        found = gap_evaluation(session, site, baseline, policy, zone, now)
+        found = (gap_evaluation(session, site, baseline, policy, zone, now) if zone is not None
+                 else zoned_gap_evaluation(session, site, baseline, policy, cache, now))
         cache.put(key, found)
     return found
+
+
+def zoned_gap_evaluation(session: Session, site: str, baseline: Any, policy: Policy,
+                         cache: EvaluationCache, now: datetime) -> Evaluation:
+    """The site's ``gap_evaluation``, evaluated zone by zone, each zone's part reused from
+    ``cache`` while its inputs are the same. Zones do not share inputs: an asset's findings
+    come from its own facts and its zone's SL-T, a zone's levels from its assets' findings,
+    its declared facts and the records scoped to it; every asset counts in the zone of its
+    newest observation, as the merge of the whole site says."""
+    from otaudit.server.baseline import evaluate
+
+    levels = {zid: z.sl_t for zid, z in store.load_zones(session, site).items()}
+    rows_of: dict[str, list[Any]] = {}
+    for row in store.latest_observations(session, site=site):
+        rows_of.setdefault(row.asset_id, []).append(row)
+    by_zone: dict[str, list[Any]] = {}
+    for rows in rows_of.values():
+        # the zone ``merge_asset_facts`` gives the asset: its last row in the same order
+        newest = sorted(rows, key=lambda r: (aware(r.observed_at), aware(r.received_at)))[-1]
+        by_zone.setdefault(newest.zone, []).extend(rows)
+    declared: dict[str, list[Any]] = {}
+    for facts in store.declared_zone_facts(session, None, site):
+        declared.setdefault(facts.zone, []).append(facts)
+    records = tuple(r.model_dump_json() for r in [*policy.exceptions, *policy.attestations])
+    parts = []
+    for zid in sorted(set(levels) | set(by_zone) | set(declared)):
+        rows = by_zone.get(zid, [])
+        key = ("zone-part", site, zid, baseline.digest, id(baseline), records,
+               repr(levels[zid].as_dict()) if zid in levels else None,
+               tuple(sorted((r.asset_id, r.probe, r.observation_id) for r in rows)),
+               tuple(f.model_dump_json() for f in declared.get(zid, [])), now.date())
+        part = cache.get(key)
+        if part is None:
+            selected = {zid: levels[zid]} if zid in levels else {}
+            part = evaluate(baseline, selected, [*store.merge_asset_facts(rows),
+                                                 *declared.get(zid, [])],
+                            exceptions=policy.exceptions, attestations=policy.attestations,
+                            now=now)
+            cache.put(key, part)
+        parts.append(part)
+    findings = sorted((f for p in parts for f in p.findings),
+                      key=lambda f: (f.zone, f.asset_id, f.check_id))
+    return Evaluation(baseline_digest=baseline.digest, evaluated_at=now, findings=findings,
+                      zones=sorted((z for p in parts for z in p.zones), key=lambda z: z.zone),
+                      warnings=sorted({w for p in parts for w in p.warnings}))
 
 
 def gap_document(evaluation: Evaluation, zone: str | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from test_console_pages import C, csrf_of, exception_form, login
 
@@ -148,3 +149,73 @@ def test_the_cached_overview_agrees_with_the_apis_gap_before_and_after_a_change(
                                    minutes=5) for a in ("plc-1", "plc-2")))
     after = both()
     assert after[0] == after[1] and after != before
+
+
+INVENTORY = """\
+site: plant-a
+zones:
+  - {id: cell-1, sl_t: 2}
+  - {id: cell-2, sl_t: 3}
+networks:
+  - {id: internet}
+assets:
+  - {id: plc-1, kind: plc, zone: cell-1, endpoints: {modbus: {host: 10.0.0.5}}}
+conduits:
+  - id: c-9
+    between: [cell-1, internet]
+    flows: [{protocol: any, from: internet, to: cell-1}]
+"""
+
+
+def test_a_site_put_together_from_its_zones_is_the_sites_evaluation(api: Api,
+                                                                     tmp_path: Path) -> None:
+    """Zones, declared conduits, an asset in a zone without SL-T, an asset that moved
+    zone (its older row of another probe stays in the old zone), a zone-scoped exception:
+    the zoned evaluation equals ``gap_evaluation``; after one zone changed, only that zone
+    is evaluated again, and the result still equals."""
+    from otaudit.inventory import load_inventory
+    from otaudit.server.reporting.context import file_digest
+
+    path = tmp_path / "plant.yaml"
+    path.write_text(INVENTORY)
+    inventory, _ = load_inventory(path)
+    engine = make_engine(api.url)
+    with session_factory(engine).begin() as session:
+        store.upsert_zones(session, inventory)
+        store.record_inventory(session, inventory, file_digest(path) or "", str(path))
+    engine.dispose()
+    facts = FACTS["plant-a"]
+    ingest(api, make_observation(asset="plc-2", probe="snmp", facts={"snmp.v1_enabled": True},
+                                 minutes=2),  # plc-2's snmp row stays in cell-1 ...
+           make_observation(asset="plc-2", zone="cell-2", facts=facts, minutes=3),  # ... moved
+           make_observation(asset="plc-5", zone="cell-2", facts=facts, minutes=3),
+           make_observation(asset="plc-7", zone="nowhere", facts=facts, minutes=3))
+    state = api.client.app.state
+    cache = gap.EvaluationCache()
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    exception = ExceptionRecord.model_validate({
+        "id": "Z-1", "type": "compensating_control", "control": "gateway",
+        "scope": {"zone": "cell-2", "checks": ["OTA-MB-001"]}, "justification": "filters FC",
+        "owner": "OT lead", "expires": "2099-01-01"})
+
+    def both() -> tuple[dict, dict]:  # type: ignore[type-arg]
+        with state.sessions() as session:
+            policy = site_policy(session, "plant-a", state.baseline)
+            policy = Policy([*policy.exceptions, exception], policy.attestations)
+            whole = gap.gap_evaluation(session, "plant-a", state.baseline, policy, now=now)
+            zoned = gap.zoned_gap_evaluation(session, "plant-a", state.baseline, policy, cache,
+                                             now)
+        return whole.model_dump(mode="json"), zoned.model_dump(mode="json")
+
+    whole, zoned = both()
+    assert [z["zone"] for z in whole["zones"]] == ["cell-1", "cell-2"]
+    assert any("nowhere" in w for w in whole["warnings"])
+    assert {f["zone"] for f in whole["findings"] if f["asset_id"] == "plc-2"} == {"cell-2"}
+    assert zoned == whole
+    assert cache.misses == 3  # cell-1, cell-2, nowhere
+    ingest(api, make_observation(asset="plc-5", zone="cell-2",
+                                 facts={**facts, "modbus.unauthenticated_read": False},
+                                 minutes=4))
+    changed, zoned = both()
+    assert zoned == changed and changed != whole
+    assert (cache.hits, cache.misses) == (2, 4)  # only cell-2 again
