@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from otaudit.observation import utcnow
 from otaudit.server import store
+from otaudit.server.baseline.evaluator import _gc_paused
 from otaudit.server.baseline.model import Evaluation
 from otaudit.server.db import ObservationRow, ZoneRow
 from otaudit.server.services import aware
@@ -110,8 +111,6 @@ def zoned_gap_evaluation(session: Session, site: str, baseline: Any, policy: Pol
     come from its own facts and its zone's SL-T, a zone's levels from its assets' findings,
     its declared facts and the records scoped to it; every asset counts in the zone of its
     newest observation, as the merge of the whole site says."""
-    from otaudit.server.baseline import evaluate
-
     levels = {zid: z.sl_t for zid, z in store.load_zones(session, site).items()}
     rows_of: dict[str, list[Any]] = {}
     for row in store.latest_observations(session, site=site):
@@ -124,28 +123,36 @@ def zoned_gap_evaluation(session: Session, site: str, baseline: Any, policy: Pol
     declared: dict[str, list[Any]] = {}
     for facts in store.declared_zone_facts(session, None, site):
         declared.setdefault(facts.zone, []).append(facts)
-    records = tuple(r.model_dump_json() for r in [*policy.exceptions, *policy.attestations])
-    parts = []
-    for zid in sorted(set(levels) | set(by_zone) | set(declared)):
-        rows = by_zone.get(zid, [])
-        key = ("zone-part", site, zid, baseline.digest, id(baseline), records,
-               repr(levels[zid].as_dict()) if zid in levels else None,
-               tuple(sorted((r.asset_id, r.probe, r.observation_id) for r in rows)),
-               tuple(f.model_dump_json() for f in declared.get(zid, [])), now.date())
-        part = cache.get(key)
-        if part is None:
-            selected = {zid: levels[zid]} if zid in levels else {}
-            part = evaluate(baseline, selected, [*store.merge_asset_facts(rows),
-                                                 *declared.get(zid, [])],
-                            exceptions=policy.exceptions, attestations=policy.attestations,
-                            now=now)
-            cache.put(key, part)
-        parts.append(part)
+    with _gc_paused():  # once for all zones (each ``evaluate`` alone would collect after it)
+        parts = [_zone_part(zid, by_zone.get(zid, []), declared.get(zid, []), levels.get(zid),
+                            site, baseline, policy, cache, now)
+                 for zid in sorted(set(levels) | set(by_zone) | set(declared))]
     findings = sorted((f for p in parts for f in p.findings),
                       key=lambda f: (f.zone, f.asset_id, f.check_id))
     return Evaluation(baseline_digest=baseline.digest, evaluated_at=now, findings=findings,
                       zones=sorted((z for p in parts for z in p.zones), key=lambda z: z.zone),
                       warnings=sorted({w for p in parts for w in p.warnings}))
+
+
+def _zone_part(zid: str, rows: list[Any], declared: list[Any], sl_t: Any, site: str,
+               baseline: Any, policy: Policy, cache: EvaluationCache, now: datetime
+               ) -> Evaluation:
+    """One zone's evaluation (its SL-T ``None``: assets in a zone without one)."""
+    from otaudit.server.baseline import evaluate
+
+    records = tuple(r.model_dump_json() for r in [*policy.exceptions, *policy.attestations])
+    key = ("zone-part", site, zid, baseline.digest, id(baseline), records,
+           repr(sl_t.as_dict()) if sl_t is not None else None,
+           tuple(sorted((r.asset_id, r.probe, r.observation_id) for r in rows)),
+           tuple(f.model_dump_json() for f in declared), now.date())
+    part = cache.get(key)
+    if part is None:
+        part = evaluate(baseline, {zid: sl_t} if sl_t is not None else {},
+                        [*store.merge_asset_facts(rows), *declared],
+                        exceptions=policy.exceptions, attestations=policy.attestations,
+                        now=now)
+        cache.put(key, part)
+    return part
 
 
 def gap_document(evaluation: Evaluation, zone: str | None = None) -> dict[str, Any]:
