@@ -112,8 +112,8 @@ def zoned_gap_evaluation(session: Session, site: str, baseline: Any, policy: Pol
     its declared facts and the records scoped to it; every asset counts in the zone of its
     newest observation, as the merge of the whole site says."""
     levels = {zid: z.sl_t for zid, z in store.load_zones(session, site).items()}
-    rows_of: dict[str, list[Any]] = {}
-    for row in store.latest_observations(session, site=site):
+    rows_of: dict[str, list[Any]] = {}  # without payloads: a zone that missed loads its own
+    for row in store.latest_observation_keys(session, site):
         rows_of.setdefault(row.asset_id, []).append(row)
     by_zone: dict[str, list[Any]] = {}
     for rows in rows_of.values():
@@ -124,8 +124,8 @@ def zoned_gap_evaluation(session: Session, site: str, baseline: Any, policy: Pol
     for facts in store.declared_zone_facts(session, None, site):
         declared.setdefault(facts.zone, []).append(facts)
     with _gc_paused():  # once for all zones (each ``evaluate`` alone would collect after it)
-        parts = [_zone_part(zid, by_zone.get(zid, []), declared.get(zid, []), levels.get(zid),
-                            site, baseline, policy, cache, now)
+        parts = [_zone_part(session, zid, by_zone.get(zid, []), declared.get(zid, []),
+                            levels.get(zid), site, baseline, policy, cache, now)
                  for zid in sorted(set(levels) | set(by_zone) | set(declared))]
     findings = sorted((f for p in parts for f in p.findings),
                       key=lambda f: (f.zone, f.asset_id, f.check_id))
@@ -134,10 +134,11 @@ def zoned_gap_evaluation(session: Session, site: str, baseline: Any, policy: Pol
                       warnings=sorted({w for p in parts for w in p.warnings}))
 
 
-def _zone_part(zid: str, rows: list[Any], declared: list[Any], sl_t: Any, site: str,
-               baseline: Any, policy: Policy, cache: EvaluationCache, now: datetime
-               ) -> Evaluation:
-    """One zone's evaluation (its SL-T ``None``: assets in a zone without one)."""
+def _zone_part(session: Session, zid: str, rows: list[Any], declared: list[Any], sl_t: Any,
+               site: str, baseline: Any, policy: Policy, cache: EvaluationCache,
+               now: datetime) -> Evaluation:
+    """One zone's evaluation (its SL-T ``None``: assets in a zone without one); ``rows``
+    are its assets' latest observation keys (``store.latest_observation_keys``)."""
     from otaudit.server.baseline import evaluate
 
     records = tuple(r.model_dump_json() for r in [*policy.exceptions, *policy.attestations])
@@ -148,7 +149,8 @@ def _zone_part(zid: str, rows: list[Any], declared: list[Any], sl_t: Any, site: 
     part = cache.get(key)
     if part is None:
         part = evaluate(baseline, {zid: sl_t} if sl_t is not None else {},
-                        [*store.merge_asset_facts(rows), *declared],
+                        [*store.merge_asset_facts(store.observations_by_id(
+                            session, [r.observation_id for r in rows])), *declared],
                         exceptions=policy.exceptions, attestations=policy.attestations,
                         now=now)
         cache.put(key, part)
