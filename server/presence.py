@@ -39,6 +39,12 @@ def parse_status_topic(prefix: str, topic: str) -> tuple[str, str] | None:
     return parts[0], parts[1]
 
 
+def is_silent(last_seen: datetime, now: datetime, interval: float, intervals: int) -> bool:
+    """Not heard from for ``intervals`` heartbeat intervals of ``interval`` seconds (the
+    ``collector_silent`` alert's rule; the console's collector state says the same)."""
+    return now - last_seen >= timedelta(seconds=interval * intervals)
+
+
 @dataclass
 class Seen:
     at: datetime
@@ -91,11 +97,11 @@ class Presence:
     def silent(self, now: datetime | None = None) -> list[Alert]:
         """Alerts for collectors silent for ``intervals`` heartbeat intervals (once each)."""
         now = now or utcnow()
-        limit = timedelta(seconds=self.interval * self.intervals)
         out = []
         with self._lock:
             for (site, collector), entry in sorted(self._seen.items()):
-                if entry.reported_silent or now - entry.at < limit:
+                if entry.reported_silent or not is_silent(entry.at, now, self.interval,
+                                                          self.intervals):
                     continue
                 entry.reported_silent = True
                 quiet = (now - entry.at).total_seconds()

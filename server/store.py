@@ -286,6 +286,38 @@ def latest_observations(session: Session, assets: Iterable[AssetKey] | None = No
                         zone: str | None = None, site: str | None = None
                         ) -> list[ObservationRow]:
     """The newest observation per (site, asset, probe), by ``observed_at``."""
+    sub = _latest_ranked(assets, zone, site)
+    query = (sa.select(ObservationRow)
+             .join(sub, sub.c.observation_id == ObservationRow.observation_id)
+             .where(sub.c.rank == 1)
+             .order_by(ObservationRow.site, ObservationRow.asset_id, ObservationRow.probe))
+    return list(session.scalars(query))
+
+
+def latest_observation_keys(session: Session, site: str) -> list[Any]:
+    """``latest_observations`` of ``site`` without their payloads, in the same order: rows
+    of (asset_id, probe, observation_id, zone, observed_at, received_at)."""
+    sub = _latest_ranked(None, None, site)
+    o = ObservationRow
+    query = (sa.select(o.asset_id, o.probe, o.observation_id, o.zone, o.observed_at,
+                       o.received_at)
+             .join(sub, sub.c.observation_id == o.observation_id).where(sub.c.rank == 1)
+             .order_by(o.site, o.asset_id, o.probe))
+    return list(session.execute(query))
+
+
+def observations_by_id(session: Session, ids: Iterable[str]) -> list[ObservationRow]:
+    """These observations, in ``latest_observations``' order (site, asset, probe)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    return list(session.scalars(
+        sa.select(ObservationRow).where(ObservationRow.observation_id.in_(wanted))
+        .order_by(ObservationRow.site, ObservationRow.asset_id, ObservationRow.probe)))
+
+
+def _latest_ranked(assets: Iterable[AssetKey] | None, zone: str | None, site: str | None
+                   ) -> Any:
     ranked = sa.select(
         ObservationRow.observation_id,
         sa.func.row_number().over(
@@ -302,12 +334,7 @@ def latest_observations(session: Session, assets: Iterable[AssetKey] | None = No
         ranked = ranked.where(ObservationRow.zone == zone)
     if site is not None:
         ranked = ranked.where(ObservationRow.site == site)
-    sub = ranked.subquery()
-    query = (sa.select(ObservationRow)
-             .join(sub, sub.c.observation_id == ObservationRow.observation_id)
-             .where(sub.c.rank == 1)
-             .order_by(ObservationRow.site, ObservationRow.asset_id, ObservationRow.probe))
-    return list(session.scalars(query))
+    return ranked.subquery()
 
 
 def merge_site_facts(rows: Iterable[ObservationRow]) -> dict[str, list[AssetFacts]]:

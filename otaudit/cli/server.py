@@ -118,7 +118,8 @@ def run(
         from otaudit.server.api import create_app
 
         app = create_app(settings.database_url, baseline,
-                         exceptions_file=exceptions, attestations_file=attestations)
+                         exceptions_file=exceptions, attestations_file=attestations,
+                         presence=presence)
 
     async def main() -> None:
         stop = stop_on_signals()

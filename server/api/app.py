@@ -13,6 +13,7 @@ from otaudit.errors import InputError
 from otaudit.server.api.routes import router
 from otaudit.server.api.security import LoginLimiter, SecurityHeaders, current_principal
 from otaudit.server.console import console_app
+from otaudit.server.presence import Presence
 from otaudit.server.services.accounts import Principal
 
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -22,9 +23,11 @@ CONSOLE_PATH = "/console"
 def create_app(database_url: str, baseline_dir: Path | None = None, *,
                exceptions_file: Path | None = None, attestations_file: Path | None = None,
                signing_key_file: Path | None = None,
-               login_limiter: LoginLimiter | None = None) -> FastAPI:
+               login_limiter: LoginLimiter | None = None,
+               presence: Presence | None = None) -> FastAPI:
     """The API on an existing, migrated database (StateError otherwise, as the CLI's read
-    commands). Policy files and the signing key default to the settings."""
+    commands). Policy files and the signing key default to the settings. ``presence``: the
+    subscribing server's (``server run --http``), for the collectors' last-seen."""
     from otaudit import __version__
     from otaudit.server.baseline import load_baseline
     from otaudit.server.db import open_database, session_factory
@@ -43,6 +46,8 @@ def create_app(database_url: str, baseline_dir: Path | None = None, *,
     key = signing_key_file or settings.server_signing_key_file
     state.signing_key_file = Path(key) if key else None
     state.login_limiter = login_limiter or LoginLimiter()
+    state.presence = presence  # else the settings' heartbeat decides when one is silent
+    state.heartbeat = (settings.heartbeat_interval, settings.alert_collector_silent_intervals)
     app.add_middleware(SecurityHeaders)
     app.router.routes.extend(router.routes)  # flat: app.routes lists every route (role matrix)
     # the console is a mounted sub-app: its pages have their own role matrix (tests/console)

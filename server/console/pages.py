@@ -31,15 +31,25 @@ from otaudit.server.console.auth import (
     principal,
 )
 from otaudit.server.reporting.html import stylesheet
-from otaudit.server.services import accounts, audit, exports, findings, patches, waivers
+from otaudit.server.services import (
+    accounts,
+    audit,
+    collectors,
+    exports,
+    findings,
+    patches,
+    waivers,
+)
 from otaudit.server.services import sites as sites_svc
 from otaudit.server.services.accounts import Principal
+from otaudit.server.services.gap import EvaluationCache
 from otaudit.server.services.policy import Policy, site_policy
 
 VIEWER, AUDITOR = need("viewer"), need("auditor")
 # committed before the response leaves: a redirect's next page sees the write (login, forms)
 DB = Depends(db_session, scope="function")
 SITE = "/sites/{site}"
+HTMX = "static/vendor/htmx/htmx.min.js"
 PAGE_ROWS = 200  # findings per page (the CSV has them all)
 OUTCOMES = ("fail", "capability_gap", "unknown", "compensated", "attested", "pass",
             "not_applicable")
@@ -87,6 +97,7 @@ def console_app(state: State) -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.state = state
     state.console_secret = secrets.token_bytes(32)
+    state.evaluations = EvaluationCache()  # the pages' gap, while its inputs are unchanged
     _handlers(app)
     _routes(app)
     return app
@@ -119,6 +130,12 @@ def _routes(app: FastAPI) -> None:
         text = stylesheet() + files("otaudit.server.console").joinpath(
             "static/console.css").read_text()
         return Response(text, media_type="text/css")
+
+    @app.get("/static/htmx.min.js", name="htmx")
+    def htmx() -> Response:
+        """The vendored htmx (static/vendor/htmx/README.md): progressive enhancement only."""
+        text = files("otaudit.server.console").joinpath(HTMX).read_bytes()
+        return Response(text, media_type="text/javascript")
 
     @app.get("/login", name="login_page")
     def login_page(request: Request) -> Response:
@@ -159,14 +176,23 @@ def _routes(app: FastAPI) -> None:
     @app.get("/sites", name="sites_page")
     def sites_page(request: Request, who: Principal = Depends(principal),
                    session: Session = DB) -> Response:
-        """Per site of the user: zones SL-T vs SL-A, open exploited advisories, drift."""
+        """Per site of the user: zones SL-T vs SL-A, open exploited advisories, drift, and
+        the collectors with their last-seen."""
         _seen(request, who)
         mine = sites_svc.list_sites(session, set(who.roles))
-        overviews = [views.site_overview(session, s["site"], s["assets"],
-                                         request.app.state.baseline,
-                                         _policy(request, session, s["site"])) for s in mine]
+        state = request.app.state
+        overviews = [views.site_overview(session, s["site"], s["assets"], state.baseline,
+                                         _policy(request, session, s["site"]),
+                                         state.evaluations) for s in mine]
+        presence = state.presence
+        beat = (presence.interval, presence.intervals) if presence else state.heartbeat
+        heard = collectors.collectors_by_site(session, [s["site"] for s in mine], presence,
+                                              *beat)
+        for overview in overviews:
+            overview["collectors"] = heard[overview["site"]]
         return render(request, "sites.html.j2", title="Sites", overviews=overviews,
-                      levels=views.levels, drift_days=views.DRIFT_DAYS, roles=who.roles)
+                      levels=views.levels, duration=views.duration,
+                      drift_days=views.DRIFT_DAYS, roles=who.roles)
 
     @app.get(SITE + "/zones/{zone}", name="zone_page")
     def zone_page(site: str, zone: str, request: Request, who: Principal = Depends(VIEWER),
@@ -176,7 +202,7 @@ def _routes(app: FastAPI) -> None:
         if not sites_svc.zone_exists(session, site, zone):
             raise HTTPException(404, f"no zone {zone!r} in site {site!r}")
         data = views.zone_page(session, site, zone, request.app.state.baseline,
-                               _policy(request, session, site))
+                               _policy(request, session, site), request.app.state.evaluations)
         return render(request, "zone.html.j2", title=f"Zone {zone}", levels=views.levels,
                       **data)
 

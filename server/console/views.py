@@ -20,10 +20,18 @@ def levels(values: dict[str, int]) -> str:
     return " · ".join(f"{fr} {values.get(fr, 0)}" for fr in FRS)
 
 
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``5 h``, ``3 d``: how long ago, roughly."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit}"
+    return f"{int(seconds)} s"
+
+
 def site_overview(session: Session, site: str, asset_count: int, baseline: Any,
-                  policy: Policy) -> dict[str, Any]:
+                  policy: Policy, cache: gap.EvaluationCache | None = None) -> dict[str, Any]:
     """Zones with SL-T vs proven/reachable SL-A, open exploited advisories, recent drift."""
-    evaluation = gap.gap_evaluation(session, site, baseline, policy)
+    evaluation = gap.cached_gap_evaluation(session, site, baseline, policy, cache)
     zones = gap.zone_summaries(evaluation)
     kev = patches.patch_status(session, site, states=["open"], kev=True)
     since = utcnow() - timedelta(days=DRIFT_DAYS)
@@ -32,10 +40,10 @@ def site_overview(session: Session, site: str, asset_count: int, baseline: Any,
             "assets": asset_count}
 
 
-def zone_page(session: Session, site: str, zone: str, baseline: Any, policy: Policy
-              ) -> dict[str, Any]:
+def zone_page(session: Session, site: str, zone: str, baseline: Any, policy: Policy,
+              cache: gap.EvaluationCache | None = None) -> dict[str, Any]:
     """The FR chart, every requirement with outcome and reasons, assets, exceptions."""
-    evaluation = gap.gap_evaluation(session, site, baseline, policy, zone)
+    evaluation = gap.cached_gap_evaluation(session, site, baseline, policy, cache, zone)
     summary = next(z for z in gap.zone_summaries(evaluation) if z["zone"] == zone)
     chart = fr_chart({"zone": zone, "sl_t": summary["sl_t"], "sl_a": summary["sl_a_proven"],
                       "sl_reachable": summary["sl_a_reachable"]})

@@ -8,8 +8,13 @@ the same function, so they cannot disagree. Route handlers hold no SQL and no ru
 from datetime import UTC, datetime
 
 
+def aware(value: datetime) -> datetime:
+    """A stored datetime with its UTC zone (SQLite hands datetimes back without it)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 with the UTC offset (SQLite hands datetimes back without their zone)."""
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    return aware(value).isoformat()

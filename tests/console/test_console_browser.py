@@ -60,6 +60,16 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
+    yield from chrome(tmp_path, javascript=True)
+
+
+@pytest.fixture
+def browser_without_js(tmp_path: Path) -> Iterator[Any]:
+    yield from chrome(tmp_path, javascript=False)
+
+
+def chrome(tmp_path: Path, javascript: bool) -> Iterator[Any]:
+    """Headless Chromium (JavaScript off: the content setting every site gets)."""
     chromium, driver_path = require_tool("chromium"), require_tool("chromedriver")
     try:
         from selenium import webdriver
@@ -72,8 +82,9 @@ def browser(tmp_path: Path) -> Iterator[Any]:
     options.binary_location = chromium
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
+    options.add_experimental_option("prefs", {
+        "download.default_directory": str(downloads), "download.prompt_for_download": False,
+        **({} if javascript else {"profile.managed_default_content_settings.javascript": 2})})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium fetch a driver
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
@@ -131,6 +142,12 @@ class Walk:
                                                  self.driver.get_cookies())
             time.sleep(0.05)
 
+    def wait_js(self, script: str, expected: Any) -> None:
+        deadline = time.monotonic() + 15
+        while (found := self.driver.execute_script(script)) != expected:
+            assert time.monotonic() < deadline, (script, found, self.driver.current_url)
+            time.sleep(0.05)
+
     def requirement(self, rid: str) -> str:
         return self.css(f"#req-{rid.replace(' ', '-').replace('.', '-')} .st").text
 
@@ -159,18 +176,25 @@ def test_console_in_chromium(server: str, browser: Any, tmp_path: Path) -> None:
     evidence.find_element("css selector", "summary").click()
     assert excerpt.is_displayed() and excerpt.text
     walk.shot("asset")
-    # findings filtered through the GET form
+    # findings: htmx (vendored, from this origin) loaded; a changed filter replaces the
+    # results and the address without a page load (the marker survives)
     walk.link("Findings")
+    walk.wait_js("return window.htmx && htmx.version", "2.0.11")
     total = int(walk.css("#count").text.split()[0])
     from selenium.webdriver.support.ui import Select
 
+    browser.execute_script("window.stayed = true")  # gone with the next full page load
     Select(walk.css("#f-outcome")).select_by_value("capability_gap")
+    walk.wait_js("return location.search.includes('outcome=capability_gap') && "
+                 "Number(document.getElementById('count').textContent.split(' ')[0])"
+                 f" < {total}", True)
+    assert browser.execute_script("return window.stayed") is True
+    gaps = int(walk.css("#count").text.split()[0])
+    assert 0 < gaps == len(walk.all("#findings tbody tr"))
+    # the Filter button still submits the whole form (a page load)
     walk.css("#f-asset").send_keys("plc-1")
     walk.css("form.filters button[type=submit]:not([name])").click()
-    deadline = time.monotonic() + 15
-    while "outcome=capability_gap" not in browser.current_url:
-        assert time.monotonic() < deadline, browser.current_url
-        time.sleep(0.05)
+    walk.wait_js("return !window.stayed && location.search.includes('asset=plc-1')", True)
     rows = walk.all("#findings tbody tr")
     assert 0 < len(rows) == int(walk.css("#count").text.split()[0]) < total
     assert all("capability gap" in r.text and "plc-1" in r.text for r in rows)
@@ -182,12 +206,14 @@ def test_console_in_chromium(server: str, browser: Any, tmp_path: Path) -> None:
                          ("#x-owner", "OT lead")):
         walk.css(field).send_keys(value)
     browser.execute_script("arguments[0].value = '2099-01-01'", walk.css("#x-expires"))
+    browser.execute_script("window.stayed = true")
     walk.css("#new-exception button[type=submit]").click()
     walk.wait_url("/console/sites/plant-a/risks")
     while not walk.all("#exceptions"):
         assert "was not saved" not in browser.page_source, browser.page_source
         time.sleep(0.05)
     assert "GW-1" in walk.css("#exceptions").text
+    assert browser.execute_script("return window.stayed") is True  # answered in place (htmx)
     walk.shot("risks")
     browser.get(server + "/console/sites/plant-a/zones/cell-1")
     assert walk.requirement("SR 1.1") == "compensated"
@@ -241,3 +267,44 @@ def test_console_in_chromium(server: str, browser: Any, tmp_path: Path) -> None:
     if copy_to:  # a maintainer refreshes docs/ with OTAUDIT_CONSOLE_DOCS=docs
         for name in ("sites", "zone", "asset", "risks"):
             shutil.copy(shots / f"console-{name}.png", Path(copy_to) / f"console-{name}.png")
+
+
+def test_console_without_javascript(server: str, browser_without_js: Any,
+                                    tmp_path: Path) -> None:
+    """JavaScript off: htmx never runs, the forms still filter findings and record an
+    exception (plain GET and POST), and nothing fails or leaves 127.0.0.1."""
+    browser = browser_without_js
+    walk = Walk(browser, server, tmp_path)
+    walk.sign_in("auditor-plant-a")
+    assert "c-plant-a" in walk.css("table.collectors").text  # the overview's collectors
+    walk.link("Findings")
+    # the page's script never ran (WebDriver's own evaluation still works)
+    assert browser.execute_script("return typeof window.htmx") == "undefined"
+    total = int(walk.css("#count").text.split()[0])
+    from selenium.webdriver.support.ui import Select
+
+    Select(walk.css("#f-outcome")).select_by_value("capability_gap")
+    assert int(walk.css("#count").text.split()[0]) == total  # nothing happens on change
+    walk.css("form.filters button[type=submit]:not([name])").click()
+    deadline = time.monotonic() + 15
+    while "outcome=capability_gap" not in browser.current_url:
+        assert time.monotonic() < deadline, browser.current_url
+        time.sleep(0.05)
+    assert 0 < int(walk.css("#count").text.split()[0]) < total
+    walk.link("Risk register")
+    for field, value in (("#x-id", "NOJS-1"), ("#x-check", "OTA-MB-001"),
+                         ("#x-zone", "cell-1"), ("#x-control", "read-only gateway"),
+                         ("#x-justification", "function codes filtered"),
+                         ("#x-owner", "OT lead"), ("#x-expires", "01012099")):
+        walk.css(field).send_keys(value)
+    walk.css("#new-exception button[type=submit]").click()
+    deadline = time.monotonic() + 15
+    while not walk.all("#exceptions"):
+        assert "was not saved" not in browser.page_source, browser.page_source
+        assert time.monotonic() < deadline, browser.page_source[:500]
+        time.sleep(0.05)
+    assert "NOJS-1" in walk.css("#exceptions").text
+    walk.drain_logs()
+    assert walk.console == [], walk.console
+    left = [u for u in walk.requests if not u.startswith((server + "/", "data:"))]
+    assert walk.requests and left == [], left
