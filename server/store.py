@@ -285,13 +285,26 @@ def declared_zone_facts(session: Session, zone: str | None = None, site: str | N
 def latest_observations(session: Session, assets: Iterable[AssetKey] | None = None,
                         zone: str | None = None, site: str | None = None
                         ) -> list[ObservationRow]:
-    """The newest observation per (site, asset, probe), by ``observed_at``."""
+    """The newest observation per (site, asset, probe), by ``observed_at``. With ``zone``,
+    those of the assets now in that zone: an asset is in the zone of its newest observation
+    (as ``merge_asset_facts`` says), so one that moved away is not listed with old facts."""
     sub = _latest_ranked(assets, zone, site)
     query = (sa.select(ObservationRow)
              .join(sub, sub.c.observation_id == ObservationRow.observation_id)
              .where(sub.c.rank == 1)
              .order_by(ObservationRow.site, ObservationRow.asset_id, ObservationRow.probe))
-    return list(session.scalars(query))
+    rows = list(session.scalars(query))
+    return rows if zone is None else _now_in_zone(rows, zone)
+
+
+def _now_in_zone(rows: list[ObservationRow], zone: str) -> list[ObservationRow]:
+    """The rows of the assets whose newest row (``merge_asset_facts``' order) is in ``zone``."""
+    newest: dict[tuple[str, str], ObservationRow] = {}
+    for row in sorted(rows, key=lambda r: (r.site, r.asset_id, _aware(r.observed_at),
+                                           _aware(r.received_at))):
+        newest[(row.site, row.asset_id)] = row
+    keep = {key for key, row in newest.items() if row.zone == zone}
+    return [row for row in rows if (row.site, row.asset_id) in keep]
 
 
 def latest_observation_keys(session: Session, site: str) -> list[Any]:
@@ -330,8 +343,13 @@ def _latest_ranked(assets: Iterable[AssetKey] | None, zone: str | None, site: st
         keys = sorted(set(assets))
         ranked = ranked.where(sa.tuple_(ObservationRow.site, ObservationRow.asset_id)
                               .in_(keys)) if keys else ranked.where(sa.false())
-    if zone is not None:
-        ranked = ranked.where(ObservationRow.zone == zone)
+    if zone is not None:  # every probe's newest row of the assets ever seen in the zone
+        seen = sa.select(ObservationRow.site, ObservationRow.asset_id).where(
+            ObservationRow.zone == zone)
+        if site is not None:
+            seen = seen.where(ObservationRow.site == site)
+        ranked = ranked.where(sa.tuple_(ObservationRow.site, ObservationRow.asset_id)
+                              .in_(seen.distinct()))
     if site is not None:
         ranked = ranked.where(ObservationRow.site == site)
     return ranked.subquery()

@@ -101,3 +101,35 @@ def test_assets_are_upserted_as_if_one_by_one(database_url: str) -> None:
     assert (assets["hmi-1"].kind, assets["hmi-1"].name, assets["hmi-1"].site) == (
         "hmi", None, "plant-a")
     engine.dispose()
+
+
+def test_one_zone_lists_the_assets_now_in_it_with_their_newest_facts(database_url: str) -> None:
+    """An asset is in the zone of its newest observation: one that moved from cell-1 to
+    cell-2 is not listed in cell-1 with its old facts (its other probe's older observation,
+    still tagged cell-1, comes with it to cell-2)."""
+    engine = make_engine(database_url)
+    init_db(engine)
+    moved_old = make_observation(zone="cell-1", facts={"identity.firmware_version": "old"})
+    snmp_old = make_observation(zone="cell-1", probe="snmp", minutes=1,
+                                facts={"snmp.v1_enabled": True})
+    moved_new = make_observation(zone="cell-2", minutes=10,
+                                 facts={"identity.firmware_version": "new"})
+    stays = make_observation(asset="plc-2", zone="cell-1", facts={"identity.vendor": "Acme"})
+    with session_factory(engine).begin() as session:
+        for obs in (moved_old, snmp_old, moved_new, stays):
+            store.store_observation(session, obs, utcnow())
+    with session_factory(engine)() as session:
+        cell1 = {a.asset_id: a for a in store.latest_asset_facts(session, zone="cell-1")}
+        cell2 = {a.asset_id: a for a in store.latest_asset_facts(session, zone="cell-2")}
+        rows1 = store.latest_observations(session, zone="cell-1")
+        rows2 = store.latest_observations(session, zone="cell-2")
+        everything = {a.asset_id: a.zone for a in store.latest_asset_facts(session)}
+    assert set(cell1) == {"plc-2"}
+    assert set(cell2) == {"plc-1"}
+    assert cell2["plc-1"].facts["identity.firmware_version"].value == "new"
+    assert cell2["plc-1"].facts["snmp.v1_enabled"].value is True  # the asset's other probe
+    assert {r.observation_id for r in rows1} == {str(stays.observation_id)}
+    assert {r.observation_id for r in rows2} == {str(moved_new.observation_id),
+                                                 str(snmp_old.observation_id)}
+    assert everything == {"plc-1": "cell-2", "plc-2": "cell-1"}
+    engine.dispose()
