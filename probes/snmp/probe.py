@@ -743,4 +743,30 @@ class _Audit:
             enabled = self.rec.facts.get(f"snmp.{version}_enabled")
             if enabled is None or enabled.value is not True:
                 self.rec.fact(f"snmp.{version}_enabled", True, eid)
+        silent = [n for n in vendor_table().default_communities if n not in accepted]
+        if silent:  # silence is "not accepted" only if the agent still answers right after
+            control = await self._control("well-known communities")
+            if control is None:
+                self.rec.unknown_fact(
+                    "snmp.default_communities_accepted",
+                    f"no answer to the well-known communities {', '.join(silent)}, and a "
+                    f"control request with {self.primary.describe()} got none either: a busy "
+                    "agent or lost replies cannot be told from communities it refuses")
+                return
+            eids.append(control)
         self.rec.fact("snmp.default_communities_accepted", accepted, *eids)
+
+    async def _control(self, after: str) -> str | None:
+        """A GET of sysDescr.0 with the credential that answered the system group (one try,
+        full timeout): its evidence id when the agent answered (an error status or a
+        rejection is an answer too), None when it stayed silent."""
+        what = f"GET sysDescr.0 (control after the {after}: does the agent still answer?)"
+        request = self._request_name(self.primary, what)
+        try:
+            varbinds = await self.session.get(self.primary, [SYS_DESCR], once=True)
+        except NoAnswer as exc:
+            self.rec.evidence_for(request, f"({exc})")
+            return None
+        except SnmpError as exc:
+            return self.rec.evidence_for(request, str(exc))
+        return self.rec.evidence_for(request, render_varbinds(varbinds))

@@ -139,3 +139,49 @@ async def test_a_lost_engine_discovery_reply_is_not_v3_off(
     assert "confirmation" in {e.id: e for e in obs.evidence}[fact.evidence[0]].request
     assert values(obs)["snmp.engine_id"] == profile["agent"]["engine_id"]
 
+
+
+WELL_KNOWN = ("public", "private", "admin", "manager", "cisco")
+
+
+class RefusesWellKnownAgent(RawAgent):
+    """Answers the site's community; drops the well-known ones (as agents do with a wrong
+    community). ``dies``: from the first well-known community on it answers nothing more."""
+
+    def __init__(self, dies: bool) -> None:
+        super().__init__(scripted(system_then(empty_tables)))
+        self.dies, self.defaults_seen = dies, False
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.received.append(data)
+        default = any(b"\x04" + bytes([len(n)]) + n.encode() in data for n in WELL_KNOWN)
+        self.defaults_seen |= default
+        if default or (self.dies and self.defaults_seen):
+            return
+        reply = self.respond(data)
+        if reply is not None and self.transport is not None:
+            self.transport.sendto(reply, addr)
+
+
+async def test_well_known_communities_refused_while_the_agent_still_answers(
+        monkeypatch) -> None:
+    async with RefusesWellKnownAgent(dies=False) as agent:
+        obs = await probe(agent.port, checks=True, request_timeout=0.5, retries=0,
+                          community=env_secret(monkeypatch, "T_C", "site-x7"))
+    assert values(obs)["snmp.default_communities_accepted"] == []
+    requests = [e.request for e in obs.evidence]
+    assert sum("well-known community" in r for r in requests) == len(WELL_KNOWN)
+    [control] = [e for e in obs.evidence if "control after the well-known" in e.request]
+    assert control.id in obs.facts["snmp.default_communities_accepted"].evidence
+
+
+async def test_well_known_communities_unanswered_by_a_dead_agent_are_unknown(
+        monkeypatch) -> None:
+    """Before: the agent going silent made every well-known community 'not accepted' (a
+    false pass of the default-community check)."""
+    async with RefusesWellKnownAgent(dies=True) as agent:
+        obs = await probe(agent.port, checks=True, request_timeout=0.5, retries=0,
+                          community=env_secret(monkeypatch, "T_C", "site-x7"))
+    assert "snmp.default_communities_accepted" not in obs.facts
+    reason = obs.unknown["snmp.default_communities_accepted"]
+    assert "control request" in reason and "public" in reason
