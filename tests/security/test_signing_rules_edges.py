@@ -55,7 +55,7 @@ def test_an_existing_key_is_replaced_only_with_force(tmp_path: Path) -> None:
     from otaudit.signing import write_key_pair
 
     _, _, kid = write_key_pair(tmp_path, "c1")
-    with pytest.raises(FileExistsError, match="c1.key"):
+    with pytest.raises(FileExistsError, match=r"c1\.key"):
         write_key_pair(tmp_path, "c1")
     assert key_id(load_private_key(tmp_path / "c1.key").public_key()) == kid
     _, _, new = write_key_pair(tmp_path, "c1", force=True)
@@ -70,7 +70,7 @@ def test_the_private_key_is_never_readable_by_others(tmp_path: Path,
 
     old = os.umask(0)
     try:
-        path, public, _ = write_key_pair(tmp_path / "a", "c1")
+        path, _, _ = write_key_pair(tmp_path / "a", "c1")
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         monkeypatch.setattr(os, "chmod", lambda *args, **kwargs: None)
         path, _, _ = write_key_pair(tmp_path / "b", "c1")
