@@ -64,7 +64,7 @@ def test_an_observation_id_accepted_earlier_in_the_batch_cannot_come_again(sessi
     with sessions.begin() as session:
         admission = Admission.read(session, [first, again], NOW)
         assert admission.judge(first, ()) is True
-        with pytest.raises(SignatureRejected, match="^replay: observation .* is already stored"):
+        with pytest.raises(SignatureRejected, match=r"^replay: observation .* is already stored"):
             admission.judge(again, [str(obs.observation_id)])
     assert _admit(sessions, [_env(3)], earlier=["some-other-id"]) == ([True], {})
 
