@@ -66,8 +66,19 @@ class ProbeOptions(BaseModel):
 
     @classmethod
     def from_cli(cls, flags: Mapping[str, Any]) -> Self:
-        """Build options from ``--kebab-case value`` CLI flags (override for aliases)."""
-        return cls.model_validate({k.replace("-", "_"): v for k, v in flags.items()})
+        """Build options from ``--kebab-case value`` CLI flags; ``--password-env VAR`` and
+        ``--password-file F`` become the ``password`` secret reference (override for other
+        aliases)."""
+        values: dict[str, Any] = {}
+        for name, value in flags.items():
+            if name in SECRET_FLAGS:
+                values["password"] = {SECRET_FLAGS[name]: value}
+            else:
+                values[name.replace("-", "_")] = value
+        return cls.model_validate(values)
+
+
+SECRET_FLAGS = {"password-env": "env", "password-file": "file"}  # CLI flag -> reference kind
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,8 @@ Order of work, one connection at a time and paced:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -80,19 +79,6 @@ class SshOptions(ProbeOptions):
     @property
     def has_credentials(self) -> bool:
         return bool(self.user and (self.password or self.key))
-
-    @classmethod
-    def from_cli(cls, flags: Mapping[str, Any]) -> Self:
-        """``--user U (--password-env VAR | --password-file F | --key FILE) --personality P``."""
-        values: dict[str, Any] = {}
-        for name, value in flags.items():
-            if name == "password-env":
-                values["password"] = {"env": value}
-            elif name == "password-file":
-                values["password"] = {"file": value}
-            else:
-                values[name.replace("-", "_")] = value
-        return cls.model_validate(values)
 
 
 class SshProbe(Probe):

@@ -35,9 +35,8 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -93,19 +92,6 @@ class WinrmOptions(ProbeOptions):
     @property
     def has_credentials(self) -> bool:
         return bool(self.user and self.password)
-
-    @classmethod
-    def from_cli(cls, flags: Mapping[str, Any]) -> Self:
-        """``--user U (--password-env VAR | --password-file F) [--auth A] [--scheme S]``."""
-        values: dict[str, Any] = {}
-        for name, value in flags.items():
-            if name == "password-env":
-                values["password"] = {"env": value}
-            elif name == "password-file":
-                values["password"] = {"file": value}
-            else:
-                values[name.replace("-", "_")] = value
-        return cls.model_validate(values)
 
 
 class WinrmProbe(Probe):
