@@ -33,7 +33,7 @@ DISAGREEMENTS = Path(__file__).with_name("librenms_disagreements.yaml")
 FIELDS = {"vendor": ("identity.vendor",), "hardware": ("identity.model",),
           "version": ("identity.firmware_version", "identity.os"),
           "serial": ("identity.serial",)}
-CONCURRENCY = 3
+CONCURRENCY = 6  # walks probed at once (each mostly waits on a confirmed silence)
 REPORTS: list[str] = []  # agreement tables of this session, printed by conftest.py
 _SPLIT = re.compile(r"[\s,/()\[\]:;]+")
 

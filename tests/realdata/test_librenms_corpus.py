@@ -19,7 +19,10 @@ from tests.realdata.librenms import (
     run_corpus,
 )
 
-pytestmark = pytest.mark.realdata
+# 115 walks replayed and probed once for the module (the first test pays it): each probe
+# confirms the silence of the SNMPv3 engine discovery with the full timeout, so the whole
+# corpus takes 1-3 minutes on two busy cores; the suite-wide 120 s is for single tests.
+pytestmark = [pytest.mark.realdata, pytest.mark.timeout(600)]
 TARGET = 0.95
 
 
