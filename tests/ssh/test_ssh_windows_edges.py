@@ -37,3 +37,19 @@ def test_either_text_of_a_stopped_time_service_means_not_synchronised(text: str)
     facts = windows.w32tm_facts(text)
     assert facts["time.synchronized"] is False and facts["time.ntp_sources"] == []
     assert isinstance(facts["time.source"], Unknown)
+
+
+@pytest.mark.parametrize("count", [0, 2, 3])
+def test_a_single_object_command_with_another_count_is_refused(count: int) -> None:
+    text = json.dumps([{"EnableSMB1Protocol": False}] * count)
+    with pytest.raises(ParseError, match=rf"expected one object, got {count}$"):
+        windows.smb_facts(text)
+
+
+@pytest.mark.parametrize("value", ["x" * 60, "12.5", "0x10"])
+def test_a_bad_number_names_the_field_and_at_most_forty_characters(value: str) -> None:
+    server = json.dumps({"fDenyTSConnections": value})
+    shown = repr(str(value)[:40])
+    with pytest.raises(ParseError) as caught:
+        windows.rdp_facts(server, json.dumps({"UserAuthentication": 1}))
+    assert str(caught.value) == f"fDenyTSConnections: {shown} is not a number"
