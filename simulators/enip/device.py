@@ -50,7 +50,8 @@ CLI_OPTIONS = {
 
 def from_profile(profile: Path | None, host: str = "127.0.0.1", port: int = 0,
                  **options: Any) -> EnipSimulator:
-    """Build a simulator; ``sessions`` overrides the profile, ``tls_port`` the TLS port."""
+    """Build a simulator; ``sessions`` overrides the profile, ``tls_port`` the TLS port (the
+    profile's, 2221, when the simulator has a port of its own; any free one with ``port=0``)."""
     path = Path(profile) if profile else bundled_profile("enip", DEFAULT_PROFILE)
     unknown = sorted(set(options) - set(EnipProfile.model_fields) - {"tls_port"})
     if unknown:
@@ -61,6 +62,8 @@ def from_profile(profile: Path | None, host: str = "127.0.0.1", port: int = 0,
         data = EnipProfile.load(path).model_dump()
         tls_port = options.pop("tls_port", None)
         data.update(options)
+        if tls_port is None and port == 0:
+            tls_port = 0  # on any free port, the TLS port too: two plants never fight over 2221
         if tls_port is not None and data.get("cip_security"):
             data["cip_security"]["port"] = int(tls_port)
         return EnipSimulator(EnipProfile.model_validate(data), host=host, port=port)

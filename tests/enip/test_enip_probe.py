@@ -20,6 +20,7 @@ from enip_helpers import (
 
 from otaudit.observation import ProbeStatus
 from otaudit.probes.enip.probe import SESSION_FACTS, TLS_FACTS, EnipProbe
+from otaudit.simulators import create_simulator
 from otaudit.simulators.enip.profile import EnipProfile
 
 from tests_helpers import free_tcp_port
@@ -192,3 +193,22 @@ async def test_a_silent_device_times_out_without_trying_tls():
         obs = await probe("127.0.0.1", port, deadline=3.0)
     assert obs.status is ProbeStatus.TIMEOUT
     assert all(e.request.startswith("enip TLS") is False for e in obs.evidence)
+
+
+async def test_simulators_on_free_ports_take_free_tls_ports_too():
+    """Regression: the demo's CIP Security PLC bound 2221 on 127.0.0.1 although it runs on a
+    free port, so a second plant (or a test) on the same host stopped `otaudit demo`."""
+    first = create_simulator("enip", "compactlogix-5380-cip-security")
+    second = create_simulator("enip", "compactlogix-5380-cip-security")
+    async with first, second:
+        assert 0 < first.tls_port != second.tls_port
+        assert 2221 not in (first.tls_port, second.tls_port)
+        obs = await probe_device(second)
+    assert obs.fact("enip.tls_port_open") is True
+    pinned = create_simulator("enip", "compactlogix-5380-cip-security", port=free_tcp_port(),
+                              tls_port=free_tcp_port())
+    assert pinned.profile.cip_security is not None
+    assert pinned.profile.cip_security.port != 0  # an explicit TLS port is kept
+    real = create_simulator("enip", "compactlogix-5380-cip-security", port=44818)
+    assert real.profile.cip_security is not None
+    assert real.profile.cip_security.port == 2221  # a device on its own port: the real default
