@@ -4,11 +4,8 @@ Only GET, GETNEXT and GETBULK are ever sent: no write command is imported, and t
 dispatcher refuses any other PDU before it leaves. Every request is preceded by ``pace()``.
 
 v1 and v2c go through pysnmp's v1arch ``SnmpDispatcher`` with numeric OIDs: no SNMP engine,
-no MIB. SNMPv3 needs a v3arch ``SnmpEngine`` (USM): sessions of one v3 credential share
-one (``engine.SharedEngines``); an agent whose time window still disagrees with the shared
-engine's (a notInTimeWindow: agents cloned with one engine id) is asked again on an engine
-of the session's own. Each session has one UDP socket, under a transport domain of its own
-on the loop's one transport dispatcher, for v1/v2c and v3 alike.
+no MIB. SNMPv3 needs a v3arch ``SnmpEngine`` (USM); a session builds one only when it first
+uses a v3 credential. Both ride on the session's one transport dispatcher and UDP socket.
 
 A reply that cannot be decoded or answers no pending request is dropped (as the v3
 engine does), which then looks like a timeout; the transport counts every datagram that
@@ -19,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import random
 import time
@@ -29,7 +25,6 @@ from typing import Any, Literal
 
 from pyasn1.codec.ber import decoder
 from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
-from pysnmp.entity import config
 from pysnmp.hlapi.v1arch.asyncio import (
     CommunityData,
     SnmpDispatcher,
@@ -65,7 +60,7 @@ from pysnmp.proto import api, errind
 from pysnmp.proto.api import v2c, verdec
 
 from otaudit.probes.base import ForbiddenOperation
-from otaudit.probes.snmp.engine import SharedEngine, mib_view, shared_engines
+from otaudit.probes.snmp.engine import mib_view, new_engine
 from otaudit.probes.snmp.parse import (
     Oid,
     ParseError,
@@ -200,12 +195,14 @@ _V1ARCH: dict[str, Callable[..., Awaitable[Any]]] = {
     "get": v1arch_get, "next": v1arch_next, "bulk": v1arch_bulk}
 _V3ARCH: dict[str, Callable[..., Awaitable[Any]]] = {
     "get": v3arch_get, "next": v3arch_next, "bulk": v3arch_bulk}
-_DOMAIN_IDS = itertools.count(1)  # each session's own transport domain: udp(6) + (n,)
+_V3_APP = "v3"  # the engine's receive-callback id on the session's transport dispatcher
+_V1_APP = None  # the v1arch dispatcher's (pysnmp's default id)
 
 
 class _DatagramCounter:
     def __init__(self, sent: Callable[[], None] | None = None) -> None:
         self.count = 0
+        self.socket_open = asyncio.Event()
         self.sent = sent or (lambda: None)  # told of every datagram the session sends
 
 
@@ -224,36 +221,26 @@ def _deliver(callback: Callable[..., Any], transport: Any, address: Any, datagra
                   type(exc).__name__)
 
 
-def _counting_target(base: type, counter: _DatagramCounter, domain: tuple[int, ...]) -> type:
+def _counting_target(base: type, counter: _DatagramCounter) -> type:
     proto = base.PROTO_TRANSPORT
 
     class CountingTransport(proto):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.opened = asyncio.Event()
-            self.closed = False  # the session ended: nothing leaves or arrives any more
-
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            self.opened.set()
+            counter.socket_open.set()
 
         def datagram_received(self, datagram: bytes, address: Any) -> None:
-            if self.closed:
-                return
             counter.count += 1
             if self._callback_function is not None:  # None once the session closed
                 self.loop.call_soon(_deliver, self._callback_function, self, address,
                                     datagram)
 
         def send_message(self, outgoingMessage: bytes, transportAddress: Any) -> None:
-            if self.closed:  # a shared engine's retransmission for a session that ended
-                return
             counter.sent()  # pysnmp's own datagrams too (v3 discovery, retransmissions)
             super().send_message(outgoingMessage, transportAddress)
 
     class CountingTarget(base):  # type: ignore[misc, valid-type]
         PROTO_TRANSPORT = CountingTransport
-        TRANSPORT_DOMAIN = domain
 
     return CountingTarget
 
@@ -271,11 +258,8 @@ class _Dispatcher(SnmpDispatcher):
     community carrying a Response PDU with a pending request id; anything else is dropped.
     """
 
-    def __init__(self, carrier: AsyncioDispatcher, recv_id: object) -> None:
-        super().__init__(carrier)  # not "automatic": the dispatcher is shared
-        carrier.unregister_recv_callback(None)  # pysnmp's default id: ours instead
-        carrier.register_recv_callback(self._recv_callback, recv_id)
-        self.recv_id = recv_id
+    def __init__(self, carrier: AsyncioDispatcher) -> None:
+        super().__init__(carrier)  # not "automatic": the session owns the carrier
         self.cache["mibViewController"] = mib_view()  # never used with numeric OIDs
 
     def send_pdu(self, authData: Any, transportTarget: Any, reqPdu: Any, cbFun: Any = None,
@@ -319,25 +303,7 @@ class _Dispatcher(SnmpDispatcher):
         # Every request was awaited or cancelled with its task; pysnmp's close() would call
         # their callbacks with an argument missing.
         self._pendingReqs.clear()
-        # only this dispatcher's callbacks (pysnmp's close() drops every one of the shared
-        # transport dispatcher)
-        self.transport_dispatcher.unregister_recv_callback(self.recv_id)
-        self.transport_dispatcher.unregister_timer_callback(self._timer_callback)
-
-
-def _leave(engines: list[SharedEngine], domain: tuple[int, ...]) -> None:
-    """Drop a finished session's target rows from the engines it used, release them, and
-    take its (closed) socket off the shared dispatcher."""
-    for shared in engines:
-        cache = LCD._get_cache(shared.engine)
-        for key, (name, _uses) in list(cache["addr"].items()):
-            if key[1] == domain:
-                config.delete_target_address(shared.engine, name)
-                del cache["addr"][key]
-        shared_engines.release(shared)
-    shared_engines.unroute(domain)
-    with contextlib.suppress(Exception):  # pysnmp's CarrierError: not registered
-        shared_engines.carrier().unregister_transport(domain)
+        super().close()
 
 
 class SnmpSession:
@@ -355,12 +321,10 @@ class SnmpSession:
         self.max_repetitions = max_repetitions
         self.requests = 0
         self._counter = _DatagramCounter(sent)
-        self._socket: Any = None  # the session's UDP socket, opened on first use
+        self._carrier: AsyncioDispatcher | None = None  # the socket, opened on first use
         self._dispatcher: _Dispatcher | None = None  # v1/v2c, on the first v1/v2c request
-        self._v3: dict[Credential, SharedEngine] = {}  # SNMPv3, on a credential's first use
-        self._private: set[Credential] = set()  # v3 credentials asked on an engine of our own
-        self._done: list[SharedEngine] = []  # engines this session no longer asks on
-        self._domain: tuple[int, ...] = ()  # the socket's transport domain, the session's own
+        self._engine: SnmpEngine | None = None  # SNMPv3, on the first v3 request
+        self._app: str | None = _V1_APP  # who gets incoming datagrams: the asking one
         self._target: Any = None
         self._quick: Any = None
         self._once: Any = None
@@ -370,8 +334,7 @@ class SnmpSession:
 
     async def __aenter__(self) -> SnmpSession:
         base = Udp6TransportTarget if ":" in self.host else UdpTransportTarget
-        self._domain = (*base.TRANSPORT_DOMAIN, next(_DOMAIN_IDS))
-        target_cls = _counting_target(base, self._counter, self._domain)
+        target_cls = _counting_target(base, self._counter)
         self._target = await target_cls.create((self.host, self.port), timeout=self.timeout,
                                                retries=self.retries)
         self._quick = await target_cls.create((self.host, self.port),
@@ -386,66 +349,49 @@ class SnmpSession:
             self._discovery = None
         if self._dispatcher is not None:
             self._dispatcher.close()
-            self._dispatcher = None
-        if self._socket is None:
-            return
-        self._socket.closed = True  # nothing leaves or arrives any more
-        self._socket.close_transport()
-        self._socket = None
-        engines = [*self._done, *self._v3.values()]
-        self._done, self._v3 = [], {}
-        if not engines:
-            _leave([], self._domain)
-            return
-        # A v3 request cancelled with its task stays in its engine until pysnmp expires it
-        # (retransmissions from the closed socket go nowhere); the rows go after that.
-        linger = self.timeout * (self.retries + 5) + 1.0
-        asyncio.get_running_loop().call_later(linger, _leave, engines, self._domain)
+        if self._engine is not None:
+            self._engine.close_dispatcher()  # closes the carrier too
+        elif self._carrier is not None:
+            self._carrier.close_dispatcher()
+        self._dispatcher = self._engine = self._carrier = None
 
     @property
     def waited(self) -> float:
         return self.timeout * (self.retries + 1)
 
-    def _open_socket(self) -> AsyncioDispatcher:
-        """The shared transport dispatcher, with this session's (counting) UDP socket."""
-        carrier = shared_engines.carrier()
-        if self._socket is None:
-            self._socket = self._target.PROTO_TRANSPORT().open_client_mode()
-            carrier.register_transport(self._domain, self._socket)
-        return carrier
+    def _open_carrier(self) -> AsyncioDispatcher:
+        """The session's transport dispatcher and its one (counting) UDP socket."""
+        if self._carrier is None:
+            carrier = AsyncioDispatcher()
+            transport = self._target.PROTO_TRANSPORT().open_client_mode()
+            carrier.register_transport(self._target.TRANSPORT_DOMAIN, transport)
+            carrier.register_routing_callback(lambda *_: self._app)
+            self._carrier = carrier
+        return self._carrier
 
     def _v1arch(self) -> _Dispatcher:
         if self._dispatcher is None:
-            self._dispatcher = _Dispatcher(self._open_socket(), ("v1", self._domain))
-        shared_engines.route(self._domain, self._dispatcher.recv_id)
+            self._dispatcher = _Dispatcher(self._open_carrier())
         return self._dispatcher
 
-    def _v3arch(self, credential: Credential) -> SnmpEngine:
-        """The engine for ``credential``: shared, or this session's own after a
-        notInTimeWindow; what arrives on the session's socket goes to it from now on."""
-        self._open_socket()
-        if credential not in self._v3:
-            key = (credential, self._domain) if credential in self._private else credential
-            self._v3[credential] = shared_engines.acquire(key)
-        shared = self._v3[credential]
-        shared_engines.route(self._domain, shared.recv_id)
-        return shared.engine
-
-    def _private_engine(self, credential: Credential) -> None:
-        """Ask with ``credential`` on an engine of this session's own from now on."""
-        self._private.add(credential)
-        self._done.append(self._v3.pop(credential))
+    def _v3arch(self) -> SnmpEngine:
+        if self._engine is None:
+            engine = new_engine()  # MIB code compiled once per process
+            engine.register_transport_dispatcher(self._open_carrier(), _V3_APP)
+            self._engine = engine
+        return self._engine
 
     def _prepare(self, op: Op, credential: Credential, oids: list[str], repetitions: int,
-                 target: Any) -> tuple[Callable[[], Awaitable[Any]], Any]:
-        """Set up for ``credential``; return the request, ready to send, and its socket."""
+                 target: Any) -> Callable[[], Awaitable[Any]]:
+        """Set up the app for ``credential`` and return the request, ready to send."""
         if credential.version != "v3":
             dispatcher, auth = self._v1arch(), credential.auth_data()
             binds = [(v2c.ObjectIdentifier(o), v2c.Null()) for o in oids]  # numeric: no MIB
             bulk = (0, repetitions) if op == "bulk" else ()
-            return (lambda: _V1ARCH[op](dispatcher, auth, target, *bulk, *binds,
-                                        lookupMib=False)), self._socket
-        engine, auth = self._v3arch(credential), credential.auth_data()
+            self._app = _V1_APP
+            return lambda: _V1ARCH[op](dispatcher, auth, target, *bulk, *binds,
+                                       lookupMib=False)
+        engine, auth = self._v3arch(), credential.auth_data()
         objects = tuple(ObjectType(ObjectIdentity(o)) for o in oids)
         # Target, socket and localised keys now, so that the paced moment is the moment the
         # request leaves; pysnmp's retransmissions and its SNMPv3 engine-discovery exchange
@@ -453,8 +399,9 @@ class SnmpSession:
         LCD.configure(engine, auth, target, b"")
         VB_PROCESSOR.make_varbinds(engine.cache, objects)
         bulk = (0, repetitions) if op == "bulk" else ()
-        return (lambda: _V3ARCH[op](engine, auth, target, ContextData(), *bulk, *objects,
-                                    lookupMib=False)), self._socket
+        self._app = _V3_APP
+        return lambda: _V3ARCH[op](engine, auth, target, ContextData(), *bulk, *objects,
+                                   lookupMib=False)
 
     async def _request(self, op: Op, credential: Credential, oids: list[str], *,
                        repetitions: int = 0, quick: bool = False, once: bool = False
@@ -462,19 +409,12 @@ class SnmpSession:
         assert self._target is not None, "use 'async with SnmpSession(...)'"
         # quick: one try with the quick timeout; once: one try with the full timeout
         target = self._quick if quick else self._once if once else self._target
-        send, socket = self._prepare(op, credential, oids, repetitions, target)
-        await asyncio.wait_for(socket.opened.wait(), self.timeout)
+        send = self._prepare(op, credential, oids, repetitions, target)
+        await asyncio.wait_for(self._counter.socket_open.wait(), self.timeout)
         await self.pace()
         self.requests += 1
         before = self._counter.count
         indication, status, index, varbinds = await send()
-        if (isinstance(indication, errind.NotInTimeWindow) and credential.version == "v3"
-                and credential not in self._private):
-            # the shared engine's time for this engine id is another agent's: ask again
-            # on an engine of our own (paced like any request)
-            self._private_engine(credential)
-            return await self._request(op, credential, oids, repetitions=repetitions,
-                                       quick=quick, once=once)
         if indication is not None:
             if isinstance(indication, errind.RequestTimedOut):
                 if quick or once:

@@ -61,50 +61,18 @@ async def test_new_engine_loads_what_snmp_engine_loads_without_recompiling(monke
             engine.close_dispatcher()
 
 
-async def test_v3_sessions_of_one_credential_share_one_engine_each_with_its_socket():
+async def test_v3_sessions_never_share_an_engine():
     v3 = Credential("v3", user="u", auth_key="auth-key-123", priv_key="priv-key-123")
-    other = Credential("v3", user="u", auth_key="other-key-456", priv_key="priv-key-123")
-    async with RawAgent(lambda data: None) as agent:
-        async with SnmpSession("127.0.0.1", agent.port, timeout=0.2, retries=0,
-                               pace=noop) as one, \
-                SnmpSession("127.0.0.1", agent.port, timeout=0.2, retries=0,
-                            pace=noop) as two, \
-                SnmpSession("127.0.0.1", agent.port, timeout=0.2, retries=0,
-                            pace=noop) as three:
-            assert not one._v3 and not two._v3  # no engine before a v3 request
-            for session, credential in ((one, v3), (two, v3), (three, other)):
-                with pytest.raises(NoAnswer):
-                    await session.get(credential, [SYS_DESCR], quick=True)
-            assert one._v3[v3] is two._v3[v3]  # one engine for one credential
-            assert three._v3[other] is not one._v3[v3]  # other keys: another engine
-            sockets = [one._socket, two._socket, three._socket]
-            assert len({id(s) for s in sockets}) == 3 and one._domain != two._domain
-            assert snmp_engine.shared_engines.alive() == 2
-        assert all(s.closed for s in sockets) and not one._v3
-        await asyncio.sleep(0.2 * 5 + 1.2)  # the rows linger while pysnmp may expire them
-        assert snmp_engine.shared_engines.alive() == 0
-
-
-async def test_cloned_engine_ids_with_different_boots_share_an_engine_and_answer_right(monkeypatch):
-    """Two agents with one engine id, one credential and engine boots apart (a cloned
-    configuration): the shared engine keeps one timeline per engine id, and both agents,
-    asked at once, still answer right (pysnmp resynchronises on the agent's
-    notInTimeWindow report; a session that still gets one asks on an engine of its own)."""
-    profile = SnmpProfile.load(bundled_profile("snmp", XC208))
-    opts = credentials_for(profile, monkeypatch)
-    async with SnmpSimulator(profile) as sim_one, SnmpSimulator(profile) as sim_two:
-        builder_two = sim_two._engine.get_mib_builder()
-        (boots,) = builder_two.import_symbols("__SNMP-FRAMEWORK-MIB", "snmpEngineBoots")
-        boots.syntax = boots.syntax.clone(7)  # agent two rebooted six times more
-        first = await probe(sim_one.port, **opts)
-        # agent one's time is the shared engine's now; both asked at once
-        second, again = await asyncio.gather(probe(sim_two.port, **opts),
-                                             probe(sim_one.port, **opts))
-    for obs in (first, second, again):
-        assert obs.status.value == "ok", obs.reason
-        assert values(obs)["snmp.sys_name"] == "cell1-xc208"
-    assert_read_only(sim_one)
-    assert_read_only(sim_two)
+    async with RawAgent(lambda data: None) as agent, \
+            SnmpSession("127.0.0.1", agent.port, timeout=0.2, retries=0, pace=noop) as one, \
+            SnmpSession("127.0.0.1", agent.port, timeout=0.2, retries=0, pace=noop) as two:
+        assert one._engine is None and two._engine is None  # none before a v3 request
+        for session in (one, two):
+            with pytest.raises(NoAnswer):
+                await session.get(v3, [SYS_DESCR], quick=True)
+        assert one._engine is not None and two._engine is not None
+        assert one._engine is not two._engine
+    assert one._engine is None and two._engine is None
 
 
 def _xc208_with_user(auth_key: str, priv_key: str) -> SnmpProfile:

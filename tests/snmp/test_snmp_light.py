@@ -184,7 +184,7 @@ async def test_answer_after_junk_is_taken(loop_errors):
     async with NoisyAgent(GOOD, 2) as agent, \
             SnmpSession("127.0.0.1", agent.port, timeout=0.5, retries=0, pace=noop) as session:
         got = await session.get(V2C, list(SYSTEM_OIDS))
-        assert session._dispatcher is not None and not session._v3
+        assert session._dispatcher is not None and session._engine is None
         assert session._dispatcher.cache["mibViewController"] is mib_view()
     assert got[0][1].value == b"Test agent"
     assert loop_errors == []
