@@ -122,3 +122,40 @@ def test_a_gap_lists_the_result_for_its_own_requirement_not_the_compensated_one(
     gap = next(g for g in ev.zone("c1").failing if g.id == "SR 7.7")
     (listed,) = [f for f in gap.findings if f.check_id == "OTA-SW-001"]
     assert (listed.status, listed.original_status, listed.level) == ("fail", None, 1)
+
+
+def test_a_gap_finding_carries_only_its_own_requirements_exception(baseline) -> None:
+    """An accepted risk for SR 4.1 annotates the reported telnet finding; the SR 7.7 gap at
+    the same level lists the finding judged for SR 7.7: same level, no note of an exception
+    that covers another requirement (issue 23, sl.py: reuse of the reported finding)."""
+    from otaudit.server.baseline.waivers import ExceptionRecord
+
+    exc = ExceptionRecord.model_validate({
+        "id": "EXC-2", "type": "accepted_risk",
+        "scope": {"zone": "c1", "checks": ["OTA-SW-001"], "requirements": ["SR 4.1"]},
+        "justification": "legacy switch", "owner": "OT lead", "expires": "2030-01-01"})
+    switch = asset("sw-1", "switch", "c1", {"mgmt.telnet_enabled": True}, {"ssh": "ok"})
+    ev = evaluate(baseline, {"c1": 1}, [switch], exceptions=[exc], now=NOW)
+    reported = next(f for f in ev.findings if f.check_id == "OTA-SW-001")
+    assert (reported.status, reported.level) == ("fail", 1)
+    assert reported.exception["id"] == "EXC-2" and "risk accepted by EXC-2" in reported.message
+    zone = ev.zone("c1")
+    (own,) = [f for f in next(g for g in zone.failing if g.id == "SR 4.1").findings
+              if f.check_id == "OTA-SW-001"]
+    assert (own.status, own.level, own.exception["id"]) == ("fail", 1, "EXC-2")
+    (other,) = [f for f in next(g for g in zone.failing if g.id == "SR 7.7").findings
+                if f.check_id == "OTA-SW-001"]
+    assert (other.status, other.level, other.exception) == ("fail", 1, None)
+    assert "EXC-2" not in other.message
+
+
+def test_a_gap_reuses_nothing_judged_at_another_level(baseline) -> None:
+    """The telnet check serves FR 4 (DC) and FR 7 (RA): its reported finding takes the higher SL-T
+    (3); the SR 7.7 gap at SL-T 1 lists the finding judged at level 1."""
+    switch = asset("sw-1", "switch", "c1", {"mgmt.telnet_enabled": True}, {"ssh": "ok"})
+    ev = evaluate(baseline, {"c1": {"DC": 3, "RA": 1}}, [switch], now=NOW)
+    reported = next(f for f in ev.findings if f.check_id == "OTA-SW-001")
+    assert reported.level == 3
+    (listed,) = [f for f in next(g for g in ev.zone("c1").failing if g.id == "SR 7.7").findings
+                 if f.check_id == "OTA-SW-001"]
+    assert (listed.status, listed.level) == ("fail", 1)
