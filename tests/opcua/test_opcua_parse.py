@@ -190,3 +190,21 @@ def test_a_node_opcua_server_reply():
     assert cert.self_signed and cert.application_uri == insecure.application_uri
     assert cert.subject == "CN=NodeOPCUA@vm,O=Sterfive,L=Orleans,C=FR"
     assert len({e.certificate for e in eps}) == 1
+
+
+def test_a_token_of_an_unlisted_type_is_no_password() -> None:
+    """An unknown token type (named "unknown(7)") on an insecure endpoint carries no user
+    name: no cleartext password (issue 23: the comparison is equality, not order)."""
+    odd = ua.UserTokenPolicy(PolicyId="x", TokenType=7, SecurityPolicyUri=None)
+    eps = endpoints([endpoint("None", MODE.None_, odd)])
+    assert eps[0].tokens[0].type == "unknown(7)"
+    assert posture(eps).cleartext_password is False
+    assert posture(eps).token_types == ["unknown(7)"] and not posture(eps).anonymous
+
+
+def test_a_posture_cannot_be_changed() -> None:
+    import dataclasses
+
+    p = posture(endpoints([endpoint("None", MODE.None_, token(ANON))]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.anonymous = False  # type: ignore[misc]

@@ -175,3 +175,10 @@ def test_ports_and_names() -> None:
                   "interface vlan/1\nexit\n"
                   "interface 2/10\nno shutdown\nexit\n")
     assert found["interfaces.unused_up"] == 2
+
+
+def test_a_long_bad_line_is_quoted_to_sixty_characters() -> None:
+    line = 'system location "Packaging hall, cabinet 2, second floor of building B west'
+    issues = Issues()
+    facts(line + "\n", issues=issues)
+    assert issues.items[0][2] == f"unbalanced quotes in {line[:60]!r}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from otaudit.probes.base import ParseError
 from otaudit.probes.ssh.parse import ios
 from otaudit.probes.ssh.parse.common import Issues, Unknown, community_ref
 
@@ -193,3 +194,12 @@ def test_privilege_not_a_number_quotes_ten_characters() -> None:
     issues = Issues()
     facts("username a privilege fifteen-levels secret 5 " + HASH + "\n", issues=issues)
     assert [why for _, _, why in issues.items] == ["privilege 'fifteen-le' is not a number"]
+
+
+def test_banner_without_delimiter_or_end() -> None:
+    with pytest.raises(ParseError, match="banner without delimiter: 'banner motd'"):
+        ios.parse_running_config("hostname sw1\nbanner motd\nend\n")
+    with pytest.raises(ParseError, match="unterminated banner login"):
+        ios.parse_running_config("hostname sw1\nbanner login ^C\nno end\n")
+    blocks = ios.parse_running_config("hostname sw1\nbanner\nend\n")
+    assert [b.line for b in blocks] == ["hostname sw1", "banner", "end"]
