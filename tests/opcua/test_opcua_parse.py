@@ -208,3 +208,25 @@ def test_a_posture_cannot_be_changed() -> None:
     p = posture(endpoints([endpoint("None", MODE.None_, token(ANON))]))
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.anonymous = False  # type: ignore[misc]
+
+
+def test_either_none_mode_or_none_policy_is_insecure() -> None:
+    for policy, mode in (("None", MODE.Sign), ("Basic256Sha256", MODE.None_)):
+        [ep] = endpoints([endpoint(policy, mode, token(USER))])
+        assert ep.insecure and posture([ep]).security_none, (policy, mode)
+    [ep] = endpoints([endpoint("Basic256Sha256", MODE.Sign, token(USER))])
+    assert not ep.insecure
+
+
+def test_an_invalid_mode_opens_no_session() -> None:
+    eps = endpoints([endpoint("None", MODE.Invalid, token(ANON))])
+    assert eps[0].security_mode == "Invalid"
+    assert anonymous_insecure_endpoint(eps) is None
+
+
+def test_application_name_text() -> None:
+    [ep] = endpoints([endpoint("None", MODE.None_, token(ANON))])
+    assert (ep.application_name, ep.application_uri, ep.product_uri) == ("S", "urn:s", "urn:p")
+    bare = endpoint("None", MODE.None_, token(ANON))
+    bare.Server.ApplicationName = ua.LocalizedText(None)
+    assert endpoints([bare])[0].application_name == ""
