@@ -203,3 +203,17 @@ def test_banner_without_delimiter_or_end() -> None:
         ios.parse_running_config("hostname sw1\nbanner login ^C\nno end\n")
     blocks = ios.parse_running_config("hostname sw1\nbanner\nend\n")
     assert [b.line for b in blocks] == ["hostname sw1", "banner", "end"]
+
+
+def test_unused_up_counts_physical_ports_without_use() -> None:
+    found = facts("interface GigabitEthernet1/0/1\n"                       # counted
+                  "interface GigabitEthernet1/0/2\n shutdown\n"
+                  "interface GigabitEthernet1/0/3\n description PLC-7\n"
+                  "interface GigabitEthernet1/0/4\n switchport access vlan 10\n"
+                  "interface GigabitEthernet1/0/5\n switchport mode access\n"     # counted
+                  "interface FastEthernet0/1\n no ip address\n"                  # counted
+                  "interface TenGigabitEthernet1/1/1\n channel-group 1 mode active\n"
+                  "interface Port-channel1\n"
+                  "interface Vlan1\n"
+                  "interface GigabitEthernet0/1.100\n")
+    assert found["interfaces.unused_up"] == 3
