@@ -118,3 +118,53 @@ def test_header_and_status_word_cannot_be_changed() -> None:
     word = p.decode_status(0x0005)
     with pytest.raises(dataclasses.FrozenInstanceError):
         word.owned = False  # type: ignore[misc]
+
+
+# CIP Vol. 2, encapsulation status codes
+ENCAP_STATUS = {
+    0x0001: "invalid or unsupported command", 0x0002: "insufficient memory",
+    0x0003: "incorrect data", 0x0064: "invalid session handle", 0x0065: "invalid length",
+    0x0069: "unsupported protocol revision",
+}
+
+
+@pytest.mark.parametrize(("code", "text"), [*sorted(ENCAP_STATUS.items()), (0x0004, "unknown")])
+def test_send_rr_data_names_the_encapsulation_status(code: int, text: str) -> None:
+    with pytest.raises(ParseError, match=rf"^SendRRData answered with encapsulation status "
+                                         rf"0x{code:08X} \({text}\)$"):
+        p.parse_send_rr_data(frame(p.SEND_RR_DATA, bytes(6), status=code))
+
+
+@pytest.mark.parametrize(("state", "name"), [
+    (0, "nonexistent"), (1, "device self testing"), (2, "standby"), (3, "operational"),
+    (4, "major recoverable fault"), (5, "major unrecoverable fault"),
+    (255, "default for Get_Attributes_All"), (254, "reserved (254)")])
+def test_every_device_state_name(state: int, name: str) -> None:
+    assert p.state_name(state) == name
+
+
+def test_requests_byte_for_byte() -> None:
+    cip = p.cip_request(p.GET_ATTRIBUTES_ALL, p.identity_path())
+    assert cip == bytes([0x01, 2, 0x20, 0x01, 0x24, 0x01])
+    assert p.identity_path(7) == bytes([0x20, 0x01, 0x24, 0x01, 0x30, 0x07])
+    request = p.send_rr_data_request(0x11223344, cip)
+    assert request[:4] == bytes([0x6F, 0x00, 22, 0x00])
+    assert request[4:8] == bytes([0x44, 0x33, 0x22, 0x11])
+    assert request[24:] == (bytes(4) + bytes([10, 0]) + bytes([2, 0]) + bytes(4)
+                            + bytes([0xB2, 0x00, 6, 0x00]) + cip)
+    assert p.register_session_request()[24:] == bytes([1, 0, 0, 0])
+    assert p.unregister_session_request(5)[:8] == bytes([0x66, 0, 0, 0, 5, 0, 0, 0])
+    assert p.list_identity_request() == bytes([0x63, 0]) + bytes(10) + b"otaudit\x00" + bytes(4)
+    with pytest.raises(ValueError, match="8 bytes"):
+        p.encode_header(p.LIST_IDENTITY, context=b"short")
+    with pytest.raises(ValueError, match="16-bit words"):
+        p.cip_request(0x0E, b"\x20\x01\x24")
+
+
+def test_an_identity_cannot_be_changed() -> None:
+    ident = p.Identity(1, 14, 89, 20, 19, 0x3060, 1, "1769-L23E-QBFC1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ident.serial = 2  # type: ignore[misc]
+    reply = p.CipReply(0x01, 0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        reply.status = 1  # type: ignore[misc]

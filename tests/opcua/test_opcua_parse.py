@@ -214,8 +214,9 @@ def test_either_none_mode_or_none_policy_is_insecure() -> None:
     for policy, mode in (("None", MODE.Sign), ("Basic256Sha256", MODE.None_)):
         [ep] = endpoints([endpoint(policy, mode, token(USER))])
         assert ep.insecure and posture([ep]).security_none, (policy, mode)
-    [ep] = endpoints([endpoint("Basic256Sha256", MODE.Sign, token(USER))])
-    assert not ep.insecure
+    for mode in (MODE.Sign, MODE.SignAndEncrypt, MODE.Invalid):
+        [ep] = endpoints([endpoint("Basic256Sha256", mode, token(USER))])
+        assert not ep.insecure, mode
 
 
 def test_an_invalid_mode_opens_no_session() -> None:
