@@ -103,7 +103,8 @@ def test_stated_or_unknown(line: str, state: bool | None) -> None:
 
 @pytest.mark.parametrize(("body", "ssh", "want"), [
     ("ssh server\n", "2.0", True), ("ssh server\n", "1.99", False), ("", "2.0", True),
-    ("no ssh server\n", "2.0", None), ("ssh server\n", None, None)])
+    ("no ssh server\n", "2.0", None), ("ssh server\n", None, None),
+    ("ssh server\n", "3.0", False)])
 def test_ssh_v2_only(body: str, ssh: str | None, want: bool | None) -> None:
     value = facts(body, ssh)["mgmt.ssh_v2_only"]
     if want is None:
@@ -182,3 +183,11 @@ def test_a_long_bad_line_is_quoted_to_sixty_characters() -> None:
     issues = Issues()
     facts(line + "\n", issues=issues)
     assert issues.items[0][2] == f"unbalanced quotes in {line[:60]!r}"
+
+
+def test_other_users_lines_name_no_user() -> None:
+    found = facts("users add \"admin\"\nusers access-role admin administrator\n"
+                  "users enable admin\nusers snmpv3 authentication admin sha1\n"
+                  "users snmpv3 encryption admin aescfb128\nusers lock-status admin unlock\n")
+    assert found["auth.local_users"] == [
+        {"name": "admin", "privilege": "administrator", "secret_type": None}]

@@ -217,3 +217,9 @@ def test_unused_up_counts_physical_ports_without_use() -> None:
                   "interface Vlan1\n"
                   "interface GigabitEthernet0/1.100\n")
     assert found["interfaces.unused_up"] == 3
+
+
+def test_a_server_private_line_without_address_is_ignored() -> None:
+    found = facts("aaa group server tacacs+ TACG\n server-private\n"
+                  " server-private 10.0.0.13 key 7 0458\n")
+    assert found["aaa.servers"] == [{"protocol": "tacacs+", "host": "10.0.0.13"}]

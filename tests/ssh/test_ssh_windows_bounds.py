@@ -246,11 +246,13 @@ def test_principal_sources_and_services() -> None:
     text = json.dumps([{"Name": "H\\Administrator", "ObjectClass": "User", "PrincipalSource": 1},
                        {"Name": "CORP\\Domain Admins", "ObjectClass": "Group",
                         "PrincipalSource": 2},
+                       {"Name": "A", "PrincipalSource": 0}, {"Name": "B", "PrincipalSource": 3},
+                       {"Name": "C", "PrincipalSource": 4},
                        {"Name": "X", "PrincipalSource": 7}, {"Name": "Y"}])
     facts = windows.local_admin_facts(text)
     assert [m["source"] for m in facts["win.local_admins"]] == [
-        "Local", "ActiveDirectory", "7", None]
-    assert facts["win.local_admin_count"] == 4
+        "Local", "ActiveDirectory", "Unknown", "AzureAD", "MicrosoftAccount", "7", None]
+    assert facts["win.local_admin_count"] == 7
     services = json.dumps([{"Name": "Sysmon64", "Status": 1}, {"Name": "WinRM", "Status": 4}])
     assert windows.service_facts(services) == {"logging.sysmon_installed": True,
                                                "logging.sysmon_running": False}
