@@ -231,3 +231,11 @@ def test_application_name_text() -> None:
     bare = endpoint("None", MODE.None_, token(ANON))
     bare.Server.ApplicationName = ua.LocalizedText(None)
     assert endpoints([bare])[0].application_name == ""
+
+
+def test_a_vendor_policy_with_signing_is_not_insecure() -> None:
+    ep = endpoint("None", MODE.Sign, token(USER))
+    ep.SecurityPolicyUri = "http://vendor.example/UA/SecurityPolicy#Custom"
+    [found] = endpoints([ep])
+    assert found.security_policy == "http://vendor.example/UA/SecurityPolicy#Custom"
+    assert not found.insecure and not posture([found]).security_none

@@ -275,3 +275,10 @@ def test_event_forwarding_managers() -> None:
     ("17.00.00.00", "V17.0"), ("15.01.00.03", "V15.1 Update 3"), ("1.2.3.4.5", None)])
 def test_siemens_versions(raw: str, text: str | None) -> None:
     assert windows.siemens_version(raw) == text
+
+
+def test_iso_dates_keep_their_offset_and_naive_ones_are_utc() -> None:
+    assert windows.parse_ps_date("2012-01-13T00:00:00+02:00") == datetime(
+        2012, 1, 12, 22, 0, tzinfo=UTC)
+    assert windows.parse_ps_date("2012-01-13T00:00:00") == datetime(2012, 1, 13, tzinfo=UTC)
+    assert windows.parse_ps_date("2012-01-13T00:00:00").tzinfo is UTC
