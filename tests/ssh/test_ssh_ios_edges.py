@@ -223,3 +223,58 @@ def test_a_server_private_line_without_address_is_ignored() -> None:
     found = facts("aaa group server tacacs+ TACG\n server-private\n"
                   " server-private 10.0.0.13 key 7 0458\n")
     assert found["aaa.servers"] == [{"protocol": "tacacs+", "host": "10.0.0.13"}]
+
+
+def test_telnet_on_any_vty_wins_over_a_silent_one() -> None:
+    text = ("version 15.2\nhostname sw1\nline vty 0 4\n login local\n"
+            "line vty 5 15\n transport input telnet\nend\n")
+    assert ios._telnet(ios.parse_running_config(text)) is True
+    for inputs, want in (("all", True), ("ssh telnet", True), ("ssh", False), ("none", False)):
+        text = f"version 15.2\nhostname sw1\nline vty 0 4\n transport input {inputs}\nend\n"
+        assert ios._telnet(ios.parse_running_config(text)) is want, inputs
+    assert isinstance(ios._telnet(ios.parse_running_config("hostname sw1\nend\n")), Unknown)
+
+
+def test_http_server_stated_or_unknown() -> None:
+    assert facts("ip http server\n")["mgmt.http_enabled"] is True
+    assert facts("no ip http server\n")["mgmt.http_enabled"] is False
+    assert isinstance(facts("")["mgmt.http_enabled"], Unknown)
+    found = facts("ip ssh version 2\naaa new-model\nservice password-encryption\n")
+    assert (found["mgmt.ssh_v2_only"], found["aaa.new_model"],
+            found["auth.password_encryption"]) == (True, True, True)
+    found = facts("")
+    assert (found["mgmt.ssh_v2_only"], found["aaa.new_model"],
+            found["auth.password_encryption"]) == (False, False, False)
+
+
+def test_banner_configured_needs_text_in_login_motd_or_exec() -> None:
+    assert facts("banner motd ^C^C\n")["mgmt.banner_configured"] is False
+    assert facts("banner incoming ^CAuthorized only^C\n")["mgmt.banner_configured"] is False
+    assert facts("banner exec ^CAuthorized only^C\n")["mgmt.banner_configured"] is True
+    assert facts("banner login ^C\n   \n^C\n")["mgmt.banner_configured"] is False
+
+
+def test_not_a_running_config() -> None:
+    with pytest.raises(ParseError, match="not an IOS running-config"):
+        ios.parse_running_config("logging host 10.0.0.1\nip http server\n")
+    with pytest.raises(ParseError, match="indented line before any section"):
+        ios.parse_running_config(" ip address 10.0.0.1 255.0.0.0\nhostname sw1\n")
+    for line in ("hostname sw1", "version 15.2", "interface Vlan1", "end"):
+        assert ios.parse_running_config(line + "\n")
+
+
+def test_aaa_servers_are_listed_once_and_need_an_address() -> None:
+    found = facts("tacacs-server host 10.0.0.9\ntacacs-server host 10.0.0.9\n"
+                  "tacacs server TAC1\n address ipv4\n address ipv4 10.0.0.9\n"
+                  "radius server R\n address ipv4 10.0.0.9\n")
+    assert found["aaa.servers"] == [{"protocol": "tacacs+", "host": "10.0.0.9"},
+                                    {"protocol": "radius", "host": "10.0.0.9"}]
+
+
+def test_hostname_and_release_from_show_version_wins() -> None:
+    found = facts("", release="12.2(55)SE12")
+    assert found["identity.name"] == "sw1"
+    assert ios.release_default("vty_transport_input", "12.2(55)SE12")[0] == ["all"]
+    assert ios.release_default("vty_transport_input", "15.2(4)E8") is None
+    assert ios.release_default("vty_transport_input", "") is None
+    assert ios.release_default("vty_transport_input", None) is None
