@@ -278,3 +278,8 @@ def test_hostname_and_release_from_show_version_wins() -> None:
     assert ios.release_default("vty_transport_input", "15.2(4)E8") is None
     assert ios.release_default("vty_transport_input", "") is None
     assert ios.release_default("vty_transport_input", None) is None
+
+
+def test_ntp_server_in_two_vrfs_is_listed_once() -> None:
+    found = facts("ntp server 10.0.0.1 prefer\nntp server vrf Mgmt-intf 10.0.0.1 key 1\n")
+    assert found["time.ntp_servers"] == ["10.0.0.1"]

@@ -282,3 +282,13 @@ def test_iso_dates_keep_their_offset_and_naive_ones_are_utc() -> None:
         2012, 1, 12, 22, 0, tzinfo=UTC)
     assert windows.parse_ps_date("2012-01-13T00:00:00") == datetime(2012, 1, 13, tzinfo=UTC)
     assert windows.parse_ps_date("2012-01-13T00:00:00").tzinfo is UTC
+
+
+def test_bad_dates_and_leap_indicators_are_quoted_briefly() -> None:
+    with pytest.raises(ParseError, match=rf"^InstalledOn: '{'1' * 40}' is not a date$"):
+        windows.parse_ps_date(int("1" * 60), "InstalledOn")
+    with pytest.raises(ParseError, match=rf"^InstalledOn: '{'x' * 40}' is not a date$"):
+        windows.parse_ps_date("x" * 60, "InstalledOn")
+    leap = "unreadable leap indicator text, longer than thirty"
+    with pytest.raises(ParseError, match=rf"^Leap Indicator '{leap[:30]}'$"):
+        windows.w32tm_facts(f"Leap Indicator: {leap}\nSource: ntp1\n")
