@@ -146,6 +146,7 @@ def test_a_gap_finding_carries_only_its_own_requirements_exception(baseline) -> 
     (other,) = [f for f in next(g for g in zone.failing if g.id == "SR 7.7").findings
                 if f.check_id == "OTA-SW-001"]
     assert (other.status, other.level, other.exception) == ("fail", 1, None)
+    assert other.required is True and own.required is True
     assert "EXC-2" not in other.message
 
 
@@ -158,4 +159,40 @@ def test_a_gap_reuses_nothing_judged_at_another_level(baseline) -> None:
     assert reported.level == 3
     (listed,) = [f for f in next(g for g in ev.zone("c1").failing if g.id == "SR 7.7").findings
                  if f.check_id == "OTA-SW-001"]
-    assert (listed.status, listed.level) == ("fail", 1)
+    assert (listed.status, listed.level, listed.required) == ("fail", 1, True)
+
+
+def met(rid: str, notes: str = "") -> Attestation:
+    return Attestation.model_validate({
+        "requirement": rid, "scope": {"zone": "c1"}, "status": "met", "notes": notes,
+        "evidence": [{"type": "procedure", "uri": "proc.pdf"}],
+        "attested_by": {"name": "lead"}, "valid_until": "2030-01-01"})
+
+
+def test_an_attestation_without_compensating_control_shows_its_notes(baseline) -> None:
+    ev = evaluate(baseline, {"c1": 1}, plcs(1), now=NOW)
+    rid = next(r.id for r in ev.zone("c1").requirements
+               if r.in_target and r.status == "unknown" and not baseline.checks_for(r.id))
+    ev = evaluate(baseline, {"c1": 1}, plcs(1), attestations=[met(rid, "signed procedure P-7")],
+                  now=NOW)
+    (reason,) = [w for w in row(ev, rid).why if w.source == "attestation"]
+    assert (reason.status, reason.text) == ("met", "signed procedure P-7")
+
+
+def test_nis2_counts_each_requirement_in_target_once(baseline) -> None:
+    zone = evaluate(baseline, {"c1": 1}, plcs(1), now=NOW).zone("c1")
+    rows = {r.id: r for r in zone.requirements}
+    for view in zone.nis2:
+        point = baseline.nis2[view.point]
+        in_target = [r for r in point.evidenced_by if r in rows and rows[r].in_target]
+        assert view.requirements_in_target == len(in_target), view.point
+
+
+def test_a_zone_above_its_target_has_no_negative_gap(baseline) -> None:
+    """Every requirement of one FR attested met up to SL 4: SL-A 4 over an SL-T of 1."""
+    fr = "RA"
+    rids = [r.id for r in baseline.requirements.values() if r.fr == fr]
+    ev = evaluate(baseline, {"c1": {fr: 1}}, [], attestations=[met(r) for r in rids], now=NOW)
+    zone = ev.zone("c1")
+    assert zone.sl_a[fr] == 4 and zone.sl_t[fr] == 1
+    assert zone.gap[fr] == 0
