@@ -292,3 +292,9 @@ def test_bad_dates_and_leap_indicators_are_quoted_briefly() -> None:
     leap = "unreadable leap indicator text, longer than thirty"
     with pytest.raises(ParseError, match=rf"^Leap Indicator '{leap[:30]}'$"):
         windows.w32tm_facts(f"Leap Indicator: {leap}\nSource: ntp1\n")
+
+
+def test_a_bad_count_is_quoted_to_thirty_characters() -> None:
+    value = "eight characters at the very least, please"
+    with pytest.raises(ParseError, match=rf"^Minimum password length: '{value[:30]}' is not"):
+        windows.net_accounts_facts({"min_length": value, "max_age": "42", "threshold": "0"})
