@@ -167,7 +167,6 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
     by_fr = {fr: {n: Coverage() for n in LEVELS} for fr in FR_ORDER}
     results: list[RequirementResult] = []
     failing: list[RequirementGap] = []
-    reported = {(f.asset_id, f.check_id): f for f in findings}
     for rid, req in reqs.items():
         for n in req.sl:
             bucket = _bucket(status[(rid, n)], decided[(rid, n)])
@@ -183,7 +182,7 @@ def _zone(baseline: Baseline, zid: str, sl_t: dict[str, int], n_assets: int,
             cov = assessed[req.fr]
             cov.total += 1
             cov.assessed += st != "unknown"
-            bad = _gap_findings(fold, zid, rid, target, reported, comps)
+            bad = _gap_findings(fold, zid, rid, target, comps)
             why = _why(baseline, rid, st, decided[(rid, target)], bad, by_check.get(rid, []),
                        [atts_by_key[i] for i in used.get(rid, []) if i in atts_by_key], now)
         results.append(RequirementResult(
@@ -308,14 +307,12 @@ def _why(baseline: Baseline, rid: str, status: str, decided_by: str,
 
 
 def _gap_findings(fold: ZoneFold, zid: str, rid: str, level: int,
-                  reported: Mapping[tuple[str, str], Finding],
                   comps: Compensations) -> list[Finding]:
+    """The results listed under the gap of ``rid`` at ``level``, each judged at that level
+    with the compensations of ``rid`` only. The zone's reported finding is not reused: it
+    may be of another level and carries the exceptions of every requirement of its check."""
     out = []
-    for asset, cc, result, status in fold.bad.get((zid, rid, level), []):
-        main = reported.get((asset.asset_id, cc.check.id))
-        if main is not None and main.level == level and main.status == status:
-            out.append(main)
-            continue
+    for asset, cc, result, _status in fold.bad.get((zid, rid, level), []):
         finding = make_finding(cc, asset, zid, level, result, True)
         out.append(apply_compensations(finding, comps, requirement=rid))
     return sorted(out, key=lambda f: (f.asset_id, f.check_id))

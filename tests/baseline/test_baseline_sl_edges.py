@@ -122,3 +122,77 @@ def test_a_gap_lists_the_result_for_its_own_requirement_not_the_compensated_one(
     gap = next(g for g in ev.zone("c1").failing if g.id == "SR 7.7")
     (listed,) = [f for f in gap.findings if f.check_id == "OTA-SW-001"]
     assert (listed.status, listed.original_status, listed.level) == ("fail", None, 1)
+
+
+def test_a_gap_finding_carries_only_its_own_requirements_exception(baseline) -> None:
+    """An accepted risk for SR 4.1 annotates the reported telnet finding; the SR 7.7 gap at
+    the same level lists the finding judged for SR 7.7: same level, no note of an exception
+    that covers another requirement (issue 23, sl.py: reuse of the reported finding)."""
+    from otaudit.server.baseline.waivers import ExceptionRecord
+
+    exc = ExceptionRecord.model_validate({
+        "id": "EXC-2", "type": "accepted_risk",
+        "scope": {"zone": "c1", "checks": ["OTA-SW-001"], "requirements": ["SR 4.1"]},
+        "justification": "legacy switch", "owner": "OT lead", "expires": "2030-01-01"})
+    switch = asset("sw-1", "switch", "c1", {"mgmt.telnet_enabled": True}, {"ssh": "ok"})
+    ev = evaluate(baseline, {"c1": 1}, [switch], exceptions=[exc], now=NOW)
+    reported = next(f for f in ev.findings if f.check_id == "OTA-SW-001")
+    assert (reported.status, reported.level) == ("fail", 1)
+    assert reported.exception["id"] == "EXC-2" and "risk accepted by EXC-2" in reported.message
+    zone = ev.zone("c1")
+    (own,) = [f for f in next(g for g in zone.failing if g.id == "SR 4.1").findings
+              if f.check_id == "OTA-SW-001"]
+    assert (own.status, own.level, own.exception["id"]) == ("fail", 1, "EXC-2")
+    (other,) = [f for f in next(g for g in zone.failing if g.id == "SR 7.7").findings
+                if f.check_id == "OTA-SW-001"]
+    assert (other.status, other.level, other.exception) == ("fail", 1, None)
+    assert other.required is True and own.required is True
+    assert "EXC-2" not in other.message
+
+
+def test_a_gap_reuses_nothing_judged_at_another_level(baseline) -> None:
+    """The telnet check serves FR 4 (DC) and FR 7 (RA): its reported finding takes the higher SL-T
+    (3); the SR 7.7 gap at SL-T 1 lists the finding judged at level 1."""
+    switch = asset("sw-1", "switch", "c1", {"mgmt.telnet_enabled": True}, {"ssh": "ok"})
+    ev = evaluate(baseline, {"c1": {"DC": 3, "RA": 1}}, [switch], now=NOW)
+    reported = next(f for f in ev.findings if f.check_id == "OTA-SW-001")
+    assert reported.level == 3
+    (listed,) = [f for f in next(g for g in ev.zone("c1").failing if g.id == "SR 7.7").findings
+                 if f.check_id == "OTA-SW-001"]
+    assert (listed.status, listed.level, listed.required) == ("fail", 1, True)
+
+
+def met(rid: str, notes: str = "") -> Attestation:
+    return Attestation.model_validate({
+        "requirement": rid, "scope": {"zone": "c1"}, "status": "met", "notes": notes,
+        "evidence": [{"type": "procedure", "uri": "proc.pdf"}],
+        "attested_by": {"name": "lead"}, "valid_until": "2030-01-01"})
+
+
+def test_an_attestation_without_compensating_control_shows_its_notes(baseline) -> None:
+    ev = evaluate(baseline, {"c1": 1}, plcs(1), now=NOW)
+    rid = next(r.id for r in ev.zone("c1").requirements
+               if r.in_target and r.status == "unknown" and not baseline.checks_for(r.id))
+    ev = evaluate(baseline, {"c1": 1}, plcs(1), attestations=[met(rid, "signed procedure P-7")],
+                  now=NOW)
+    (reason,) = [w for w in row(ev, rid).why if w.source == "attestation"]
+    assert (reason.status, reason.text) == ("met", "signed procedure P-7")
+
+
+def test_nis2_counts_each_requirement_in_target_once(baseline) -> None:
+    zone = evaluate(baseline, {"c1": 1}, plcs(1), now=NOW).zone("c1")
+    rows = {r.id: r for r in zone.requirements}
+    for view in zone.nis2:
+        point = baseline.nis2[view.point]
+        in_target = [r for r in point.evidenced_by if r in rows and rows[r].in_target]
+        assert view.requirements_in_target == len(in_target), view.point
+
+
+def test_a_zone_above_its_target_has_no_negative_gap(baseline) -> None:
+    """Every requirement of one FR attested met up to SL 4: SL-A 4 over an SL-T of 1."""
+    fr = "RA"
+    rids = [r.id for r in baseline.requirements.values() if r.fr == fr]
+    ev = evaluate(baseline, {"c1": {fr: 1}}, [], attestations=[met(r) for r in rids], now=NOW)
+    zone = ev.zone("c1")
+    assert zone.sl_a[fr] == 4 and zone.sl_t[fr] == 1
+    assert zone.gap[fr] == 0

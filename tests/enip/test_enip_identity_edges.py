@@ -38,3 +38,18 @@ def test_a_list_identity_item_cannot_be_changed() -> None:
     item = ListIdentityItem(1, "10.0.0.5:44818", ident)
     with pytest.raises(dataclasses.FrozenInstanceError):
         item.socket_address = "10.0.0.6:44818"  # type: ignore[misc]
+
+
+def test_the_cached_vendor_and_rule_records_cannot_be_changed() -> None:
+    """vendors() and product_rules() are cached: a caller changing a record would change
+    every later lookup, so the records are frozen."""
+    vendor = id_rules.vendors()[1]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        vendor.name = "someone else"  # type: ignore[misc]
+    rule = id_rules.product_rules()[1][0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rule.product = None  # type: ignore[misc]
+    info = id_rules.ProductInfo("1756-L61", "B", "ControlLogix 5560")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.series = "C"  # type: ignore[misc]
+    assert id_rules.vendors()[1].name == "Rockwell Automation"

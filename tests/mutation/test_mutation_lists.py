@@ -30,8 +30,8 @@ def test_every_equivalent_mutant_names_a_line_of_its_function() -> None:
         assert entry["module"] in modules, entry
         assert entry["operator"].startswith("core/") and len(entry["reason"]) > 40, entry
         text = (REPO / entry["module"]).read_text()
-        functions = {node.name: node for node in ast.walk(ast.parse(text))
-                     if isinstance(node, ast.FunctionDef)}
+        functions = {node.name: node for node in ast.walk(ast.parse(text))  # or a class body
+                     if isinstance(node, ast.FunctionDef | ast.ClassDef)}
         body = text.splitlines()
         if "definition" in entry:  # else a module-level line
             assert entry["definition"] in functions, entry

@@ -190,3 +190,52 @@ def test_a_node_opcua_server_reply():
     assert cert.self_signed and cert.application_uri == insecure.application_uri
     assert cert.subject == "CN=NodeOPCUA@vm,O=Sterfive,L=Orleans,C=FR"
     assert len({e.certificate for e in eps}) == 1
+
+
+def test_a_token_of_an_unlisted_type_is_no_password() -> None:
+    """An unknown token type (named "unknown(7)") on an insecure endpoint carries no user
+    name: no cleartext password (issue 23: the comparison is equality, not order)."""
+    odd = ua.UserTokenPolicy(PolicyId="x", TokenType=7, SecurityPolicyUri=None)
+    eps = endpoints([endpoint("None", MODE.None_, odd)])
+    assert eps[0].tokens[0].type == "unknown(7)"
+    assert posture(eps).cleartext_password is False
+    assert posture(eps).token_types == ["unknown(7)"] and not posture(eps).anonymous
+
+
+def test_a_posture_cannot_be_changed() -> None:
+    import dataclasses
+
+    p = posture(endpoints([endpoint("None", MODE.None_, token(ANON))]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.anonymous = False  # type: ignore[misc]
+
+
+def test_either_none_mode_or_none_policy_is_insecure() -> None:
+    for policy, mode in (("None", MODE.Sign), ("Basic256Sha256", MODE.None_)):
+        [ep] = endpoints([endpoint(policy, mode, token(USER))])
+        assert ep.insecure and posture([ep]).security_none, (policy, mode)
+    for mode in (MODE.Sign, MODE.SignAndEncrypt, MODE.Invalid):
+        [ep] = endpoints([endpoint("Basic256Sha256", mode, token(USER))])
+        assert not ep.insecure, mode
+
+
+def test_an_invalid_mode_opens_no_session() -> None:
+    eps = endpoints([endpoint("None", MODE.Invalid, token(ANON))])
+    assert eps[0].security_mode == "Invalid"
+    assert anonymous_insecure_endpoint(eps) is None
+
+
+def test_application_name_text() -> None:
+    [ep] = endpoints([endpoint("None", MODE.None_, token(ANON))])
+    assert (ep.application_name, ep.application_uri, ep.product_uri) == ("S", "urn:s", "urn:p")
+    bare = endpoint("None", MODE.None_, token(ANON))
+    bare.Server.ApplicationName = ua.LocalizedText(None)
+    assert endpoints([bare])[0].application_name == ""
+
+
+def test_a_vendor_policy_with_signing_is_not_insecure() -> None:
+    ep = endpoint("None", MODE.Sign, token(USER))
+    ep.SecurityPolicyUri = "http://vendor.example/UA/SecurityPolicy#Custom"
+    [found] = endpoints([ep])
+    assert found.security_policy == "http://vendor.example/UA/SecurityPolicy#Custom"
+    assert not found.insecure and not posture([found]).security_none

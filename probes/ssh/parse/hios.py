@@ -103,22 +103,22 @@ def hios_config_facts(config: HiosConfig, ssh_proto_version: str | None,
     """Switch facts from a parsed script (values or ``Unknown``); a line that cannot be read
     is skipped (listed in ``issues``; strict without)."""
     lines = config.lines
-    servers, users, roles, hosts, ntp, communities = [], {}, {}, [], [], []
+    servers, users, roles, hosts, ntp, communities, names = [], {}, {}, [], [], [], []
     aaa_in_use = False
     for number, line in enumerate(lines, 1):
         try:
-            _read_line(line, servers, users, roles, hosts, ntp, communities)
+            _read_line(line, servers, users, roles, hosts, ntp, communities, names)
             words = _words(line)
             if words[:2] == ["authlists", "set-policy"]:
                 aaa_in_use |= bool(_AAA & set(words[3:]))
         except (ParseError, IndexError, ValueError) as exc:
             skip_line(issues, number, line, str(exc) or type(exc).__name__)
     return _facts(config, ssh_proto_version, servers, users, roles, hosts, ntp, communities,
-                  aaa_in_use)
+                  names, aaa_in_use)
 
 
 def _read_line(line: str, servers: list, users: dict, roles: dict, hosts: list, ntp: list,
-               communities: list) -> None:
+               communities: list, names: list) -> None:
     """Collect what one global line of the script says."""
     words = _words(line)
     if words[:3] in (["radius", "server", "add"], ["tacacs", "server", "add"]):
@@ -137,10 +137,12 @@ def _read_line(line: str, servers: list, users: dict, roles: dict, hosts: list, 
             raise ParseError(f"unknown community access {words[2][:10]!r}")
         communities.append({**community_ref(words[3]), "access": words[2].upper(),
                             "acl": None})
+    elif words[:2] == ["system", "name"]:
+        names.append(words[2])
 
 
 def _facts(config: HiosConfig, ssh_proto_version: str | None, servers: list, users: dict,
-           roles: dict, hosts: list, ntp: list, communities: list,
+           roles: dict, hosts: list, ntp: list, communities: list, names: list,
            aaa_in_use: bool) -> dict[str, object]:
     lines = config.lines
     unused = 0
@@ -178,7 +180,6 @@ def _facts(config: HiosConfig, ssh_proto_version: str | None, servers: list, use
                                   or "cli banner operation" in lines,
         "interfaces.unused_up": unused,
     }
-    names = [_words(line)[2] for line in lines if line.startswith("system name ")]
     if names:
         facts["identity.name"] = names[0]
     return facts

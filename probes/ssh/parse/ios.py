@@ -267,12 +267,12 @@ def _is_address(value: str) -> bool:
 
 
 def _logging_host(block: Block) -> str | None:
+    """``logging host {<ip>|<name>|ipv6 <addr>} [vrf <v>] ...`` or the old ``logging <ip>``;
+    the VRF and transport words follow the host. A ``logging host`` line without its host
+    raises IndexError (the line is skipped and listed)."""
     words = block.line.split()
-    if words[1] == "host" and len(words) > 2:
-        host = words[3] if words[2] in ("ipv6", "vrf") and len(words) > 3 else words[2]
-        if words[2] == "vrf" and len(words) > 4:
-            host = words[4]
-        return host
+    if words[1] == "host":
+        return words[3] if words[2] == "ipv6" else words[2]
     return words[1] if _is_address(words[1]) else None
 
 
