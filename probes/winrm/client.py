@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import re
 import threading
 import time
@@ -33,6 +34,7 @@ from html import unescape
 from typing import Any, Literal
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -144,8 +146,13 @@ def _map_error(exc: BaseException, what: str, cfg: WinrmConfig) -> ProbeError:
                               "the certificate with cert_sha256")
         return ProbeError(f"{what}: TLS handshake with {cfg.host}:{cfg.port} failed "
                           f"({_short(text)}): is it an https listener?")
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, requests.exceptions.Timeout | urllib3.exceptions.TimeoutError):
         return ProbeTimeout(f"{what}: no answer within {cfg.timeout:g} s")
+    if isinstance(exc, urllib3.exceptions.HTTPError | http.client.HTTPException):
+        # the body is read by ``_bounded_body`` from urllib3 directly, so urllib3's own
+        # errors arrive unwrapped: a body cut short, a broken chunked encoding, ...
+        return ProbeError(f"{what}: malformed or incomplete HTTP reply "
+                          f"({type(exc).__name__})")
     if isinstance(exc, requests.exceptions.ConnectionError):
         if "refused" in str(exc).lower():
             return ProbeRefused(f"{what}: connection refused by {cfg.host}:{cfg.port}")

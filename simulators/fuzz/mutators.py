@@ -353,7 +353,7 @@ def opcua_wrong_type(data: bytes, rng: random.Random) -> Mutation:
         chunk = rng.choice((b"F", b"C", b"A", b"X", bytes([rng.randrange(256)])))
         chunk = chunk if chunk != data[3:4] else b"A" if data[3:4] != b"A" else b"C"
         return Mutation("opcua_wrong_chunk_type", "altering", data[:3] + chunk + data[4:])
-    kind = rng.choice(OPCUA_TYPES + (rng.randbytes(3),))
+    kind = rng.choice((*OPCUA_TYPES, rng.randbytes(3)))
     kind = kind if kind != data[:3] else b"ERR" if data[:3] != b"ERR" else b"MSG"
     return Mutation("opcua_wrong_message_type", "altering", kind + data[3:])
 
@@ -391,7 +391,7 @@ def http_length_lie(data: bytes, rng: random.Random) -> Mutation:
     value = rng.choice((0, 1, max(len(body) - 1, 0), len(body) + 1, len(body) * 2 + 10,
                         2**31, -5))
     text = str(value) if rng.random() < 0.9 else rng.choice(("abc", "1e3", "", "0x10"))
-    lines = _without_length(head) + [f"Content-Length: {text}".encode()]
+    lines = [*_without_length(head), f"Content-Length: {text}".encode()]
     return Mutation("http_length_lie", "breaking", b"\r\n".join(lines) + b"\r\n\r\n" + body,
                     close=rng.random() < 0.5)
 
@@ -403,7 +403,7 @@ def http_broken_chunked(data: bytes, rng: random.Random) -> Mutation:
     if parts is None:
         return truncate_close(data, rng)
     head, body = parts
-    lines = _without_length(head) + [b"Transfer-Encoding: chunked"]
+    lines = [*_without_length(head), b"Transfer-Encoding: chunked"]
     size = len(body)
     how = rng.choice(("size_lie", "not_hex", "no_last_chunk", "no_crlf"))
     if how == "size_lie":

@@ -87,9 +87,11 @@ async def _through(protocol: str, tmp_path: Path, only, run: int = 0):  # type: 
     probe = get_probe(protocol)
     device = create_simulator(protocol, spec.profile, **spec.sim_options)
     async with device:
-        proxy = proxy_for(protocol, (device.host, device.port), only=only)
+        proxy = proxy_for(protocol, (device.host, device.port), only=only,
+                          **spec.proxy_options(device))
         async with proxy:
-            obs = await probe_once(probe, probe_target(spec, type(probe), proxy.port, run))
+            obs = await probe_once(probe, probe_target(spec, type(probe), proxy.port, run,
+                                                       device), spec.deadline)
     return obs, proxy
 
 
@@ -246,3 +248,51 @@ async def test_udp_clients_are_forgotten_by_proxy_and_simulator(tmp_path: Path) 
         assert len(proxy._upstreams) == 0 == device.log.open_connections
         again = await probe_once(probe, probe_target(spec, type(probe), proxy.port, 1))
         assert again.status is ProbeStatus.OK, again.reason
+
+
+async def test_finding_opcua_a_damaged_activate_session_reply_is_no_refusal(
+        tmp_path: Path) -> None:
+    """Finding: an ActivateSession reply cut short (or with a lying size) made
+    ``opcua.anonymous_session`` false, as if the server had refused anonymous users."""
+    def cut_activate(number: int, data: bytes) -> Mutation | None:
+        return Mutation("truncate_close", "breaking", data[:20], close=True) \
+            if number == 5 else None
+
+    obs, proxy = await _through("opcua", tmp_path, cut_activate)
+    assert proxy.stats.mutated == 1
+    assert "opcua.anonymous_session" not in obs.facts, obs.facts.get("opcua.anonymous_session")
+    assert obs.status is not ProbeStatus.OK
+    assert obs.facts["opcua.security_none"].value is True  # read before the damage: kept
+
+
+def _chunked(head: bytes, body: bytes, size: int) -> bytes:
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(
+        b"content-length")]
+    return b"\r\n".join([*lines, b"Transfer-Encoding: chunked"]) + b"\r\n\r\n" \
+        + f"{size:x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(("damage", "close"), [
+    (lambda head, body: head + b"\r\n\r\n" + body[:100], True),
+    (lambda head, body: head + b"\r\n\r\n" + body[:100], False),
+    (lambda head, body: _chunked(head, body, len(body) * 2 + 16), True),
+    (lambda head, body: _chunked(head, body, len(body) * 2 + 16), False),
+], ids=["cut-then-closed", "cut-then-silent", "chunk-size-lie-closed", "chunk-size-lie-silent"])
+async def test_finding_winrm_a_reply_body_cut_short_is_a_winrm_error(
+        tmp_path: Path, damage, close: bool) -> None:  # type: ignore[no-untyped-def]
+    """Finding: urllib3's ProtocolError (a body cut or a chunk size lying, then closed) and
+    ReadTimeoutError (then silence) escaped the WinRM probe as probe failures (the
+    runner's catch-all)."""
+    cut: list[int] = []
+
+    def cut_body(number: int, data: bytes) -> Mutation | None:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if cut or not sep or len(body) < 200 or number < 2:
+            return None
+        cut.append(number)
+        return Mutation("http_body_truncated", "breaking", damage(head, body), close=close)
+
+    obs, proxy = await _through("winrm", tmp_path, cut_body)
+    assert cut and proxy.stats.mutated == 1
+    assert obs.status in (ProbeStatus.ERROR, ProbeStatus.TIMEOUT), obs.reason
+    assert not (obs.reason or "").startswith("probe failure"), obs.reason
