@@ -142,11 +142,21 @@ class FuzzProxy(_Base):
 
     @staticmethod
     async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, ssl.SSLError, asyncio.CancelledError):
+        """The probe's requests upstream; its end (EOF, or a reset) ends the upstream side
+        too. A reset used to leave the simulator waiting for the next request forever (one
+        stuck connection pair per ~100 fuzzed ENIP runs: the campaign's RSS grew)."""
+        try:
             while data := await reader.read(65_536):
                 writer.write(data)
                 await writer.drain()
-            writer.write_eof() if writer.can_write_eof() else writer.close()
+            if writer.can_write_eof():
+                writer.write_eof()
+                return
+        except (ConnectionError, ssl.SSLError):
+            pass
+        except asyncio.CancelledError:
+            return
+        writer.close()
 
     async def _replies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while data := await reader.read(65_536):

@@ -129,11 +129,12 @@ def targets(workdir: Path) -> dict[str, Target]:
         # the CIP Security port is looked at directly (a TLS handshake, no CIP): only the
         # EtherNet/IP replies on 44818 go through the proxy
         "enip": Target("enip", "compactlogix-5380-cip-security", AssetKind.PLC,
-                       lambda _: {}, 0.35, device_options=lambda d: d.endpoint_options),
+                       lambda _: {}, 0.35, {"tls_port": 0},  # any free port, not 2221
+                       device_options=lambda d: d.endpoint_options),
         "opcua": Target("opcua", "opcua-weak", AssetKind.HMI,
                         lambda _: {"read_build_info": True}, 0.2,
                         device_options=lambda d: d.endpoint_options, clean_per_proxy=True),
-        "winrm": Target("winrm", "windows-weak", AssetKind.HMI, _winrm_options, 0.04,
+        "winrm": Target("winrm", "windows-weak", AssetKind.HMI, _winrm_options, 0.08,
                         device_options=lambda d: {"cert_sha256": d.cert_sha256},
                         proxy_options=_winrm_tls, deadline=20.0),
     }
