@@ -296,3 +296,18 @@ async def test_finding_winrm_a_reply_body_cut_short_is_a_winrm_error(
     assert cut and proxy.stats.mutated == 1
     assert obs.status in (ProbeStatus.ERROR, ProbeStatus.TIMEOUT), obs.reason
     assert not (obs.reason or "").startswith("probe failure"), obs.reason
+
+
+async def test_finding_winrm_a_head_cut_short_offers_no_schemes(tmp_path: Path) -> None:
+    """Finding: http.client takes the end of the connection for the end of the headers, so
+    a 401 cut before its WWW-Authenticate header(s) made ``winrm.auth_offered`` empty."""
+    def cut_head(number: int, data: bytes) -> Mutation | None:
+        if number != 1:
+            return None
+        return Mutation("truncate_close", "breaking", data[:data.index(b"\r\n") + 12],
+                        close=True)  # the status line and a piece of the next header
+
+    obs, proxy = await _through("winrm", tmp_path, cut_head)
+    assert proxy.stats.mutated == 1
+    assert "winrm.auth_offered" not in obs.facts, obs.facts.get("winrm.auth_offered")
+    assert obs.status is ProbeStatus.ERROR
