@@ -65,6 +65,31 @@ def test_mutations_are_seeded_and_protocol_aware() -> None:
         own = {"modbus": "mbap_length_lie", "s7": "tpkt_length_lie", "snmp": "ber_length_lie",
                "ssh": "ssh_packet_length_lie"}[protocol]
         assert own in names, (protocol, names)
+    enip = bytes.fromhex("63001a00" + "00" * 20 + "01000c001400" + "01" * 20)
+    opcua = b"ACKF\x1c\x00\x00\x00" + bytes(20)
+    http = (b"HTTP/1.1 200 \r\nServer: Microsoft-HTTPAPI/2.0\r\nContent-Length: 10\r\n"
+            b"Content-Type: application/soap+xml\r\n\r\n<s:E>x</s:E>")
+    for protocol, sample, own_names in (
+            ("enip", enip, {"enip_length_lie", "enip_item_length_lie", "enip_wrong_command",
+                            "enip_wrong_item_type"}),
+            ("opcua", opcua, {"opcua_size_lie", "opcua_wrong_message_type",
+                              "opcua_wrong_chunk_type"}),
+            ("winrm", http, {"http_length_lie", "http_chunked_size_lie", "http_chunked_not_hex",
+                             "http_wrong_status", "http_soap_fault", "http_body_truncated"})):
+        assert mutators.mutate(protocol, sample, random.Random(3)) \
+            == mutators.mutate(protocol, sample, random.Random(3))
+        names = {mutators.mutate(protocol, sample, random.Random(seed)).name
+                 for seed in range(600)}
+        assert own_names <= names, (protocol, own_names - names)
+    enip_lie = mutators.enip_length_lie(enip, random.Random(2))
+    assert enip_lie.kind == "breaking" and enip_lie.data[:2] == enip[:2]
+    assert enip_lie.data[2:4] != enip[2:4] or enip_lie.name == "enip_item_length_lie"
+    size_lie = mutators.opcua_length_lie(opcua, random.Random(2))
+    assert size_lie.data[:4] == b"ACKF" and size_lie.data[4:8] != opcua[4:8]
+    fault = next(m for seed in range(200) if (m := mutators.http_wrong_status(
+        http, random.Random(seed))).name == "http_soap_fault")
+    assert fault.kind == "altering" and b"s:Fault" in fault.data \
+        and f"Content-Length: {len(mutators.SOAP_FAULT)}".encode() in fault.data
     lie = mutators.ber_length_lie(bytes.fromhex("300602010104017a"), random.Random(1))
     assert lie.kind == "breaking" and len(lie.data) >= 7
     datagram = mutators.mutate("snmp", b"\x30" * 10, random.Random(5), datagram=True)
