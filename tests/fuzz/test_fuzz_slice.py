@@ -336,3 +336,35 @@ async def test_finding_winrm_a_head_cut_short_offers_no_schemes(tmp_path: Path) 
     assert proxy.stats.mutated == 1
     assert "winrm.auth_offered" not in obs.facts, obs.facts.get("winrm.auth_offered")
     assert obs.status is ProbeStatus.ERROR
+
+
+async def test_finding_enip_a_silent_cip_security_port_is_no_verdict(tmp_path: Path) -> None:
+    """Finding (campaign under load): a TLS handshake that timed out on the CIP Security
+    port made ``enip.cip_security`` false; silence is no answer, so it is unknown."""
+    import asyncio
+    import dataclasses
+
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        silent.append(w)
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    spec = targets(tmp_path)["enip"]
+    probe = get_probe("enip")
+    device = create_simulator("enip", spec.profile, **spec.sim_options)
+    try:
+        async with device:
+            target = probe_target(spec, type(probe), device.port, 0, device)
+            target = dataclasses.replace(target, options=type(target.options)(tls_port=port))
+            obs = await probe_once(probe, target)
+    finally:
+        for w in silent:
+            w.transport.abort()
+        server.close()
+    assert silent, "the probe never tried the TLS port"
+    assert obs.status is ProbeStatus.OK, obs.reason
+    assert obs.facts["enip.tls_port_open"].value is True  # it accepted the connection
+    assert "enip.cip_security" not in obs.facts and "enip.cip_security" in obs.unknown
+    assert obs.facts["enip.product_name"].value  # the identity read before is kept
