@@ -118,6 +118,7 @@ class TlsPosture:
     cipher: str | None = None
     certificate: bytes | None = None  # DER of the server certificate
     reason: str = ""  # why not, when not open or no handshake
+    timed_out: bool = False  # no answer in time: neither open/closed nor TLS/not is known
 
 
 @cache
@@ -144,7 +145,7 @@ async def tls_posture(host: str, port: int, *, timeout: float,
             _reader, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
         return TlsPosture(False, False, reason=f"no TCP connection to {endpoint} within "
-                                               f"{timeout:g} s")
+                                               f"{timeout:g} s", timed_out=True)
     except OSError as exc:
         return TlsPosture(False, False, reason=f"{endpoint}: {exc.strerror or exc}")
     try:
@@ -158,7 +159,7 @@ async def tls_posture(host: str, port: int, *, timeout: float,
                           tls.getpeercert(binary_form=True))
     except TimeoutError:
         return TlsPosture(True, False, reason=f"no TLS handshake with {endpoint} within "
-                                              f"{timeout:g} s")
+                                              f"{timeout:g} s", timed_out=True)
     except (ssl.SSLError, OSError, EOFError) as exc:
         return TlsPosture(True, False, reason=f"TLS handshake with {endpoint} failed: "
                                               f"{getattr(exc, 'reason', None) or exc}")

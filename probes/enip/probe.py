@@ -189,6 +189,15 @@ def _compare(rec: Recorder, listed: Identity, read: Identity) -> None:
 
 def _record_tls(rec: Recorder, port: int, posture: TlsPosture) -> None:
     request = f"enip TLS handshake on port {port} (CIP Security; no CIP sent)"
+    if posture.timed_out:  # silence is no answer: a busy device is not one without TLS
+        eid = rec.evidence_for(request, posture.reason)
+        if posture.open:
+            rec.fact("enip.tls_port_open", True, eid)
+        else:
+            rec.unknown_fact("enip.tls_port_open", posture.reason)
+        for path in TLS_FACTS[1:]:
+            rec.unknown_fact(path, posture.reason)
+        return
     if not posture.open:
         eid = rec.evidence_for(request, posture.reason)
         rec.fact("enip.tls_port_open", False, eid)

@@ -25,6 +25,12 @@ from otaudit.probes.opcua.parse import BUILD_INFO, decode_get_endpoints
 CLIENT_URI = "urn:otaudit:probe"
 
 
+class OpcUaServiceFault(ProbeError):
+    """The server answered, well formed, with a bad status code: its refusal. Anything
+    else that fails a call (no answer, a closed connection, a reply that cannot be
+    decoded) is a plain ``ProbeError``/``ProbeTimeout``: no answer, not a refusal."""
+
+
 class _GuardedTransport:
     """The socket transport seen by asyncua: every write is checked, then counted."""
 
@@ -180,7 +186,7 @@ class OpcUaConnection:
         except TimeoutError:
             raise ProbeTimeout(f"no answer to {what} within {self.timeout:g} s") from None
         except ua.UaStatusCodeError as exc:
-            raise ProbeError(f"{what}: {type(exc).__name__} {exc}") from None
+            raise OpcUaServiceFault(f"{what}: {type(exc).__name__} {exc}") from None
         except (ConnectionError, ua.UaError) as exc:
             raise ProbeError(f"{what}: {exc}") from None
 

@@ -22,7 +22,6 @@ from otaudit.probes.base import (
     ParseError,
     Probe,
     ProbeContext,
-    ProbeError,
     ProbeOptions,
     ProbeTarget,
     Recorder,
@@ -179,6 +178,7 @@ def _record_certificate(rec: Recorder, cert: CertSummary, app_uri: str, eid: str
 
 
 async def _build_info(conn: OpcUaConnection, ctx: ProbeContext, eps: list[Endpoint]) -> None:
+    from otaudit.probes.opcua.client import OpcUaServiceFault
     from otaudit.probes.opcua.parse import anonymous_insecure_endpoint, build_info
 
     rec = ctx.recorder
@@ -194,7 +194,7 @@ async def _build_info(conn: OpcUaConnection, ctx: ProbeContext, eps: list[Endpoi
     await ctx.pace()
     try:
         await conn.activate_anonymous(token.policy_id)
-    except ProbeError as exc:
+    except OpcUaServiceFault as exc:  # only the server's answer says no (not damage)
         eid = rec.evidence_for("opcua ActivateSession (anonymous)", str(exc))
         rec.fact("opcua.anonymous_session", False, eid)
         for fact in BUILD_FACTS[1:]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import re
 import threading
 import time
@@ -33,6 +34,7 @@ from html import unescape
 from typing import Any, Literal
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -97,15 +99,52 @@ class Offered:
     evidence: str
 
 
+class _LastLine:
+    """A response's file object that remembers the last line read."""
+
+    def __init__(self, fp: Any) -> None:
+        self._fp, self.last = fp, b"\r\n"
+
+    def readline(self, *args: Any) -> bytes:
+        self.last = self._fp.readline(*args)
+        return self.last
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
+class WholeHeadResponse(http.client.HTTPResponse):
+    """An HTTP response whose head must end with its blank line. http.client takes the end
+    of the connection for the end of the headers: a head cut short would pass for a whole
+    reply with fewer headers (a 401 without its WWW-Authenticate: no scheme offered)."""
+
+    def __init__(self, sock: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        self.fp = _LastLine(self.fp)  # type: ignore[assignment]
+
+    def begin(self) -> None:
+        super().begin()
+        fp = self.fp
+        if isinstance(fp, _LastLine):
+            if fp.last == b"":
+                raise http.client.IncompleteRead(b"")
+            self.fp = fp._fp  # the head is whole: the body is read as usual
+
+
 def _tapped_pools(sent: Sent) -> dict[str, type]:
-    """urllib3 pool classes whose connections call ``sent()`` after each write."""
+    """urllib3 pool classes whose connections call ``sent()`` after each write and read
+    only whole reply heads (``WholeHeadResponse``)."""
 
     class TappedHTTPConnection(HTTPConnection):
+        response_class = WholeHeadResponse
+
         def send(self, data: Any) -> None:
             super().send(data)
             sent()
 
     class TappedHTTPSConnection(HTTPSConnection):
+        response_class = WholeHeadResponse
+
         def send(self, data: Any) -> None:
             super().send(data)
             sent()
@@ -144,8 +183,13 @@ def _map_error(exc: BaseException, what: str, cfg: WinrmConfig) -> ProbeError:
                               "the certificate with cert_sha256")
         return ProbeError(f"{what}: TLS handshake with {cfg.host}:{cfg.port} failed "
                           f"({_short(text)}): is it an https listener?")
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, requests.exceptions.Timeout | urllib3.exceptions.TimeoutError):
         return ProbeTimeout(f"{what}: no answer within {cfg.timeout:g} s")
+    if isinstance(exc, urllib3.exceptions.HTTPError | http.client.HTTPException):
+        # the body is read by ``_bounded_body`` from urllib3 directly, so urllib3's own
+        # errors arrive unwrapped: a body cut short, a broken chunked encoding, ...
+        return ProbeError(f"{what}: malformed or incomplete HTTP reply "
+                          f"({type(exc).__name__})")
     if isinstance(exc, requests.exceptions.ConnectionError):
         if "refused" in str(exc).lower():
             return ProbeRefused(f"{what}: connection refused by {cfg.host}:{cfg.port}")

@@ -7,7 +7,8 @@ PDU type, a byte overwritten). After a breaking mutation no new value can honest
 from the reply; after an altering one a well-formed but different answer may result.
 
 Protocol knowledge is framing only (no probe code): Modbus/TCP MBAP, S7 TPKT/COTP/S7 header,
-SSH identification line and binary packet header, SNMP BER.
+SSH identification line and binary packet header, SNMP BER, EtherNet/IP encapsulation header
+and common packet format, OPC UA message header, HTTP/1.1 responses (WinRM).
 """
 
 from __future__ import annotations
@@ -262,11 +263,202 @@ def _find_version(data: bytes) -> int | None:
     return None
 
 
+# --- EtherNet/IP -----------------------------------------------------------------------------
+
+ENIP_HEADER = 24
+ENIP_CPF_AT = {0x63: 0, 0x64: 0, 0x04: 0, 0x6F: 6, 0x70: 6}  # command -> CPF offset in data
+
+
+def _set16le(data: bytes, offset: int, value: int) -> bytes:
+    if len(data) < offset + 2:
+        return data
+    return data[:offset] + struct.pack("<H", value & 0xFFFF) + data[offset + 2:]
+
+
+def _enip_items(data: bytes) -> list[int]:
+    """Offsets of the common packet format items (type, length) of an encapsulation frame."""
+    if len(data) < ENIP_HEADER + 2:
+        return []
+    at = ENIP_CPF_AT.get(struct.unpack("<H", data[0:2])[0])
+    if at is None:
+        return []
+    pos = ENIP_HEADER + at
+    if len(data) < pos + 2:
+        return []
+    count, pos = struct.unpack("<H", data[pos:pos + 2])[0], pos + 2
+    found = []
+    for _ in range(min(count, 16)):
+        if len(data) < pos + 4:
+            break
+        found.append(pos)
+        pos += 4 + struct.unpack("<H", data[pos + 2:pos + 4])[0]
+    return found
+
+
+def enip_length_lie(data: bytes, rng: random.Random) -> Mutation:
+    """A lying encapsulation length (uint16 LE at offset 2) or CPF item length."""
+    items = _enip_items(data)
+    if items and rng.random() < 0.3:
+        at = rng.choice(items) + 2
+        current = struct.unpack("<H", data[at:at + 2])[0]
+        return Mutation("enip_item_length_lie", "breaking",
+                        _set16le(data, at, _lie(current, rng)))
+    if len(data) < 4:
+        return truncate_stall(data, rng)
+    current = struct.unpack("<H", data[2:4])[0]
+    return Mutation("enip_length_lie", "breaking", _set16le(data, 2, _lie(current, rng)))
+
+
+def enip_wrong_type(data: bytes, rng: random.Random) -> Mutation:
+    """Another encapsulation command or CPF item type."""
+    items = _enip_items(data)
+    if items and rng.random() < 0.5:
+        at = rng.choice(items)
+        current = struct.unpack("<H", data[at:at + 2])[0]
+        value = rng.choice((0x0000, 0x000C, 0x00A1, 0x00B1, 0x00B2, 0x0086, 0x8000,
+                            rng.randrange(0x10000)))
+        value = value if value != current else current ^ 0x0100
+        return Mutation("enip_wrong_item_type", "altering", _set16le(data, at, value))
+    if len(data) < 2:
+        return bit_flip(data, rng)
+    current = struct.unpack("<H", data[0:2])[0]
+    value = rng.choice((0x0000, 0x0004, 0x0063, 0x0064, 0x0065, 0x0066, 0x006F, 0x0070,
+                        rng.randrange(0x10000)))
+    value = value if value != current else current ^ 0x0001
+    return Mutation("enip_wrong_command", "altering", _set16le(data, 0, value))
+
+
+# --- OPC UA ----------------------------------------------------------------------------------
+
+OPCUA_TYPES = (b"HEL", b"ACK", b"ERR", b"RHE", b"OPN", b"CLO", b"MSG")
+
+
+def opcua_length_lie(data: bytes, rng: random.Random) -> Mutation:
+    """A lying message size (uint32 LE at offset 4) in the OPC UA message header."""
+    if len(data) < 8:
+        return truncate_stall(data, rng)
+    current = struct.unpack("<I", data[4:8])[0]
+    value = rng.choice((0, 1, 7, 8, max(current - 1, 0), current + 1, current * 2, 0xFFFF,
+                        2**31, 2**32 - 1, rng.randrange(2**32)))
+    value = value if value != current else current + 3
+    out = data[:4] + struct.pack("<I", value & 0xFFFFFFFF) + data[8:]
+    return Mutation("opcua_size_lie", "breaking", out)
+
+
+def opcua_wrong_type(data: bytes, rng: random.Random) -> Mutation:
+    """Another message type ("MSG", "OPN", "ACK", "ERR", ...) or chunk type."""
+    if len(data) < 4:
+        return bit_flip(data, rng)
+    if rng.random() < 0.3:
+        chunk = rng.choice((b"F", b"C", b"A", b"X", bytes([rng.randrange(256)])))
+        chunk = chunk if chunk != data[3:4] else b"A" if data[3:4] != b"A" else b"C"
+        return Mutation("opcua_wrong_chunk_type", "altering", data[:3] + chunk + data[4:])
+    kind = rng.choice((*OPCUA_TYPES, rng.randbytes(3)))
+    kind = kind if kind != data[:3] else b"ERR" if data[:3] != b"ERR" else b"MSG"
+    return Mutation("opcua_wrong_message_type", "altering", kind + data[3:])
+
+
+# --- HTTP (WinRM) ----------------------------------------------------------------------------
+
+SOAP_FAULT = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+              b'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing">'
+              b"<s:Header><a:Action>http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+              b"</a:Action></s:Header><s:Body><s:Fault><s:Code><s:Value>s:Receiver"
+              b"</s:Value></s:Code><s:Reason><s:Text xml:lang=\"en-US\">The WS-Management "
+              b"service cannot process the request.</s:Text></s:Reason></s:Fault></s:Body>"
+              b"</s:Envelope>")
+
+
+def _http_split(data: bytes) -> tuple[bytes, bytes] | None:
+    """(head with its blank line, body) of a chunk that starts an HTTP response."""
+    if not data.startswith(b"HTTP/"):
+        return None
+    end = data.find(b"\r\n\r\n")
+    return (data[:end + 4], data[end + 4:]) if end >= 0 else None
+
+
+def _without_length(head: bytes) -> list[bytes]:
+    return [line for line in head[:-4].split(b"\r\n")
+            if not line.lower().startswith((b"content-length:", b"transfer-encoding:"))]
+
+
+def http_length_lie(data: bytes, rng: random.Random) -> Mutation:
+    """A Content-Length that disagrees with the body."""
+    parts = _http_split(data)
+    if parts is None:
+        return truncate_close(data, rng)
+    head, body = parts
+    value = rng.choice((0, 1, max(len(body) - 1, 0), len(body) + 1, len(body) * 2 + 10,
+                        2**31, -5))
+    text = str(value) if rng.random() < 0.9 else rng.choice(("abc", "1e3", "", "0x10"))
+    lines = [*_without_length(head), f"Content-Length: {text}".encode()]
+    return Mutation("http_length_lie", "breaking", b"\r\n".join(lines) + b"\r\n\r\n" + body,
+                    close=rng.random() < 0.5)
+
+
+def http_broken_chunked(data: bytes, rng: random.Random) -> Mutation:
+    """The body in chunked transfer encoding whose framing is broken (a lying or non-hex
+    chunk size, no last chunk)."""
+    parts = _http_split(data)
+    if parts is None:
+        return truncate_close(data, rng)
+    head, body = parts
+    lines = [*_without_length(head), b"Transfer-Encoding: chunked"]
+    size = len(body)
+    how = rng.choice(("size_lie", "not_hex", "no_last_chunk", "no_crlf"))
+    if how == "size_lie":
+        lie = rng.choice((size + 1, size * 2 + 16, max(size - 1, 1), 0xFFFFFFFF))
+        chunked = f"{lie:x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    elif how == "not_hex":
+        chunked = b"zz\r\n" + body + b"\r\n0\r\n\r\n"
+    elif how == "no_last_chunk":
+        chunked = f"{size:x}\r\n".encode() + body + b"\r\n"
+    else:
+        chunked = f"{size:x}\r\n".encode() + body + b"0\r\n\r\n"
+    return Mutation(f"http_chunked_{how}", "breaking",
+                    b"\r\n".join(lines) + b"\r\n\r\n" + chunked, close=rng.random() < 0.5)
+
+
+def http_wrong_status(data: bytes, rng: random.Random) -> Mutation:
+    """Another status line, or a SOAP fault where a response was expected."""
+    parts = _http_split(data)
+    if parts is None:
+        return bit_flip(data, rng)
+    head, body = parts
+    lines = _without_length(head)
+    if rng.random() < 0.4:
+        body = SOAP_FAULT
+        lines[0] = b"HTTP/1.1 500 Internal Server Error"
+        name = "http_soap_fault"
+    else:
+        lines[0] = rng.choice((b"HTTP/1.1 200 OK", b"HTTP/1.1 500 Internal Server Error",
+                               b"HTTP/1.1 401 Unauthorized", b"HTTP/1.1 400 Bad Request",
+                               b"HTTP/1.1 302 Found", b"HTTP/1.1 100 Continue",
+                               b"HTTP/1.1 204 No Content", b"HTTP/1.0 999 What",
+                               b"HTTP/1.1 abc", b"HTTP/9.9 200 OK", b"NOTHTTP 200"))
+        name = "http_wrong_status"
+    lines.append(f"Content-Length: {len(body)}".encode())
+    return Mutation(name, "altering", b"\r\n".join(lines) + b"\r\n\r\n" + body)
+
+
+def http_body_truncated(data: bytes, rng: random.Random) -> Mutation:
+    """The head whole, the body cut short (then closed, or silence)."""
+    parts = _http_split(data)
+    if parts is None or not parts[1]:
+        return truncate_close(data, rng)
+    head, body = parts
+    return Mutation("http_body_truncated", "breaking", head + body[:rng.randrange(len(body))],
+                    close=rng.random() < 0.5)
+
+
 PROTOCOL: dict[str, tuple[Mutator, ...]] = {
     "modbus": (modbus_length_lie, modbus_wrong_type),
     "s7": (s7_length_lie, s7_wrong_type),
     "ssh": (ssh_length_lie, ssh_wrong_type),
     "snmp": (ber_length_lie, snmp_wrong_type),
+    "enip": (enip_length_lie, enip_wrong_type),
+    "opcua": (opcua_length_lie, opcua_wrong_type),
+    "winrm": (http_length_lie, http_broken_chunked, http_wrong_status, http_body_truncated),
 }
 DATAGRAM_UNSUITED = frozenset({"truncate_stall"})  # no stream to stall over UDP
 

@@ -5,6 +5,13 @@ datagram) is mutated with probability ``rate`` (``mutators.mutate``). Every muta
 applied is recorded (``applied``), so a campaign can tell which runs saw which damage.
 The proxy is simulator side: it never imports probe code.
 
+TLS (WinRM over HTTPS): bytes inside TLS cannot be mutated in flight, so the TCP proxy can
+terminate TLS: ``tls`` is the server context it presents to the probe (the simulator's own
+test certificate and key, so the probe pins or verifies exactly what it would against the
+simulator), ``upstream_tls`` the client context it talks to the simulator with. The
+mutations then apply to the plaintext HTTP replies, re-encrypted on the way out; the
+probe's TLS verification stays on as in production.
+
     proxy = FuzzProxy("s7", upstream=("127.0.0.1", 10102), seed=7, rate=0.3)
     await proxy.start()          # listens on 127.0.0.1:proxy.port
     ...
@@ -16,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -77,15 +85,18 @@ class _Base:
 
 
 class FuzzProxy(_Base):
-    """TCP: one upstream connection per client connection."""
+    """TCP: one upstream connection per client connection (TLS terminated when ``tls``)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tls: ssl.SSLContext | None = None,
+                 upstream_tls: ssl.SSLContext | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.tls, self.upstream_tls = tls, upstream_tls
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._client, self.host, self.port)
+        self._server = await asyncio.start_server(self._client, self.host, self.port,
+                                                  ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -109,7 +120,9 @@ class FuzzProxy(_Base):
         assert task is not None
         self._tasks.add(task)
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+            up_reader, up_writer = await asyncio.open_connection(
+                *self.upstream, ssl=self.upstream_tls,
+                server_hostname="" if self.upstream_tls else None)
         except OSError:
             writer.transport.abort()
             self._tasks.discard(task)
@@ -117,7 +130,7 @@ class FuzzProxy(_Base):
         forward = asyncio.create_task(self._pump(reader, up_writer))
         try:
             await self._replies(up_reader, writer)
-        except (ConnectionError, asyncio.CancelledError):
+        except (ConnectionError, ssl.SSLError, asyncio.CancelledError):
             pass
         finally:
             forward.cancel()
@@ -129,11 +142,21 @@ class FuzzProxy(_Base):
 
     @staticmethod
     async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+        """The probe's requests upstream; its end (EOF, or a reset) ends the upstream side
+        too. A reset used to leave the simulator waiting for the next request forever (one
+        stuck connection pair per ~100 fuzzed ENIP runs: the campaign's RSS grew)."""
+        try:
             while data := await reader.read(65_536):
                 writer.write(data)
                 await writer.drain()
-            writer.write_eof() if writer.can_write_eof() else writer.close()
+            if writer.can_write_eof():
+                writer.write_eof()
+                return
+        except (ConnectionError, ssl.SSLError):
+            pass
+        except asyncio.CancelledError:
+            return
+        writer.close()
 
     async def _replies(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while data := await reader.read(65_536):
@@ -242,6 +265,6 @@ class _Back(asyncio.DatagramProtocol):
 
 
 def proxy_for(protocol: str, upstream: tuple[str, int], **kwargs: Any) -> FuzzProxy | FuzzUdpProxy:
-    """The TCP or UDP proxy for ``protocol`` (SNMP is UDP)."""
+    """The TCP or UDP proxy for ``protocol`` (SNMP is UDP); ``tls``/``upstream_tls``: TCP."""
     cls = FuzzUdpProxy if protocol == "snmp" else FuzzProxy
     return cls(protocol, upstream, **kwargs)

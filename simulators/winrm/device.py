@@ -206,14 +206,8 @@ class WinrmDevice(SimulatedDevice):
     async def start(self) -> None:
         context = None
         if self.profile.scheme == "https":
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
             self._tmp = tempfile.TemporaryDirectory(prefix="otaudit-winrm-sim-")
-            cert, key = Path(self._tmp.name) / "cert.pem", Path(self._tmp.name) / "key.pem"
-            cert.write_bytes(self.cert_pem)
-            key.touch(mode=0o600)
-            key.write_bytes(self._key_pem)
-            context.load_cert_chain(cert, key)
+            context = self.server_tls_context()
             self._write_ntlm_users()
         elif "ntlm" in self.profile.auth:
             self._tmp = tempfile.TemporaryDirectory(prefix="otaudit-winrm-sim-")
@@ -221,6 +215,25 @@ class WinrmDevice(SimulatedDevice):
         self._server = await asyncio.start_server(self._accept, self.host, self.port,
                                                   ssl=context, limit=MAX_HEAD)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    def server_tls_context(self) -> ssl.SSLContext:
+        """The listener's TLS server context (its certificate and key); a fuzz proxy that
+        terminates TLS presents the same certificate with it."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        with tempfile.TemporaryDirectory(prefix="otaudit-winrm-tls-") as tmp:
+            cert, key = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+            cert.write_bytes(self.cert_pem)
+            key.touch(mode=0o600)
+            key.write_bytes(self._key_pem)
+            context.load_cert_chain(cert, key)
+        return context
+
+    def client_tls_context(self) -> ssl.SSLContext:
+        """A client context that trusts exactly this listener's certificate."""
+        context = ssl.create_default_context(cadata=self.cert_pem.decode("ascii"))
+        context.check_hostname = False
+        return context
 
     def _write_ntlm_users(self) -> None:
         assert self._tmp is not None

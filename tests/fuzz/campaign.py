@@ -3,6 +3,7 @@ the seeded mutating proxy (``otaudit.simulators.fuzz``), until N fuzzed replies 
 
     .venv/bin/python tests/fuzz/campaign.py [--replies 10000] [--seed 1] [--protocols all]
                                             [--workers 4] [--json FILE] [--tracemalloc]
+                                            [--rate 0 --runs 200]  (a clean baseline)
 
 (``make fuzz`` runs it with 10,000 replies per protocol; ``test_fuzz_slice.py`` a short
 seeded slice.) It prints, per protocol:
@@ -62,7 +63,7 @@ from otaudit.simulators import create_simulator
 from otaudit.simulators.fuzz.mutators import Mutation, snmp_version
 from otaudit.simulators.fuzz.proxy import proxy_for
 
-PROTOCOLS = ("modbus", "s7", "snmp", "ssh")
+PROTOCOLS = ("modbus", "s7", "snmp", "ssh", "enip", "opcua", "winrm")
 # facts inferred from silence: path -> the versions whose replies it depends on (None: the
 # versions in which the clean and the fuzzed value differ)
 SILENCE_INFERRED: dict[str, dict[str, tuple[str, ...] | None]] = {"snmp": {
@@ -86,6 +87,21 @@ class Target:
     options: Callable[[int], dict[str, Any]]  # run number -> probe options
     rate: float  # share of replies mutated
     sim_options: dict[str, Any] = field(default_factory=dict)
+    device_options: Callable[[Any], dict[str, Any]] = lambda _: {}  # from the simulator
+    proxy_options: Callable[[Any], dict[str, Any]] = lambda _: {}  # e.g. TLS termination
+    deadline: float = DEADLINE  # of one probe run
+    clean_per_proxy: bool = False  # replies name the address the probe reached (OPC UA)
+
+
+def _winrm_options(run: int) -> dict[str, Any]:
+    return {"user": "auditor", "password": {"env": PASSWORD_VAR}, "auth": "basic"}
+
+
+def _winrm_tls(device: Any) -> dict[str, Any]:
+    """WinRM is HTTPS: the proxy terminates TLS with the listener's own test certificate
+    (and trusts exactly that certificate upstream), so it mutates the HTTP bytes while the
+    probe still verifies TLS as in production, pinning that certificate (``cert_sha256``)."""
+    return {"tls": device.server_tls_context(), "upstream_tls": device.client_tls_context()}
 
 
 def _ssh_options(known_hosts: Path) -> Callable[[int], dict[str, Any]]:
@@ -110,6 +126,17 @@ def targets(workdir: Path) -> dict[str, Target]:
         "ssh": Target("ssh", "hmi-weak", AssetKind.HMI,
                       _ssh_options(workdir / "known_hosts"), 0.25,
                       {"host_key_dir": workdir / "ssh-keys"}),
+        # the CIP Security port is looked at directly (a TLS handshake, no CIP): only the
+        # EtherNet/IP replies on 44818 go through the proxy
+        "enip": Target("enip", "compactlogix-5380-cip-security", AssetKind.PLC,
+                       lambda _: {}, 0.35, {"tls_port": 0},  # any free port, not 2221
+                       device_options=lambda d: d.endpoint_options),
+        "opcua": Target("opcua", "opcua-weak", AssetKind.HMI,
+                        lambda _: {"read_build_info": True}, 0.2,
+                        device_options=lambda d: d.endpoint_options, clean_per_proxy=True),
+        "winrm": Target("winrm", "windows-weak", AssetKind.HMI, _winrm_options, 0.08,
+                        device_options=lambda d: {"cert_sha256": d.cert_sha256},
+                        proxy_options=_winrm_tls, deadline=20.0),
     }
 
 
@@ -170,20 +197,25 @@ def known(obs: Observation) -> dict[str, Any]:
     return {path: fact.value for path, fact in obs.facts.items()}
 
 
-async def probe_once(probe: Probe, target: ProbeTarget) -> Observation:
+async def probe_once(probe: Probe, target: ProbeTarget, deadline: float = DEADLINE
+                     ) -> Observation:
     return await run_probe(probe, target, collector_id="fuzz", site="fuzz",
-                           deadline=DEADLINE, op_timeout=OP_TIMEOUT)
+                           deadline=deadline, op_timeout=OP_TIMEOUT)
 
 
-def probe_target(spec: Target, cls: type[Probe], port: int, run: int) -> ProbeTarget:
-    options: ProbeOptions = cls.Options.model_validate(spec.options(run))
+def probe_target(spec: Target, cls: type[Probe], port: int, run: int,
+                 device: Any = None) -> ProbeTarget:
+    values = spec.options(run) | (spec.device_options(device) if device is not None else {})
+    options: ProbeOptions = cls.Options.model_validate(values)
     return ProbeTarget(asset=AssetRef(id=f"{spec.protocol}-fuzz", kind=spec.kind, zone="z"),
                        host="127.0.0.1", port=port, options=options)
 
 
 async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir: Path,
-                   progress: Callable[[str], None] | None = None) -> Report:
-    """Fuzz one protocol until ``replies`` replies were mutated; returns the report."""
+                   progress: Callable[[str], None] | None = None, *,
+                   rate: float | None = None, max_runs: int | None = None) -> Report:
+    """Fuzz one protocol until ``replies`` replies were mutated (or ``max_runs`` runs:
+    with ``rate`` 0, a clean baseline); returns the report."""
     from otaudit.probes import get_probe
 
     spec = targets(workdir)[protocol]
@@ -195,21 +227,27 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
         device = create_simulator(protocol, spec.profile, **spec.sim_options)
         await stack.enter_async_context(device)
         upstream = (device.host, device.port)
-        proxies = [proxy_for(protocol, upstream, seed=seed * 1000 + w, rate=0.0)
-                   for w in range(workers)]
+        proxies = [proxy_for(protocol, upstream, seed=seed * 1000 + w, rate=0.0,
+                             **spec.proxy_options(device)) for w in range(workers)]
         for proxy in proxies:
             await stack.enter_async_context(proxy)
-        # the clean facts: two undamaged runs (each option variant) through the proxy
-        clean: dict[int, dict[str, Any]] = {}
+        # the clean facts: two undamaged runs (each option variant) through the proxy (each
+        # proxy when the device's replies name the address it was reached at)
+        clean: dict[tuple[int, int], dict[str, Any]] = {}
         variants = sorted({_variant(spec, run) for run in range(8)})
+        fronts = proxies if spec.clean_per_proxy else proxies[:1]
         for variant in variants:
-            first = await probe_once(probe, probe_target(spec, cls, proxies[0].port, variant))
-            second = await probe_once(probe, probe_target(spec, cls, proxies[0].port, variant))
-            a, b = known(first), known(second)
-            clean[variant] = {p: v for p, v in a.items() if b.get(p, object()) == v}
-            report.volatile += sorted(set(a) ^ set(b) | {p for p in a if p in b and a[p] != b[p]})
+            for proxy in fronts:
+                target = probe_target(spec, cls, proxy.port, variant, device)
+                first = await probe_once(probe, target, spec.deadline)
+                second = await probe_once(probe, target, spec.deadline)
+                a, b = known(first), known(second)
+                clean[variant, proxy.port] = {p: v for p, v in a.items()
+                                              if b.get(p, object()) == v}
+                report.volatile += sorted(set(a) ^ set(b)
+                                          | {p for p in a if p in b and a[p] != b[p]})
         for proxy in proxies:
-            proxy.rate = spec.rate
+            proxy.rate = spec.rate if rate is None else rate
             proxy.take_applied()
         run_counter = iter(range(10**9))
         early_mark = False
@@ -219,10 +257,13 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
             nonlocal early_mark
             while report.fuzzed_replies < replies:
                 run = next(run_counter)
+                if max_runs is not None and run >= max_runs:
+                    break
                 proxy.reseed(seed * 1_000_003 + run)
-                target = probe_target(spec, cls, proxy.port, run)
+                target = probe_target(spec, cls, proxy.port, run, device)
                 try:
-                    obs = await asyncio.wait_for(probe_once(probe, target), DEADLINE + 5)
+                    obs = await asyncio.wait_for(probe_once(probe, target, spec.deadline),
+                                                 spec.deadline + 5)
                 except TimeoutError:
                     report.without_status += 1
                     report.fuzzed_replies += len(proxy.take_applied())
@@ -241,13 +282,16 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
                 report.mutations.update(m.name for m in applied)
                 if obs.reason and obs.reason.startswith("probe failure:"):
                     report.probe_bugs[obs.reason[:160]] += 1
-                judge(report, clean[_variant(spec, run)], obs, applied, run)
-                tenth = min(10, report.fuzzed_replies * 10 // replies)
+                judge(report, clean[_variant(spec, run), fronts[0].port if len(fronts) == 1
+                                    else proxy.port], obs, applied, run)
+                done = report.fuzzed_replies / replies if max_runs is None \
+                    else report.runs / max_runs
+                tenth = min(10, int(done * 10))
                 while len(report.rss_tenths_mib) < tenth:
                     report.rss_tenths_mib.append(rss_mib())
                     if tracemalloc.is_tracing():
                         snapshots.append(tracemalloc.take_snapshot())
-                if not early_mark and report.fuzzed_replies >= replies / 10:
+                if not early_mark and done >= 0.1:
                     early_mark = True
                     report.rss_early_mib = rss_mib()
                 if progress and report.runs % 500 == 0:
@@ -365,6 +409,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--protocols", default="all")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rate", type=float, help="share of replies mutated (default: "
+                        "each protocol's own); 0 with --runs: a clean baseline")
+    parser.add_argument("--runs", type=int, help="stop after this many runs")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--verbose", action="store_true", help="show otaudit's error logs")
     parser.add_argument("--tracemalloc", action="store_true",
@@ -377,6 +424,8 @@ async def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(logging.CRITICAL)  # libraries log every damaged frame
     if args.verbose:
         logging.getLogger("otaudit").setLevel(logging.ERROR)
+    else:  # asyncua's loggers (levels set by the OPC UA simulator) log damage as CRITICAL
+        logging.disable(logging.CRITICAL)
     chosen = PROTOCOLS if args.protocols == "all" else tuple(args.protocols.split(","))
     os.environ.setdefault(COMMUNITY_VAR, "public")
     os.environ.setdefault(PASSWORD_VAR, "otaudit-demo")
@@ -384,10 +433,14 @@ async def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="otaudit-fuzz-") as tmp:
         for protocol in chosen:
             report = await campaign(protocol, args.replies, args.seed, args.workers, Path(tmp),
-                                    progress=lambda line: print("  ...", line, flush=True))
+                                    progress=lambda line: print("  ...", line, flush=True),
+                                    rate=args.rate, max_runs=args.runs)
             print_report(report, peak_rss_mib())
             results.append(report.as_dict())
     failed = sum(len(r["crashes"]) + r["without_status"] + len(r["invented"]) for r in results)
+    if args.rate == 0:  # a clean baseline: every run ok, every fact equal to the clean one
+        failed += sum(sum(n for s, n in r["statuses"].items() if s != "ok") + r["altered"]
+                      + sum(r["probe_bugs"].values()) for r in results)
     if args.json:
         args.json.write_text(json.dumps({"seed": args.seed, "replies": args.replies,
                                          "peak_rss_mib": round(peak_rss_mib(), 1),

@@ -65,6 +65,31 @@ def test_mutations_are_seeded_and_protocol_aware() -> None:
         own = {"modbus": "mbap_length_lie", "s7": "tpkt_length_lie", "snmp": "ber_length_lie",
                "ssh": "ssh_packet_length_lie"}[protocol]
         assert own in names, (protocol, names)
+    enip = bytes.fromhex("63001a00" + "00" * 20 + "01000c001400" + "01" * 20)
+    opcua = b"ACKF\x1c\x00\x00\x00" + bytes(20)
+    http = (b"HTTP/1.1 200 \r\nServer: Microsoft-HTTPAPI/2.0\r\nContent-Length: 10\r\n"
+            b"Content-Type: application/soap+xml\r\n\r\n<s:E>x</s:E>")
+    for protocol, sample, own_names in (
+            ("enip", enip, {"enip_length_lie", "enip_item_length_lie", "enip_wrong_command",
+                            "enip_wrong_item_type"}),
+            ("opcua", opcua, {"opcua_size_lie", "opcua_wrong_message_type",
+                              "opcua_wrong_chunk_type"}),
+            ("winrm", http, {"http_length_lie", "http_chunked_size_lie", "http_chunked_not_hex",
+                             "http_wrong_status", "http_soap_fault", "http_body_truncated"})):
+        assert mutators.mutate(protocol, sample, random.Random(3)) \
+            == mutators.mutate(protocol, sample, random.Random(3))
+        names = {mutators.mutate(protocol, sample, random.Random(seed)).name
+                 for seed in range(600)}
+        assert own_names <= names, (protocol, own_names - names)
+    enip_lie = mutators.enip_length_lie(enip, random.Random(2))
+    assert enip_lie.kind == "breaking" and enip_lie.data[:2] == enip[:2]
+    assert enip_lie.data[2:4] != enip[2:4] or enip_lie.name == "enip_item_length_lie"
+    size_lie = mutators.opcua_length_lie(opcua, random.Random(2))
+    assert size_lie.data[:4] == b"ACKF" and size_lie.data[4:8] != opcua[4:8]
+    fault = next(m for seed in range(200) if (m := mutators.http_wrong_status(
+        http, random.Random(seed))).name == "http_soap_fault")
+    assert fault.kind == "altering" and b"s:Fault" in fault.data \
+        and f"Content-Length: {len(mutators.SOAP_FAULT)}".encode() in fault.data
     lie = mutators.ber_length_lie(bytes.fromhex("300602010104017a"), random.Random(1))
     assert lie.kind == "breaking" and len(lie.data) >= 7
     datagram = mutators.mutate("snmp", b"\x30" * 10, random.Random(5), datagram=True)
@@ -87,9 +112,11 @@ async def _through(protocol: str, tmp_path: Path, only, run: int = 0):  # type: 
     probe = get_probe(protocol)
     device = create_simulator(protocol, spec.profile, **spec.sim_options)
     async with device:
-        proxy = proxy_for(protocol, (device.host, device.port), only=only)
+        proxy = proxy_for(protocol, (device.host, device.port), only=only,
+                          **spec.proxy_options(device))
         async with proxy:
-            obs = await probe_once(probe, probe_target(spec, type(probe), proxy.port, run))
+            obs = await probe_once(probe, probe_target(spec, type(probe), proxy.port, run,
+                                                       device), spec.deadline)
     return obs, proxy
 
 
@@ -246,3 +273,98 @@ async def test_udp_clients_are_forgotten_by_proxy_and_simulator(tmp_path: Path) 
         assert len(proxy._upstreams) == 0 == device.log.open_connections
         again = await probe_once(probe, probe_target(spec, type(probe), proxy.port, 1))
         assert again.status is ProbeStatus.OK, again.reason
+
+
+async def test_finding_opcua_a_damaged_activate_session_reply_is_no_refusal(
+        tmp_path: Path) -> None:
+    """Finding: an ActivateSession reply cut short (or with a lying size) made
+    ``opcua.anonymous_session`` false, as if the server had refused anonymous users."""
+    def cut_activate(number: int, data: bytes) -> Mutation | None:
+        return Mutation("truncate_close", "breaking", data[:20], close=True) \
+            if number == 5 else None
+
+    obs, proxy = await _through("opcua", tmp_path, cut_activate)
+    assert proxy.stats.mutated == 1
+    assert "opcua.anonymous_session" not in obs.facts, obs.facts.get("opcua.anonymous_session")
+    assert obs.status is not ProbeStatus.OK
+    assert obs.facts["opcua.security_none"].value is True  # read before the damage: kept
+
+
+def _chunked(head: bytes, body: bytes, size: int) -> bytes:
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(
+        b"content-length")]
+    return b"\r\n".join([*lines, b"Transfer-Encoding: chunked"]) + b"\r\n\r\n" \
+        + f"{size:x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(("damage", "close"), [
+    (lambda head, body: head + b"\r\n\r\n" + body[:100], True),
+    (lambda head, body: head + b"\r\n\r\n" + body[:100], False),
+    (lambda head, body: _chunked(head, body, len(body) * 2 + 16), True),
+    (lambda head, body: _chunked(head, body, len(body) * 2 + 16), False),
+], ids=["cut-then-closed", "cut-then-silent", "chunk-size-lie-closed", "chunk-size-lie-silent"])
+async def test_finding_winrm_a_reply_body_cut_short_is_a_winrm_error(
+        tmp_path: Path, damage, close: bool) -> None:  # type: ignore[no-untyped-def]
+    """Finding: urllib3's ProtocolError (a body cut or a chunk size lying, then closed) and
+    ReadTimeoutError (then silence) escaped the WinRM probe as probe failures (the
+    runner's catch-all)."""
+    cut: list[int] = []
+
+    def cut_body(number: int, data: bytes) -> Mutation | None:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if cut or not sep or len(body) < 200 or number < 2:
+            return None
+        cut.append(number)
+        return Mutation("http_body_truncated", "breaking", damage(head, body), close=close)
+
+    obs, proxy = await _through("winrm", tmp_path, cut_body)
+    assert cut and proxy.stats.mutated == 1
+    assert obs.status in (ProbeStatus.ERROR, ProbeStatus.TIMEOUT), obs.reason
+    assert not (obs.reason or "").startswith("probe failure"), obs.reason
+
+
+async def test_finding_winrm_a_head_cut_short_offers_no_schemes(tmp_path: Path) -> None:
+    """Finding: http.client takes the end of the connection for the end of the headers, so
+    a 401 cut before its WWW-Authenticate header(s) made ``winrm.auth_offered`` empty."""
+    def cut_head(number: int, data: bytes) -> Mutation | None:
+        if number != 1:
+            return None
+        return Mutation("truncate_close", "breaking", data[:data.index(b"\r\n") + 12],
+                        close=True)  # the status line and a piece of the next header
+
+    obs, proxy = await _through("winrm", tmp_path, cut_head)
+    assert proxy.stats.mutated == 1
+    assert "winrm.auth_offered" not in obs.facts, obs.facts.get("winrm.auth_offered")
+    assert obs.status is ProbeStatus.ERROR
+
+
+async def test_finding_enip_a_silent_cip_security_port_is_no_verdict(tmp_path: Path) -> None:
+    """Finding (campaign under load): a TLS handshake that timed out on the CIP Security
+    port made ``enip.cip_security`` false; silence is no answer, so it is unknown."""
+    import asyncio
+    import dataclasses
+
+    silent: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        silent.append(w)
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    spec = targets(tmp_path)["enip"]
+    probe = get_probe("enip")
+    device = create_simulator("enip", spec.profile, **spec.sim_options)
+    try:
+        async with device:
+            target = probe_target(spec, type(probe), device.port, 0, device)
+            target = dataclasses.replace(target, options=type(target.options)(tls_port=port))
+            obs = await probe_once(probe, target)
+    finally:
+        for w in silent:
+            w.transport.abort()
+        server.close()
+    assert silent, "the probe never tried the TLS port"
+    assert obs.status is ProbeStatus.OK, obs.reason
+    assert obs.facts["enip.tls_port_open"].value is True  # it accepted the connection
+    assert "enip.cip_security" not in obs.facts and "enip.cip_security" in obs.unknown
+    assert obs.facts["enip.product_name"].value  # the identity read before is kept
