@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from otaudit.text import storable_text
+
 SCHEMA_VERSION: Literal[1] = 1
 EXCERPT_LIMIT = 2048
 MAX_MESSAGE_BYTES = 1024 * 1024  # one MQTT observation message, envelope included
@@ -173,7 +175,7 @@ def excerpt(
 ) -> tuple[str, Literal["text", "hex"], bool]:
     """Bounded, printable excerpt of a raw reply: text when it is clean UTF-8, else hex."""
     if isinstance(raw, str):
-        return raw[:limit], "text", len(raw) > limit
+        return storable_text(raw[:limit]), "text", len(raw) > limit
     try:
         text = raw.decode("utf-8")
         if text.isprintable() or all(c.isprintable() or c in "\r\n\t" for c in text):

@@ -15,12 +15,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# C0 controls but tab and newline, DEL, C1 controls, and Unicode's bidirectional overrides,
-# embeddings, isolates and line/paragraph separators.
+# C0 controls but tab and newline, DEL, C1 controls, Unicode's bidirectional overrides,
+# embeddings, isolates and line/paragraph separators, and lone surrogates (a library that
+# decodes device bytes with ``surrogateescape`` leaves them; no JSON encoder or database
+# takes them).
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
-                     "\u2066-\u2069]")
+                     "\u2066-\u2069\ud800-\udfff]")
 _UNSAFE_LINE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
-                          "\u2066-\u2069]")
+                          "\u2066-\u2069\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -33,6 +36,12 @@ def device_text(text: str, *, single_line: bool = False) -> str:
     and bidirectional override written as an escape."""
     pattern = _UNSAFE_LINE if single_line else _UNSAFE
     return pattern.sub(_escape, text) if pattern.search(text) else text
+
+
+def storable_text(text: str) -> str:
+    """``text`` with lone surrogates written as escapes (``\\udcff``), everything else as it
+    is: for evidence excerpts, which keep control characters (renderers escape them)."""
+    return _SURROGATE.sub(_escape, text) if _SURROGATE.search(text) else text
 
 
 def device_value(value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,10 @@ from otaudit.probes.opcua.guard import check_frame, check_request
 from otaudit.probes.opcua.parse import BUILD_INFO, decode_get_endpoints
 
 CLIENT_URI = "urn:otaudit:probe"
+# What asyncua raises on a reply it cannot read: an enum value out of range (ValueError), a
+# field cut short (struct.error, IndexError), and its own ``assert`` that the reply it waited
+# for was decoded (found by the fuzz campaign: an OpenSecureChannel reply cut inside).
+UNDECODABLE = (AssertionError, ValueError, struct.error, IndexError, UnicodeError)
 
 
 class OpcUaServiceFault(ProbeError):
@@ -189,4 +194,7 @@ class OpcUaConnection:
             raise OpcUaServiceFault(f"{what}: {type(exc).__name__} {exc}") from None
         except (ConnectionError, ua.UaError) as exc:
             raise ProbeError(f"{what}: {exc}") from None
+        except UNDECODABLE as exc:  # asyncua could not read the reply (or asserted it had)
+            raise ProbeError(f"{what}: the reply cannot be decoded ({type(exc).__name__})"
+                             ) from None
 

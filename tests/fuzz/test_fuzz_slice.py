@@ -368,3 +368,43 @@ async def test_finding_enip_a_silent_cip_security_port_is_no_verdict(tmp_path: P
     assert obs.facts["enip.tls_port_open"].value is True  # it accepted the connection
     assert "enip.cip_security" not in obs.facts and "enip.cip_security" in obs.unknown
     assert obs.facts["enip.product_name"].value  # the identity read before is kept
+
+
+async def test_finding_opcua_an_open_secure_channel_reply_cut_inside_is_an_error(
+        tmp_path: Path) -> None:
+    """Finding: asyncua answers the OpenSecureChannel call before it decodes the reply and
+    then asserts that it did; a reply whose body is cut short inside a well-formed message
+    (its size field says the shorter size) ended in the runner's catch-all (AssertionError,
+    a probe bug) instead of a failed run."""
+    def retype_open(number: int, data: bytes) -> Mutation | None:
+        if number != 2:
+            return None
+        cut = data[:-12]
+        return Mutation("opcua_size_lie", "breaking",
+                        cut[:4] + len(cut).to_bytes(4, "little") + cut[8:])
+
+    obs, proxy = await _through("opcua", tmp_path, retype_open)
+    assert proxy.stats.mutated == 1
+    assert obs.status is ProbeStatus.ERROR
+    assert "probe failure" not in (obs.reason or ""), obs.reason
+    assert "OpenSecureChannel" in (obs.reason or "")
+    assert not obs.facts.get("opcua.security_none")
+
+
+async def test_finding_opcua_an_endpoint_url_that_is_not_utf8_is_kept_as_an_escape(
+        tmp_path: Path) -> None:
+    """Finding: asyncua decodes strings with ``surrogateescape``; an endpoint URL holding a
+    byte that is not UTF-8 reached the evidence as a lone surrogate, which pydantic refuses
+    (the runner's catch-all). It is now written as a visible escape."""
+    def bad_byte(number: int, data: bytes) -> Mutation | None:
+        if number != 3 or b"opc.tcp://" not in data:
+            return None
+        at = data.index(b"opc.tcp://") + 3
+        return Mutation("overwrite_byte", "altering", data[:at] + b"\xff" + data[at + 1:])
+
+    obs, proxy = await _through("opcua", tmp_path, bad_byte)
+    assert proxy.stats.mutated == 1
+    assert "probe failure" not in (obs.reason or ""), obs.reason
+    summaries = [e.excerpt for e in obs.evidence if "GetEndpoints" in e.request]
+    assert summaries and "opc\\udcfftcp://" in summaries[0]
+    obs.model_validate_json(obs.model_dump_json())  # storable as it is

@@ -204,3 +204,22 @@ async def test_device_text_is_escaped_where_it_enters_the_facts(
 def test_device_text_escapes_exactly_the_screen_controls(raw: str, shown: str) -> None:
     assert device_text(raw) == shown
     assert device_text(shown) == shown  # idempotent: escapes are printable
+
+
+def test_lone_surrogates_from_a_library_become_escapes_everywhere_device_text_is_stored(
+        ) -> None:
+    """asyncua decodes device strings with ``surrogateescape``: a byte that is not UTF-8
+    arrives as a lone surrogate, which pydantic, JSON and the databases refuse."""
+    from otaudit.observation import Evidence, excerpt, utcnow
+    from otaudit.text import device_value, storable_text
+
+    for bad, shown in (("\udcff", "\\udcff"), ("\ud800", "\\ud800"), ("\udfff", "\\udfff")):
+        assert device_text(f"a{bad}b") == f"a{shown}b"
+        assert device_text(f"a{bad}b", single_line=True) == f"a{shown}b"
+        assert storable_text(f"a{bad}\x1bb") == f"a{shown}\x1bb"  # controls: renderers' job
+        assert device_value({f"k{bad}": [bad]}) == {f"k{shown}": [shown]}
+        text, encoding, truncated = excerpt(f"opc{bad}tcp")
+        assert (text, encoding, truncated) == (f"opc{shown}tcp", "text", False)
+        Evidence(id="e1", request="r", excerpt=text, at=utcnow())  # storable
+    assert storable_text("\ud7ff\ue000 ok") == "\ud7ff\ue000 ok"  # neighbours are no surrogates
+    assert excerpt("x" * 10, limit=4) == ("xxxx", "text", True)
