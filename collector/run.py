@@ -46,6 +46,29 @@ GC_EVERY = 32
 LAUNCH_WINDOW = 2  # asset tasks alive at once, per concurrency slot (see _launch)
 
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas (``mallopt(M_ARENA_MAX)``; False where there is no glibc).
+
+    glibc gives each thread that allocates an arena of its own (up to 8 per core) and rarely
+    returns their fragmented pages; the WinRM probe does its HTTP/TLS work in worker threads
+    (WinRM fuzz campaign, 311 runs, same seed: RSS 95 → 123 MiB uncapped, 93 → 116 capped).
+    Call before the first worker thread starts; what the cap costs is some lock contention
+    between threads that allocate at once, which a collector (one event loop, a few I/O
+    threads) barely has.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, arenas))
+
+
 def freeze_startup_heap() -> None:
     """Move what start-up built (modules, the plan) out of the garbage collector's sight
     (``gc.freeze``): the full collections of ``audit_assets`` then walk only what the

@@ -115,9 +115,10 @@ def _once(inventory: Path, settings: Settings, broker: str | None,
           show_progress: bool) -> RunSummary:
     from otaudit.collector.once import LOCK_TIMEOUT, run_once
     from otaudit.collector.outbox import Outbox
-    from otaudit.collector.run import freeze_startup_heap
+    from otaudit.collector.run import freeze_startup_heap, limit_malloc_arenas
     from otaudit.collector.targets import load_plan
 
+    limit_malloc_arenas()
     inv, plans = load_plan(inventory)
     freeze_startup_heap()
     collector = inv.collector or settings.collector_id
@@ -166,8 +167,9 @@ def _with_progress(start: Callable[..., Coroutine[Any, Any, RunSummary]], *, aud
 
 def _daemon(inventory: Path, settings: Settings, broker: str | None) -> None:
     from otaudit.collector.daemon import CollectorDaemon
-    from otaudit.collector.run import freeze_startup_heap
+    from otaudit.collector.run import freeze_startup_heap, limit_malloc_arenas
 
+    limit_malloc_arenas()
     if log.getEffectiveLevel() > logging.INFO:
         log.setLevel(logging.INFO)  # a service says what it does (journald)
     daemon = CollectorDaemon(inventory, settings, broker_url=broker)

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from otaudit.collector.run import limit_malloc_arenas
 from otaudit.observation import AssetKind, AssetRef, Observation
 from otaudit.probes.base import Probe, ProbeOptions, ProbeTarget
 from otaudit.probes.runner import run_probe
@@ -418,6 +419,7 @@ async def main(argv: list[str] | None = None) -> int:
                         help="trace allocations; print where memory grew between the first "
                              "and the last tenth (slow: for investigating, not for figures)")
     args = parser.parse_args(argv)
+    limit_malloc_arenas()  # as the collector does: the probes' threads share two arenas
     if args.tracemalloc:
         tracemalloc.start()
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
