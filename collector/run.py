@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -43,7 +43,6 @@ Sink = Callable[[Observation], Awaitable[None]]
 # a Modbus zone of 300 that was ~20,000 objects (~6 MiB) at the peak; one full collection
 # every GC_EVERY finished runs costs a few ms each.
 GC_EVERY = 32
-LAUNCH_WINDOW = 2  # asset tasks alive at once, per concurrency slot (see _launch)
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
@@ -107,7 +106,6 @@ class DeviceGuard:
     def __init__(self, concurrency: int, min_interval: float, clock: Clock | None = None):
         self.clock = clock or SystemClock()
         self.min_interval = min_interval
-        self.concurrency = max(1, concurrency)
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._locks: dict[str, asyncio.Lock] = {}
         self._last_end: dict[str, datetime] = {}
@@ -231,54 +229,10 @@ async def audit_assets(plans: Sequence[AssetPlan], sink: Sink, *, settings: Sett
                 summary.skipped += len(plan.jobs) - index - 1
                 return
 
-    await _launch(sorted(plans, key=expected_seconds, reverse=True),  # stable: ties in order
-                  audit, window=LAUNCH_WINDOW * guard.concurrency,
-                  keys=lambda plan: guard.keys(plan, plan.jobs[0][1]) if plan.jobs else [])
-    return summary
-
-
-async def _launch(plans: Sequence[AssetPlan], audit: Callable[[AssetPlan], Awaitable[None]],
-                  *, window: int, keys: Callable[[AssetPlan], list[str]]) -> None:
-    """Run ``audit(plan)`` for every plan, in order, at most ``window`` at a time.
-
-    A waiting task costs a few KiB (coroutines, the guard's context managers, lock
-    waiters): 1,000 of them created up front were ~4 MiB. A plan whose first device is
-    held by a plan already launched (units of one gateway) waits in the queue instead of
-    in the window, keeping its place, so such waiters never fill the window.
-    """
-    queue = deque(plans)
-    held: Counter[str] = Counter()
-    finished = asyncio.Event()
-    live = 0
-
-    async def run(plan: AssetPlan, claimed: list[str]) -> None:
-        nonlocal live
-        try:
-            await audit(plan)
-        finally:
-            live -= 1
-            for key in claimed:
-                held[key] -= 1
-                if not held[key]:
-                    del held[key]
-            finished.set()
-
     async with asyncio.TaskGroup() as tg:
-        while queue:
-            skipped: list[AssetPlan] = []
-            while queue and live < window:
-                plan = queue.popleft()
-                claimed = keys(plan)
-                if any(held[key] for key in claimed):
-                    skipped.append(plan)
-                    continue
-                held.update(claimed)
-                live += 1
-                tg.create_task(run(plan, claimed))
-            queue.extendleft(reversed(skipped))  # back in front, in their order
-            if queue:
-                finished.clear()
-                await finished.wait()
+        for plan in sorted(plans, key=expected_seconds, reverse=True):  # stable: ties in order
+            tg.create_task(audit(plan))
+    return summary
 
 
 def expected_seconds(plan: AssetPlan) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from pathlib import Path
 
 import pytest
@@ -101,34 +100,3 @@ async def test_the_longest_expected_runs_start_first(
     started = [ep for ep, _, _ in sorted(TimedProbe.runs, key=lambda run: run[1])]
     assert [ep.rsplit(":", 1)[1] for ep in started] == ["200", "201", "100", "101", "102"]
     assert len(got) == 5
-
-
-async def test_asset_tasks_are_launched_in_a_window_and_gateway_units_wait_outside_it(
-        tmp_path: Path) -> None:
-    # 40 assets on their own devices and 10 units behind one gateway endpoint, concurrency 2:
-    # at most LAUNCH_WINDOW * 2 asset tasks alive at once, and the gateway's units, which
-    # could only wait on one another, never take more than one place in the window
-    from otaudit.collector import run as run_module
-
-    assets = ([fake_asset(f"unit{i}", port=502) for i in range(10)]
-              + [fake_asset(f"a{i}", port=2000 + i) for i in range(40)])
-    _, plans = load_plan(write_inventory(tmp_path / "inv.yaml", "s", assets))
-    window = run_module.LAUNCH_WINDOW * 2
-    alive: list[int] = []
-
-    def audit_tasks() -> int:  # every task but the test's own is an asset's
-        return len(asyncio.all_tasks()) - 1
-
-    async def sink(obs: Observation) -> None:
-        alive.append(audit_tasks())
-
-    summary = await audit_assets(plans, sink, settings=Settings(concurrency=2,
-                                                                device_min_interval=0),
-                                 site="s", collector="c")
-    assert summary.observations == 50 and len(alive) == 50
-    assert max(alive) <= window
-    gateway = sorted((s, e) for ep, s, e in TimedProbe.runs if ep.endswith(":502"))
-    assert len(gateway) == 10
-    assert all(b[0] >= a[1] for a, b in itertools.pairwise(gateway))  # one at a time
-    others = [s for ep, s, _ in TimedProbe.runs if not ep.endswith(":502")]
-    assert min(others) < gateway[1][0]  # the other devices were not held up behind it
