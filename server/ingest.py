@@ -497,7 +497,7 @@ class Ingestor:
     def _store(self, session: sa.orm.Session,
                items: list[tuple[str, bytes, CheckedMessage | Refusal]], now: datetime,
                result: IngestResult) -> None:
-        accepted: list[tuple[int, CheckedMessage]] = []
+        accepted: list[tuple[int, CheckedMessage, str]] = []  # with the observation id
         batch_ids: dict[str, tuple[str, str]] = {}  # observation id -> (site, collector)
         outcomes: dict[int, MessageOutcome] = {}
         rejected: list[tuple[int, Refusal]] = []
@@ -527,37 +527,35 @@ class Ingestor:
                     outcomes[index] = self._outcome(items[index], "duplicate")
                 continue
             batch_ids[oid] = owner
-            accepted.append((index, checked))
+            accepted.append((index, checked, oid))
         if admission and (lost := admission.write()):  # admitted first by a server replica
-            accepted = [(i, c) for i, c in accepted
+            accepted = [(i, c, oid) for i, c, oid in accepted
                         if not (c.envelope and signing_state.key_of(c.envelope) in lost)]
             for key, rejection in lost.items():
                 if rejection is None:
                     outcomes[origin[key]] = self._outcome(items[origin[key]], "duplicate")
                 else:
                     rejected.append((origin[key], Refusal.of(rejection)))
-        observations = [c.obs for _, c in accepted]
+        observations = [c.obs for _, c, _ in accepted]
         prior = drift_events.previous(session, observations)  # before this batch is stored
-        values = drift_events.compared(observations)
+        values = drift_events.digests(observations)
         new = store.store_observations(session, observations, now,
-                                       serialised=[c.stored_json for _, c in accepted],
-                                       digests=[values[str(o.observation_id)][1]
-                                                for o in observations])
-        stored = [obs for obs in observations if str(obs.observation_id) in new]
+                                       serialised=[c.stored_json for _, c, _ in accepted],
+                                       digests=[values[oid] for _, _, oid in accepted])
+        stored = [c.obs for _, c, oid in accepted if oid in new]
         owners = store.observation_owners(
-            session, [obs for obs in observations if str(obs.observation_id) not in new])
+            session, [c.obs for _, c, oid in accepted if oid not in new])
         store.upsert_assets(session, stored, now)
         result.drift += drift_events.detect(session, stored, now, prior, self.baseline.drift,
                                             values=values)
-        for index, checked in accepted:
+        for index, checked, oid in accepted:
             obs = checked.obs
-            oid = str(obs.observation_id)
             if oid in new:
-                outcomes[index] = self._outcome(items[index], "stored")
+                outcomes[index] = self._outcome(items[index], "stored", oid)
             elif owners.get(oid, (obs.site, obs.collector_id)) != (obs.site, obs.collector_id):
                 rejected.append((index, _reused(oid, *owners[oid])))
             else:  # stored before, or by a replica
-                outcomes[index] = self._outcome(items[index], "duplicate")
+                outcomes[index] = self._outcome(items[index], "duplicate", oid)
         for index, refusal in rejected:
             topic, payload, _ = items[index]
             store.record_rejected(session, topic, payload, refusal.reason, refusal.code)
@@ -570,12 +568,12 @@ class Ingestor:
         result.observed += [store.observed_at(obs, now) for obs in stored]
 
     @staticmethod
-    def _outcome(item: tuple[str, bytes, CheckedMessage | Refusal],
-                 outcome: Outcome) -> MessageOutcome:
+    def _outcome(item: tuple[str, bytes, CheckedMessage | Refusal], outcome: Outcome,
+                 oid: str | None = None) -> MessageOutcome:
         topic, _payload, checked = item
         assert isinstance(checked, CheckedMessage)
-        return MessageOutcome(topic, checked.obs.collector_id, str(checked.obs.observation_id),
-                              outcome)
+        return MessageOutcome(topic, checked.obs.collector_id,
+                              oid or str(checked.obs.observation_id), outcome)
 
     def evaluate(self, session: sa.orm.Session, assets: set[store.AssetKey],
                  now: datetime) -> list[Alert]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import aiomqtt
+from paho.mqtt import client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -52,6 +53,7 @@ from otaudit.settings import Settings
 log = logging.getLogger(__name__)
 MAX_BATCH = 200
 RECEIVE_MAXIMUM = 4 * MAX_BATCH  # unacknowledged messages the broker may send (MQTT 5)
+READ_AHEAD = 256 * 1024  # bytes ``ReadAhead`` asks the socket for at a time
 GC_THRESHOLDS = (200_000, 20, 10)  # while serving; Python's defaults are (700, 10, 10)
 _lean_gc: list[tuple[int, ...]] = []  # the thresholds to restore, once per open block
 
@@ -191,6 +193,54 @@ def share_property_tables() -> bool:
     return True
 
 
+class ReadAhead:
+    """Serves paho's reads of one client from one large ``recv`` at a time.
+
+    paho reads each packet in three or four ``recv`` calls (the command byte, the remaining
+    length a byte at a time, then the rest), and aiomqtt's reader callback decodes about one
+    packet per wake-up of the event loop. With ``install`` paho's reads come from a buffer
+    filled by ``recv(size)``, and each wake-up decodes every packet that buffer holds.
+    """
+
+    def __init__(self, client: mqtt.Client, size: int = READ_AHEAD) -> None:
+        self.size = size
+        self._recv = client._sock_recv  # paho's own: errors and end of stream as before
+        self._loop_read = client.loop_read
+        self._data = b""
+        self._pos = 0
+        self.reads = 0  # ``recv`` calls made (for tests)
+
+    @classmethod
+    def install(cls, client: mqtt.Client, size: int = READ_AHEAD) -> ReadAhead:
+        """Route ``client``'s socket reads through a new ReadAhead (paho-mqtt 2.x)."""
+        reader = cls(client, size)
+        client._sock_recv = reader.recv  # type: ignore[method-assign]
+        client.loop_read = reader.loop_read  # type: ignore[method-assign]
+        return reader
+
+    def pending(self) -> int:
+        """Bytes received and not yet handed to paho."""
+        return len(self._data) - self._pos
+
+    def recv(self, bufsize: int) -> bytes:
+        if self._pos >= len(self._data):
+            self.reads += 1
+            self._data, self._pos = self._recv(max(bufsize, self.size)), 0
+            if not self._data:
+                return self._data  # the end of the stream: paho sees it as before
+        chunk = self._data[self._pos:self._pos + bufsize]
+        self._pos += len(chunk)
+        return chunk
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        """paho's ``loop_read`` until the buffer is empty: the socket will not signal the
+        packets already read from it again."""
+        while True:
+            rc = self._loop_read(max_packets)
+            if rc != mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS or not self.pending():
+                return rc
+
+
 @contextlib.contextmanager
 def lean_gc() -> Iterator[None]:
     """Cheaper garbage collection for the block: the objects that exist now (modules, baseline,
@@ -306,6 +356,7 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
     client = aiomqtt.Client(identifier=settings.server_client_id,
                             **client_kwargs(settings, broker_url), **session_kwargs(settings))
     client._client.manual_ack_set(True)  # ack after commit (paho feature aiomqtt does not wrap)
+    ReadAhead.install(client._client)
     async with client:
         topic = observation_filter(settings.topic_prefix, settings.server_shared_group)
         await client.subscribe(topic, qos=1)

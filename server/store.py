@@ -70,12 +70,12 @@ def store_observations(session: Session, observations: Sequence[Observation],
     made (the stored payload), else None; ``digests``: each one's ``drift.compare.digest``
     if already made.
     """
-    from otaudit.server.drift.compare import comparable, digest
+    from otaudit.server.drift.compare import observation_digest
 
     if not observations:
         return set()
     dumps = serialised or [None] * len(observations)
-    keys = digests or [digest(comparable(obs)) for obs in observations]
+    keys = digests or [observation_digest(obs) for obs in observations]
     rows = sorted((str(obs.observation_id), obs.site, obs.collector_id, obs.asset.id,
                    obs.asset.kind.value, obs.asset.zone, obs.probe, obs.status.value,
                    obs.started_at, obs.finished_at, received_at, observed_at(obs, received_at),

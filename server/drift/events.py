@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from otaudit.observation import Observation
 from otaudit.server.db import Base, ObservationRow
-from otaudit.server.drift.compare import comparable, diff, digest
+from otaudit.server.drift.compare import comparable, diff, observation_digest
 from otaudit.server.drift.policy import DriftPolicy
 
 Endpoint = tuple[str, str, str]  # (site, asset id, probe)
@@ -115,6 +115,13 @@ class _Side:
     observed_at: datetime
     digest: str | None  # None: stored before digests were kept
     payload: dict[str, Any] | None = None  # what ``diff`` reads; read only when needed
+    source: Observation | None = None  # this batch's: ``payload`` is made from it if needed
+
+    def compared(self) -> dict[str, Any] | None:
+        """``payload``, made from ``source`` the first time it is needed."""
+        if self.payload is None and self.source is not None:
+            self.payload = comparable(self.source)
+        return self.payload
 
 
 @functools.lru_cache(maxsize=4 * KEYS_PER_QUERY)
@@ -188,55 +195,47 @@ def _read_payloads(session: Session, sides: Sequence[_Side]) -> None:
             by_id[oid].payload = {"facts": facts or {}, "unknown": unknown or {}}
 
 
-Compared = dict[str, tuple[dict[str, Any], str]]  # observation id -> (comparable, digest)
-
-
-def compared(observations: Sequence[Observation]) -> Compared:
-    """What ``diff`` reads of each observation and its digest (made once per batch: the
-    digest is stored with the observation and judged by ``detect``)."""
-    out: Compared = {}
-    for obs in observations:
-        payload = comparable(obs)
-        out[str(obs.observation_id)] = (payload, digest(payload))
-    return out
+def digests(observations: Sequence[Observation]) -> dict[str, str]:
+    """Each observation's digest by observation id (made once per batch: the digest is
+    stored with the observation and judged by ``detect``)."""
+    return {str(obs.observation_id): observation_digest(obs) for obs in observations}
 
 
 def detect(session: Session, stored: Sequence[Observation], received_at: datetime,
            prior: dict[Endpoint, _Side], policy: DriftPolicy | None = None,
-           now: datetime | None = None, values: Compared | None = None) -> list[DriftInfo]:
+           now: datetime | None = None, values: dict[str, str] | None = None
+           ) -> list[DriftInfo]:
     """Compare each newly stored ``ok`` observation with its endpoint's previous one
     (``prior``: ``previous`` read before the batch was stored, then the batch's own in
     order); add a ``drift_events`` row per changed fact; return what was added.
-    ``values``: ``compared`` of the observations, if already made."""
+    ``values``: ``digests`` of the observations, if already made."""
     from otaudit.server.store import observed_at
 
-    fresh = sorted((o for o in stored if o.status.value == "ok"),
-                   key=lambda o: (observed_at(o, received_at), str(o.observation_id)))
+    fresh = sorted(((observed_at(o, received_at), str(o.observation_id), o)
+                    for o in stored if o.status.value == "ok"), key=lambda t: (t[0], t[1]))
     if not fresh:
         return []
     now = now or received_at
     policy = policy or DriftPolicy()
-    values = values if values is not None else compared(fresh)
-    mine = [(obs, values[str(obs.observation_id)][0]) for obs in fresh]
-    digests = {str(obs.observation_id): values[str(obs.observation_id)][1] for obs in fresh}
-    changed = {(o.site, o.asset.id, o.probe) for o in fresh
+    values = values if values is not None else digests([obs for _, _, obs in fresh])
+    changed = {(o.site, o.asset.id, o.probe) for _, oid, o in fresh
                if (side := prior.get((o.site, o.asset.id, o.probe))) is not None
-               and side.digest != digests[str(o.observation_id)]}
+               and side.digest != values[oid]}
     _read_payloads(session, [prior[key] for key in changed])
     last: dict[Endpoint, _Side] = dict(prior)
     found: list[DriftInfo] = []
-    for obs, payload in mine:
+    for at, oid, obs in fresh:
         key = (obs.site, obs.asset.id, obs.probe)
-        at = observed_at(obs, received_at)
-        side = _Side(str(obs.observation_id), at, digests[str(obs.observation_id)], payload)
+        side = _Side(oid, at, values[oid], source=obs)
         before = last.get(key)
         if before is not None and before.observed_at > at:
             continue  # arrived late: a newer observation was compared already
         last[key] = side
         if before is None or before.digest == side.digest:
             continue  # the first of its endpoint, or nothing ``diff`` would see changed
-        assert before.payload is not None
-        for change in diff(before.payload, payload):
+        was, now_values = before.compared(), side.compared()
+        assert was is not None and now_values is not None
+        for change in diff(was, now_values):
             verdict = (policy.judge(change.fact, before.observed_at, at)
                        if change.kind not in ("now_known", "now_unknown") else None)
             found.append(DriftInfo(
@@ -245,7 +244,7 @@ def detect(session: Session, stored: Sequence[Observation], received_at: datetim
                 severity=verdict.severity if verdict else severity_of(change.kind),
                 policy=verdict.policy if verdict else None, before=change.before,
                 after=change.after, before_observation_id=before.observation_id,
-                after_observation_id=str(obs.observation_id),
+                after_observation_id=oid,
                 before_observed_at=before.observed_at, after_observed_at=at, detected_at=now,
                 detail=change.detail))
     if found:

@@ -4,12 +4,20 @@ observations stored before digests were kept (NULL) and many endpoints in one ba
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otaudit.server.db import init_db, make_engine, session_factory
-from otaudit.server.drift.compare import VOLATILE, diff, digest
+from otaudit.server.drift.compare import (
+    VOLATILE,
+    comparable,
+    diff,
+    digest,
+    observation_digest,
+)
 from otaudit.server.drift.events import list_events
 from otaudit.server.ingest import Ingestor
 
@@ -43,6 +51,18 @@ def test_volatile_facts_unknown_reasons_and_evidence_leave_the_digest(payload: d
              "unknown": {k: "another reason" for k in payload["unknown"]}}
     moved["facts"]["snmp.sys_uptime"] = {"value": uptime}
     assert digest(moved) == digest(payload)
+
+
+@given(payloads)
+def test_an_observations_digest_is_the_digest_of_what_diff_reads(payload: dict) -> None:
+    """Ingest digests the model (``observation_digest``); a stored payload is read back as
+    ``comparable`` builds it: both must give the same digest, or every observation would
+    look changed against its stored predecessor."""
+    obs = make_observation(facts={k: v["value"] for k, v in payload["facts"].items()},
+                           unknown=payload["unknown"])
+    assert observation_digest(obs) == digest(comparable(obs)) == digest(payload)
+    stored = json.loads(obs.to_json())
+    assert digest(stored) == observation_digest(obs)
 
 
 def test_each_kind_of_change_changes_the_digest() -> None:
