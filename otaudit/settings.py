@@ -53,6 +53,9 @@ class Settings(BaseModel):
     collector_id: str = "collector-1"
     database_url: str = "sqlite:///otaudit.db"
     server_client_id: str = "otaudit-server"
+    # Batches are checked and stored in a process of their own (server/store_worker.py);
+    # false: in threads of the server's process (one core).
+    server_store_worker: bool = True
     probe_timeout: float = 10.0
     concurrency: int = 32
     min_request_interval: float = Field(DEFAULT_MIN_REQUEST_INTERVAL, ge=0)

@@ -21,12 +21,13 @@ commit, alerts (drift; new fails and newly open advisories of an evaluation) go 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -309,6 +310,7 @@ class Ingestor:
 
     EVALUATION_CHUNK = 250  # assets per evaluation transaction (ingest may run in between)
     UNAVAILABLE_RETRY = (0.5, 10.0)  # seconds between tries while the database is down
+    LOCK_POLL = 0.005  # seconds between two tries of ``store_with`` to take the lock
 
     def __init__(self, engine: sa.Engine, *, topic_prefix: str = "otaudit/v1",
                  exceptions_file: Path | None = None, attestations_file: Path | None = None,
@@ -391,19 +393,46 @@ class Ingestor:
         database is unreachable this waits and retries (``close`` ends the wait)."""
         inline = self.evaluate_inline if evaluate is None else evaluate
         with self._lock:
-            now = utcnow()
-            result = self._attempt(batch.items, now, inline)
-            if isinstance(result, Exception):
-                log.warning("a batch of %d failed in the database (%s); storing it in halves "
-                            "down to single messages", len(batch.items), type(result).__name__)
-                result = self._store_split(batch.items, now, inline)
+            result = self.commit(batch, inline=inline)
             if not inline:
                 self._pending |= result.assets
+        self.settle(result)
+        return result
+
+    async def store_with(self, commit: Callable[[Sequence[tuple[str, bytes]]],
+                                                Awaitable[IngestResult]],
+                         messages: Sequence[tuple[str, bytes]]) -> IngestResult:
+        """``ingest`` (evaluation left pending) with check and transaction done by ``commit``
+        (a ``StoreWorker``'s, in a process of its own): storage and evaluation still never
+        overlap (the lock is taken without blocking the event loop), and the rejections,
+        alerts and observers are this Ingestor's."""
+        while not self._lock.acquire(blocking=False):  # an evaluation chunk is running
+            await asyncio.sleep(self.LOCK_POLL)
+        try:
+            result = await commit(messages)
+            self._pending |= result.assets
+        finally:
+            self._lock.release()
+        self.settle(result)
+        return result
+
+    def commit(self, batch: CheckedBatch, *, inline: bool = False) -> IngestResult:
+        """The transaction of ``store``, without its lock and its ``settle``: what a store
+        worker runs (with ``inline`` False)."""
+        now = utcnow()
+        result = self._attempt(batch.items, now, inline)
+        if isinstance(result, Exception):
+            log.warning("a batch of %d failed in the database (%s); storing it in halves "
+                        "down to single messages", len(batch.items), type(result).__name__)
+            result = self._store_split(batch.items, now, inline)
+        return result
+
+    def settle(self, result: IngestResult) -> None:
+        """After a commit: count and log the rejections, then ``_committed``."""
         for o in result.outcomes:
             if o.outcome == "rejected":
                 self.rejections.rejected(o.topic, o.code or "invalid", o.reason or "")
         self._committed(result)
-        return result
 
     def _committed(self, result: IngestResult) -> None:
         """After a commit: alerts for its drift and inline evaluation, then the observers."""

@@ -17,18 +17,22 @@ unevaluated are queued again (``Ingestor.mark_stale_pending``).
 
 Over MQTT 5 the server asks the broker for up to ``RECEIVE_MAXIMUM`` unacknowledged messages
 (Mosquitto's default is 20, which would cap a batch at 20 and stall the broker during each
-commit). While serving, the garbage collector skips the start-up heap (``lean_gc``) and paho
-decodes MQTT 5 PUBLISH properties with lookup tables built once (``share_property_tables``).
+commit). While serving, the garbage collector skips the start-up heap (``lean_gc``), paho
+decodes MQTT 5 PUBLISH properties with lookup tables built once (``share_property_tables``)
+and reads the socket through ``ReadAhead``. With a ``StoreWorker`` each batch is checked and
+stored in a process of its own (``otaudit.server.store_worker``). A batch that cannot be
+stored ends the session at once, its messages unacknowledged (the broker keeps them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -46,8 +50,9 @@ from otaudit.mqtt import (
     receipt_topic,
 )
 from otaudit.receipt import ReceiptSigner, encode, group, rejection, signer_from_settings
-from otaudit.server.ingest import CheckedBatch, Ingestor, IngestResult
+from otaudit.server.ingest import Ingestor, IngestResult
 from otaudit.server.presence import Presence, parse_status_topic, status_filter
+from otaudit.server.store_worker import StoreWorker
 from otaudit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -268,13 +273,16 @@ def lean_gc() -> Iterator[None]:
 async def serve(ingestor: Ingestor, settings: Settings, *, broker_url: str | None = None,
                 ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
                 stats: ServerStats | None = None, reconnect_delay: float = 2.0,
-                presence: Presence | None = None) -> ServerStats:
+                presence: Presence | None = None,
+                worker: StoreWorker | None = None) -> ServerStats:
     """Subscribe and ingest until ``stop`` is set; reconnect when the broker goes away.
 
     Evaluation runs in the background; everything pending is evaluated before returning, so
     the findings are complete once ``serve`` has returned. With ``presence`` the collectors'
     status topics are followed too (last seen; with the ingestor's alerts, a silent collector
-    is alerted, checked every ``SILENCE_CHECK`` seconds at most).
+    is alerted, checked every ``SILENCE_CHECK`` seconds at most). With a started ``worker``
+    each batch is checked and stored in the worker's process (``otaudit.server.store_worker``),
+    else in threads of this one.
     """
     stats = stats or ServerStats()
     stop = stop or asyncio.Event()
@@ -295,7 +303,7 @@ async def serve(ingestor: Ingestor, settings: Settings, *, broker_url: str | Non
             while not stop.is_set():
                 try:
                     await _session(ingestor, evaluator, settings, broker_url, ready, stop,
-                                   stats, receipts, presence)
+                                   stats, receipts, presence, worker)
                 except aiomqtt.MqttError as exc:
                     log.warning("broker %s: %s; reconnecting in %.0f s", address, exc,
                                 reconnect_delay)
@@ -349,10 +357,12 @@ def session_kwargs(settings: Settings) -> dict[str, Any]:
 async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
                    broker_url: str | None, ready: asyncio.Event | None, stop: asyncio.Event,
                    stats: ServerStats, receipts: ReceiptSender | None = None,
-                   presence: Presence | None = None) -> None:
-    """One broker connection. Batches go through a two-stage pipeline: a batch is checked
-    (``Ingestor.check``: validation, signatures) while the one before it is stored, and each
-    is receipted and acknowledged, in order, once its transaction has committed."""
+                   presence: Presence | None = None, worker: StoreWorker | None = None
+                   ) -> None:
+    """One broker connection. Batches go through a two-stage pipeline: a batch is received
+    and (without a ``worker``) checked (``Ingestor.check``: validation, signatures) while the
+    one before it is stored, and each is receipted and acknowledged, in order, once its
+    transaction has committed."""
     client = aiomqtt.Client(identifier=settings.server_client_id,
                             **client_kwargs(settings, broker_url), **session_kwargs(settings))
     client._client.manual_ack_set(True)  # ack after commit (paho feature aiomqtt does not wrap)
@@ -366,39 +376,56 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
             ready.set()
         stopper = asyncio.create_task(stop.wait())
         storing: asyncio.Task[None] | None = None  # the previous batch: stored, then acked
+        getter: asyncio.Future[aiomqtt.Message] | None = None
         try:
             messages = aiter(client.messages)
             while not stop.is_set():
-                getter = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                getter = getter or asyncio.ensure_future(anext(messages))
+                waiting = {getter, stopper, *([storing] if storing else [])}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if storing is not None and storing in done:  # its failure ends the session
+                    finished, storing = storing, None  # now, not when a message comes
+                    finished.result()
                 if getter not in done:
-                    getter.cancel()
-                    break
+                    if stopper in done:
+                        break
+                    continue
                 batch = [getter.result()]
+                getter = None
+                if worker is not None and storing:  # the batch grows while the worker works
+                    previous, storing = storing, None
+                    await previous
                 while len(batch) < MAX_BATCH and not client._queue.empty():
                     batch.append(client._queue.get_nowait())
                 if presence is not None and not (batch := _take_status(client, presence,
                                                                        batch)):
                     continue
                 items = [(str(m.topic), bytes(m.payload or b"")) for m in batch]
-                with evaluator.handling():
-                    checked = await asyncio.to_thread(ingestor.check, items)
+                if worker is not None:  # the worker checks as well
+                    commit = functools.partial(ingestor.store_with, worker.commit, items)
+                else:
+                    with evaluator.handling():
+                        checked = await asyncio.to_thread(ingestor.check, items)
+                    commit = functools.partial(asyncio.to_thread, ingestor.store, checked,
+                                               evaluate=False)
                 if storing:
                     previous, storing = storing, None
                     await previous
                 storing = asyncio.create_task(
-                    _store(client, ingestor, evaluator, batch, checked, stats, receipts))
+                    _store(client, commit, evaluator, batch, stats, receipts))
         finally:
             stopper.cancel()
+            if getter is not None:
+                getter.cancel()
             if storing:  # its messages are acknowledged before the connection closes
                 await storing
 
 
-async def _store(client: aiomqtt.Client, ingestor: Ingestor, evaluator: Evaluator,
-                 batch: list[aiomqtt.Message], checked: CheckedBatch, stats: ServerStats,
+async def _store(client: aiomqtt.Client, commit: Callable[[], Awaitable[IngestResult]],
+                 evaluator: Evaluator, batch: list[aiomqtt.Message], stats: ServerStats,
                  receipts: ReceiptSender | None = None) -> None:
     with evaluator.handling():
-        result = await asyncio.to_thread(ingestor.store, checked, evaluate=False)
+        result = await commit()
     stats.add(result)
     evaluator.stored()
     if receipts is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,6 +23,9 @@ from otaudit.cli.common import (
 from otaudit.cli.failon import FailOn, exit_on, fail_on_help, parse_fail_on
 from otaudit.errors import InputError, StateError, UnknownName
 from otaudit.settings import get_settings
+
+if TYPE_CHECKING:
+    from otaudit.server.ingest import Ingestor
 
 server_app = typer.Typer(no_args_is_help=True, help="Run the server.")
 
@@ -98,6 +102,16 @@ def run(
                         exceptions_file=exceptions or settings.exceptions_file,
                         attestations_file=attestations or settings.attestations_file,
                         baseline=checks, alerts=alerts)
+    worker = None
+    if settings.server_store_worker and not _in_memory(settings.database_url):
+        from otaudit.server.store_worker import StoreWorker, WorkerFailed
+
+        worker = StoreWorker(functools.partial(store_ingestor, settings.database_url,
+                                               baseline))
+        try:
+            worker.start()
+        except WorkerFailed as exc:
+            raise StateError(str(exc)) from None
     from otaudit.server.metrics import ServerMetrics, install
     from otaudit.server.presence import Presence
 
@@ -143,7 +157,7 @@ def run(
             typer.echo(f"server: API on http://{address[0]}:{address[1]}/api/v1, web console "
                        f"on /console/", err=True)
         stats = await serve(ingestor, settings, broker_url=broker, stop=stop, ready=ready,
-                            presence=presence)
+                            presence=presence, worker=worker)
         announcer.cancel()
         if web is not None:
             stop.set()
@@ -154,10 +168,34 @@ def run(
     try:
         asyncio.run(main())
     finally:
+        if worker is not None:
+            worker.close()
         if alerts is not None:
             alerts.close(timeout=settings.alert_timeout * 2)
         if exporter is not None:
             exporter.shutdown()
+
+
+def _in_memory(database_url: str) -> bool:
+    """An in-memory SQLite database: no other process can store into it."""
+    from otaudit.server.db import parse_database_url
+
+    parsed = parse_database_url(database_url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
+def store_ingestor(database_url: str, baseline: Path | None) -> Ingestor:
+    """The store worker's Ingestor (``otaudit.server.store_worker``), built in its process
+    as ``run`` builds the server's: same database, topic prefix, trusted keys and baseline
+    (its drift rules); it is never asked to evaluate, so no exceptions, alerts or metrics."""
+    from otaudit.server.db import open_database
+    from otaudit.server.ingest import Ingestor
+    from otaudit.signing import verifier_from_settings
+
+    settings = get_settings(database_url=database_url)
+    return Ingestor(open_database(database_url), topic_prefix=settings.topic_prefix,
+                    verifier=verifier_from_settings(settings),
+                    baseline=site_baseline(settings, baseline), evaluate_inline=False)
 
 
 def report(

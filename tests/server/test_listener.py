@@ -203,6 +203,40 @@ async def test_batches_are_not_capped_by_the_brokers_in_flight_default(
     engine.dispose()
 
 
+class _FailingIngestor(Ingestor):
+    def store(self, batch, *, evaluate=None):
+        raise RuntimeError("a bug in storage")
+
+
+async def test_a_batch_that_fails_to_store_stops_the_server_at_once_unacknowledged(
+        mosquitto_url: str, sqlite_url: str) -> None:
+    """Not when the next message comes (it may never come): the error ends ``serve`` now,
+    and the broker keeps the message for the next server."""
+    prefix = f"otaudit-test/{uuid.uuid4().hex[:8]}"
+    settings = Settings(broker_url=mosquitto_url, topic_prefix=prefix,
+                        server_client_id=f"srv-{uuid.uuid4().hex[:8]}")
+    engine = make_engine(sqlite_url)
+    init_db(engine)
+    ready = asyncio.Event()
+    task = asyncio.create_task(serve(_FailingIngestor(engine, topic_prefix=prefix), settings,
+                                     ready=ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    obs = make_observation(site="s1", collector="c1", asset="plc-1")
+    async with aiomqtt.Client(**client_kwargs(settings)) as pub:
+        await pub.publish(f"{prefix}/s1/c1/obs/plc-1", obs.to_json(), qos=1)
+    published = time.monotonic()
+    with pytest.raises(RuntimeError, match="a bug in storage"):
+        await asyncio.wait_for(task, 30)
+    assert time.monotonic() - published < 10
+
+    async def publish_nothing() -> int:
+        return 1
+
+    stats = await run_server_while(settings, engine, publish_nothing)  # redelivered
+    assert stats.stored == 1
+    engine.dispose()
+
+
 def test_paho_decodes_the_same_properties_with_shared_tables(
         monkeypatch: pytest.MonkeyPatch) -> None:
     sent = Properties(PacketTypes.PUBLISH)
