@@ -316,6 +316,8 @@ async def serve(ingestor: Ingestor, settings: Settings, *, broker_url: str | Non
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await evaluator.flush()
+        if worker is not None:
+            worker.leave_loop()
     return stats
 
 

@@ -106,7 +106,7 @@ class StoreWorker:
                 raise StoreUnavailable("the store worker was closed") from None
             log.error("the store worker died (%s); starting another one and storing the "
                       "batch again", died)
-        self._drop_streams()  # here, in the loop's thread: the next one may reuse its fd
+        self.leave_loop()  # here, in the loop's thread: the next one may reuse its fd
         await asyncio.to_thread(self._restart)
         try:
             return await self._round_trip(messages)
@@ -123,16 +123,13 @@ class StoreWorker:
                 self._closer.send_bytes(b"close")
         self._stop(kill=False)
 
-    def _drop_streams(self) -> None:
-        """Close the event loop's duplicate of the worker's socket."""
+    def leave_loop(self) -> None:
+        """Close the event loop's duplicate of the worker's socket; call it in the loop's
+        thread before the loop ends (``serve`` does), or the next loop may reuse its fd."""
         streams, self._streams = self._streams, None
-        if streams is None:
-            return
-        transport = streams[1].transport
-        try:
-            transport.abort()
-        except RuntimeError:  # its loop has ended (the server is stopping)
-            transport.get_extra_info("socket").close()
+        if streams is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has ended: closed when freed
+                streams[1].transport.abort()
 
     def _restart(self) -> None:
         self._stop(kill=True)
@@ -172,7 +169,7 @@ class StoreWorker:
         return f"exit code {code}" if code is not None else type(exc).__name__
 
     def _stop(self, *, kill: bool) -> None:
-        self._drop_streams()
+        self.leave_loop()
         process, conn = self._process, self._conn
         self._process, self._conn = None, None
         if self._closer is not None:

@@ -31,7 +31,6 @@ from otaudit.settings import Settings
 
 from support import store_workers
 from support.observations import make_observation
-from tests_helpers import wait_for_line
 
 OTAUDIT = str(Path(sys.executable).with_name("otaudit"))
 
@@ -45,6 +44,22 @@ def message(prefix: str, obs) -> tuple[str, bytes]:
     return f"{prefix}/{obs.site}/{obs.collector_id}/obs/{obs.asset.id}", obs.to_json()
 
 
+def database(url: str) -> sa.Engine:
+    engine = make_engine(url)
+    init_db(engine)
+    return engine
+
+
+async def queue_for_the_server(settings: Settings, observations: list) -> None:
+    """Publish into the server's persistent session while no server runs."""
+    async with aiomqtt.Client(identifier=settings.server_client_id, **client_kwargs(settings),
+                              **session_kwargs(settings)) as client:
+        await client.subscribe(observation_filter(settings.topic_prefix), qos=1)
+    async with aiomqtt.Client(**client_kwargs(settings)) as pub:
+        for obs in observations:
+            await pub.publish(*message(settings.topic_prefix, obs), qos=1)
+
+
 def stored_count(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return conn.scalar(sa.select(sa.func.count()).select_from(ObservationRow)) or 0
@@ -54,8 +69,7 @@ async def test_the_worker_stores_and_the_server_counts_rejections_and_evaluates(
         mosquitto_url: str, sqlite_url: str) -> None:
     settings = settings_for(mosquitto_url)
     prefix = settings.topic_prefix
-    engine = make_engine(sqlite_url)
-    init_db(engine)
+    engine = database(sqlite_url)
     good = make_observation(site="s1", collector="c1", asset="plc-1",
                             facts={"identity.vendor": "Schneider Electric"})
     other = make_observation(site="s1", collector="c1", asset="plc-2")
@@ -91,8 +105,7 @@ async def test_the_worker_stores_and_the_server_counts_rejections_and_evaluates(
 
 async def test_a_worker_that_dies_is_replaced_and_given_the_batch_again(
         sqlite_url: str, tmp_path: Path) -> None:
-    engine = make_engine(sqlite_url)
-    init_db(engine)
+    engine = database(sqlite_url)
     prefix = "otaudit/v1"
     batch = [message(prefix, make_observation(asset=f"plc-{i}")) for i in range(3)]
     worker = StoreWorker(functools.partial(store_workers.dying, sqlite_url, prefix,
@@ -115,15 +128,10 @@ async def test_a_worker_dying_twice_on_a_batch_stops_the_server_and_nothing_is_l
         mosquitto_url: str, sqlite_url: str) -> None:
     settings = settings_for(mosquitto_url)
     prefix = settings.topic_prefix
-    engine = make_engine(sqlite_url)
-    init_db(engine)
-    async with aiomqtt.Client(identifier=settings.server_client_id, **client_kwargs(settings),
-                              **session_kwargs(settings)) as client:  # the session queues
-        await client.subscribe(observation_filter(prefix), qos=1)
-    async with aiomqtt.Client(**client_kwargs(settings)) as pub:
-        for i in range(3):
-            await pub.publish(*message(prefix, make_observation(site="s1", collector="c1",
-                                                                asset=f"plc-{i}")), qos=1)
+    engine = database(sqlite_url)
+    await queue_for_the_server(settings, [make_observation(site="s1", collector="c1",
+                                                           asset=f"plc-{i}")
+                                          for i in range(3)])
     worker = StoreWorker(functools.partial(store_workers.dying, sqlite_url, prefix))
     worker.start()
     started = time.monotonic()
@@ -156,8 +164,7 @@ def test_a_factory_that_fails_says_why() -> None:
 
 async def test_storing_waits_for_an_evaluation_in_progress(sqlite_url: str) -> None:
     """The server's lock keeps storage and evaluation apart, also when a worker stores."""
-    engine = make_engine(sqlite_url)
-    init_db(engine)
+    engine = database(sqlite_url)
     ingestor = Ingestor(engine, evaluate_inline=False)
     held, release = threading.Event(), threading.Event()
     started: list[float] = []
@@ -203,22 +210,28 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_a_killed_server_leaves_no_store_worker_behind(mosquitto_url: str,
-                                                        tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_a_server_stopped_or_killed_leaves_no_store_worker_behind(
+        mosquitto_url: str, tmp_path: Path, stop: signal.Signals) -> None:
     env = {**os.environ, "OTAUDIT_BROKER_URL": mosquitto_url,
            "OTAUDIT_SERVER_CLIENT_ID": f"srv-{uuid.uuid4().hex[:8]}",
            "OTAUDIT_TOPIC_PREFIX": f"otaudit-test/{uuid.uuid4().hex[:8]}"}
-    server = subprocess.Popen([OTAUDIT, "server", "run", "--db",
-                               f"sqlite:///{tmp_path / 'otaudit.db'}"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "server.log"
+    with log.open("wb") as err:
+        server = subprocess.Popen([OTAUDIT, "server", "run", "--db",
+                                   f"sqlite:///{tmp_path / 'otaudit.db'}"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=err)
     try:
-        wait_for_line(server, "subscribed at", 60)
+        deadline = time.monotonic() + 60
+        while b"subscribed at" not in log.read_bytes():
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
         children = _children(server.pid)  # the worker, and multiprocessing's tracker
         workers = [c for c in children
                    if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
         assert len(workers) == 1, children
-        server.send_signal(signal.SIGKILL)
-        server.wait(10)
+        server.send_signal(stop)
+        code = server.wait(30)
         deadline = time.monotonic() + 15
         while left := [c for c in children if _alive(c)]:
             assert time.monotonic() < deadline, f"orphans left running: {left}"
@@ -226,3 +239,6 @@ def test_a_killed_server_leaves_no_store_worker_behind(mosquitto_url: str,
     finally:
         if server.poll() is None:
             server.kill()
+    if stop == signal.SIGTERM:  # a clean stop: the worker closed, nothing reported as a bug
+        text = log.read_text()
+        assert code == 0 and "stopped: 0 stored" in text and "bug" not in text, text
