@@ -131,6 +131,11 @@ def parse_database_url(url: str) -> sa.URL:
     return parsed
 
 
+def in_memory(url: sa.URL) -> bool:
+    """An in-memory SQLite database: it lives in one connection of one process."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def describe_database(url: sa.URL) -> str:
     """Where the database is, without credentials: a file path or host:port/name."""
     if url.get_backend_name() == "sqlite":
@@ -148,7 +153,7 @@ def open_database(url: str, *, create: bool = False) -> sa.Engine:
     parsed = parse_database_url(url)
     where = describe_database(parsed)
     sqlite = parsed.get_backend_name() == "sqlite"
-    if sqlite and parsed.database not in (None, "", ":memory:"):
+    if sqlite and not in_memory(parsed):
         from pathlib import Path
 
         path = Path(parsed.database)

@@ -146,11 +146,12 @@ class StoreWorker:
             self._streams = await asyncio.open_unix_connection(sock=sock)
         reader, writer = self._streams
         try:
-            write_frame(writer, pickle.dumps(list(messages), pickle.HIGHEST_PROTOCOL))
+            _write_frame(writer, pickle.dumps(list(messages), pickle.HIGHEST_PROTOCOL))
             await writer.drain()
-            status, value = pickle.loads(await read_frame(reader))
+            status, value = pickle.loads(await _read_frame(reader))
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            raise _Died(self._why_dead(exc)) from None
+            why = await asyncio.to_thread(self._why_dead, exc)  # not on the loop: a join
+            raise _Died(why) from None
         if status == "ok":
             return value
         if status == "unavailable":
@@ -188,20 +189,16 @@ class StoreWorker:
             process.join(timeout=10)
 
 
-def write_frame(writer: asyncio.StreamWriter, data: bytes) -> None:
-    """``data`` framed as ``multiprocessing.connection.Connection.send_bytes`` frames it."""
-    if len(data) > 0x7FFFFFFF:
-        writer.write(struct.pack("!iQ", -1, len(data)))
-    else:
-        writer.write(struct.pack("!i", len(data)))
+def _write_frame(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """``data`` framed as ``multiprocessing.connection.Connection.send_bytes`` frames anything
+    under 2 GiB (a batch is at most ``MAX_BATCH`` messages of ``MAX_MESSAGE_BYTES``)."""
+    writer.write(struct.pack("!i", len(data)))
     writer.write(data)
 
 
-async def read_frame(reader: asyncio.StreamReader) -> bytes:
-    """One frame as ``Connection.send_bytes`` writes it (``Connection.send``: a pickle)."""
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    """One frame as ``Connection.send`` writes a reply (a pickle, far under 2 GiB)."""
     (size,) = struct.unpack("!i", await reader.readexactly(4))
-    if size == -1:
-        (size,) = struct.unpack("!Q", await reader.readexactly(8))
     return await reader.readexactly(size)
 
 
@@ -252,5 +249,5 @@ def _serve_batches(ingestor: Ingestor, conn: Connection) -> None:
             reply = ("error", f"{type(exc).__name__}: {exc}")
         try:
             conn.send(reply)
-        except (OSError, BrokenPipeError):
+        except OSError:
             break

@@ -62,7 +62,7 @@ def run(
     ``--metrics``, Prometheus metrics on their own listener. Drift events are recorded at
     ingest; alerts go to OTAUDIT_ALERT_WEBHOOK_URL / OTAUDIT_ALERT_SYSLOG_TARGET when set."""
     from otaudit.inventory import load_inventory
-    from otaudit.server.db import session_factory
+    from otaudit.server.db import in_memory, parse_database_url, session_factory
     from otaudit.server.ingest import Ingestor
     from otaudit.server.listener import serve
     from otaudit.server.metrics import parse_listen
@@ -103,7 +103,8 @@ def run(
                         attestations_file=attestations or settings.attestations_file,
                         baseline=checks, alerts=alerts)
     worker = None
-    if settings.server_store_worker and not _in_memory(settings.database_url):
+    shared = not in_memory(parse_database_url(settings.database_url))  # other processes too
+    if settings.server_store_worker and shared:
         from otaudit.server.store_worker import StoreWorker, WorkerFailed
 
         worker = StoreWorker(functools.partial(store_ingestor, settings.database_url,
@@ -174,14 +175,6 @@ def run(
             alerts.close(timeout=settings.alert_timeout * 2)
         if exporter is not None:
             exporter.shutdown()
-
-
-def _in_memory(database_url: str) -> bool:
-    """An in-memory SQLite database: no other process can store into it."""
-    from otaudit.server.db import parse_database_url
-
-    parsed = parse_database_url(database_url)
-    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
 
 
 def store_ingestor(database_url: str, baseline: Path | None) -> Ingestor:

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 import aiomqtt
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -194,20 +195,11 @@ async def test_storing_waits_for_an_evaluation_in_progress(sqlite_url: str) -> N
     engine.dispose()
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        found += [int(c) for c in text]
-    return found
-
-
-def _alive(pid: int) -> bool:
+def _alive(process: psutil.Process) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGKILL", "SIGTERM to the group"])
@@ -229,9 +221,8 @@ def test_a_server_stopped_or_killed_leaves_no_store_worker_behind(
         while b"subscribed at" not in log.read_bytes():
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
-        children = _children(server.pid)  # the worker, and multiprocessing's tracker
-        workers = [c for c in children
-                   if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        children = psutil.Process(server.pid).children()  # the worker, and the tracker
+        workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
         assert len(workers) == 1, children
         if stop == "SIGTERM to the group":
             os.killpg(server.pid, signal.SIGTERM)
