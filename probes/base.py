@@ -233,3 +233,14 @@ def failure_location(exc: BaseException) -> str:
         return ""
     last = frames[-1]
     return f" at {last.filename}:{last.lineno} in {last.name}"
+
+
+def ran_out(window: asyncio.Timeout) -> bool:
+    """Whether a ``CancelledError`` that left ``async with window:`` is ``window`` running
+    out (and not the task being cancelled from outside). ``asyncio.timeout`` turns only an
+    exact ``CancelledError`` into ``TimeoutError`` (Python 3.11); a subclass passed through
+    as a cancellation — asyncua's ``wait_for2`` raises ``CancelledWithResultError`` when
+    the reply arrives as the time runs out. Found by the fuzz campaign under load: it ended
+    a run without a status and stopped the campaign."""
+    task = asyncio.current_task()
+    return window.expired() and not (task is not None and task.cancelling())

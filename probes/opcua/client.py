@@ -19,7 +19,7 @@ from typing import Any
 from asyncua import ua
 from asyncua.client.ua_client import UaClient, UASocketProtocol
 
-from otaudit.probes.base import ProbeError, ProbeTimeout
+from otaudit.probes.base import ProbeError, ProbeTimeout, ran_out
 from otaudit.probes.opcua.guard import check_frame, check_request
 from otaudit.probes.opcua.parse import BUILD_INFO, decode_get_endpoints
 
@@ -185,10 +185,15 @@ class OpcUaConnection:
         return bytes(data)
 
     async def _call(self, call: Any, what: str) -> Any:
+        window = asyncio.timeout(self.timeout)
         try:
-            async with asyncio.timeout(self.timeout):
+            async with window:
                 return await call
         except TimeoutError:
+            raise ProbeTimeout(f"no answer to {what} within {self.timeout:g} s") from None
+        except asyncio.CancelledError:  # asyncua's CancelledWithResultError: see ran_out
+            if not ran_out(window):
+                raise
             raise ProbeTimeout(f"no answer to {what} within {self.timeout:g} s") from None
         except ua.UaStatusCodeError as exc:
             raise OpcUaServiceFault(f"{what}: {type(exc).__name__} {exc}") from None

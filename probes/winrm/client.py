@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import http.client
 import re
 import threading
@@ -131,23 +132,36 @@ class WholeHeadResponse(http.client.HTTPResponse):
             self.fp = fp._fp  # the head is whole: the body is read as usual
 
 
-def _tapped_pools(sent: Sent) -> dict[str, type]:
-    """urllib3 pool classes whose connections call ``sent()`` after each write and read
-    only whole reply heads (``WholeHeadResponse``)."""
+def _tapped_pools(sent: Sent | None, opened: list[HTTPConnection]) -> dict[str, type]:
+    """urllib3 pool classes whose connections call ``sent()`` after each write, read only
+    whole reply heads (``WholeHeadResponse``) and are listed in ``opened`` as they are made
+    (``WinrmSession.close`` closes each: a connection still checked out by a broken reply
+    is not in the pool that ``Session.close`` empties, and stayed open until the garbage
+    collector found it — the host saw an idle connection outlive the run)."""
 
     class TappedHTTPConnection(HTTPConnection):
         response_class = WholeHeadResponse
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
         def send(self, data: Any) -> None:
             super().send(data)
-            sent()
+            if sent is not None:
+                sent()
 
     class TappedHTTPSConnection(HTTPSConnection):
         response_class = WholeHeadResponse
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+
         def send(self, data: Any) -> None:
             super().send(data)
-            sent()
+            if sent is not None:
+                sent()
 
     return {"http": type("TappedPool", (HTTPConnectionPool,),
                          {"ConnectionCls": TappedHTTPConnection}),
@@ -234,6 +248,7 @@ class WinrmSession:
         self._wsman: Any = None
         self._shell: Any = None
         self.peer_certificate: bytes | None = None  # DER, from the first HTTPS reply
+        self._opened: list[HTTPConnection] = []  # every connection made (closed by close)
 
     # -- setup ---------------------------------------------------------------------------
     def connect(self) -> None:
@@ -266,8 +281,8 @@ class WinrmSession:
             adapter.poolmanager.connection_pool_kw["maxsize"] = 1
             if cfg.cert_sha256:
                 adapter.poolmanager.connection_pool_kw["assert_fingerprint"] = cfg.cert_sha256
-            if self._sent is not None:
-                adapter.poolmanager.pool_classes_by_scheme = _tapped_pools(self._sent)
+            adapter.poolmanager.pool_classes_by_scheme = _tapped_pools(self._sent,
+                                                                       self._opened)
         transport.session = session
         send = transport.send
 
@@ -391,6 +406,10 @@ class WinrmSession:
         finally:
             if self._wsman is not None:
                 self._wsman.close()
+            for connection in self._opened:  # and those a broken reply kept checked out
+                with contextlib.suppress(Exception):
+                    connection.close()
+            self._opened.clear()
 
 
 def _append(buffer: bytearray, data: bytes, limit: int) -> bool:

@@ -33,10 +33,13 @@ allowlisted command (Command, Receive until done, Signal terminate) and the shel
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -127,7 +130,7 @@ class WinrmProbe(Probe):
 
         session = WinrmSession(cfg, pace, ctx.sent, cancelled)
         try:
-            offered, results, lost, failed = await asyncio.to_thread(_work, session, login)
+            offered, results, lost, failed = await in_own_thread(_work, session, login)
         except BaseException:
             cancelled.set()  # the deadline or an error: the thread sends nothing more
             raise
@@ -166,6 +169,41 @@ class WinrmProbe(Probe):
         rec.fact("winrm.cert_sha256", cert.fingerprint_sha256, eid)
         rec.fact("winrm.cert_self_signed", cert.self_signed, eid)
         rec.fact("winrm.cert_days_left", cert.days_left, eid)
+
+
+T = TypeVar("T")
+
+
+async def in_own_thread(func: Callable[..., T], *args: object) -> T:
+    """``func(*args)`` in a daemon thread of its own. Not ``asyncio.to_thread``: the loop's
+    default executor has min(32, cores + 4) threads (6 on two cores) and a WinRM run holds
+    one for its whole session, so further runs queued there and spent their deadline
+    waiting; and its threads are joined at exit, so one stuck in a socket call held up the
+    collector's shutdown. The thread ends with ``func`` (the run's cancel flag stops it
+    sending at its next request)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def work() -> None:
+        try:
+            outcome: tuple[T | None, BaseException | None] = (func(*args), None)
+        except BaseException as exc:  # handed to the awaiting task, not lost in the thread
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(work,), name="otaudit-winrm",
+                     daemon=True).start()
+    return await future
 
 
 def _work(session: WinrmSession, login: bool

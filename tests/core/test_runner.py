@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from otaudit.observation import AssetKind, AssetRef, Observation, ProbeStatus
@@ -55,6 +57,37 @@ async def test_hanging_device_times_out_within_deadline() -> None:
     obs = await run("hang", deadline=0.2)
     assert obs.status is ProbeStatus.TIMEOUT
     assert (obs.finished_at - obs.started_at).total_seconds() < 1.0
+
+
+async def test_a_cancelled_error_subclass_at_the_deadline_is_a_timeout() -> None:
+    """asyncio.timeout converts only an exact CancelledError; asyncua's wait_for2 raises a
+    subclass when the reply races the deadline: the run ended without an observation."""
+    obs = await run("hang_racing", deadline=0.2)
+    assert obs.status is ProbeStatus.TIMEOUT and "0.2 s" in (obs.reason or "")
+
+
+@pytest.mark.parametrize("behaviour", ["hang", "hang_racing"])
+async def test_cancelling_the_run_itself_still_cancels_it(behaviour: str) -> None:
+    task = asyncio.create_task(run(behaviour, deadline=30))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+async def test_a_cancel_arriving_as_the_deadline_runs_out_is_not_swallowed() -> None:
+    """Both at once: the collector stopping must win over the run's timeout status."""
+    async def cancelled_at_deadline() -> Observation:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        loop.call_later(0.2, task.cancel)  # the same moment the 0.2 s deadline ends
+        return await run("hang_racing", deadline=0.2)
+
+    task = asyncio.create_task(cancelled_at_deadline())
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 async def test_secret_never_reaches_the_observation(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,8 @@ protocol), and the campaign's findings as regression tests, each through the rea
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import random
 import re
@@ -18,6 +20,7 @@ from campaign import (
     judge,
     probe_once,
     probe_target,
+    settled_connections,
     targets,
 )
 
@@ -47,6 +50,7 @@ async def test_a_seeded_slice_crashes_nothing_and_invents_nothing(
     assert report.invented == []
     assert not report.probe_bugs, report.probe_bugs
     assert sum(report.statuses.values()) == report.runs
+    assert report.open_at_end == 0  # every connection the runs opened was closed
 
 
 def test_mutations_are_seeded_and_protocol_aware() -> None:
@@ -107,7 +111,10 @@ def snmp_version(datagram: bytes) -> int | None:
     return datagram[at] if at is not None else None
 
 
-async def _through(protocol: str, tmp_path: Path, only, run: int = 0):  # type: ignore[no-untyped-def]
+async def _through(protocol: str, tmp_path: Path, only, run: int = 0,  # type: ignore[no-untyped-def]
+                   after=None):
+    """One probe run through a proxy applying ``only``; ``after(device)`` is awaited
+    before the simulator stops."""
     spec = targets(tmp_path)[protocol]
     probe = get_probe(protocol)
     device = create_simulator(protocol, spec.profile, **spec.sim_options)
@@ -117,6 +124,8 @@ async def _through(protocol: str, tmp_path: Path, only, run: int = 0):  # type: 
         async with proxy:
             obs = await probe_once(probe, probe_target(spec, type(probe), proxy.port, run,
                                                        device), spec.deadline)
+            if after is not None:
+                await after(device)
     return obs, proxy
 
 
@@ -323,6 +332,34 @@ async def test_finding_winrm_a_reply_body_cut_short_is_a_winrm_error(
     assert not (obs.reason or "").startswith("probe failure"), obs.reason
 
 
+@pytest.mark.parametrize("close", [True, False], ids=["cut-then-closed", "cut-then-silent"])
+async def test_finding_winrm_a_broken_reply_leaves_no_connection_open(
+        tmp_path: Path, close: bool) -> None:
+    """Finding (the campaign's leaked-connection count): a connection a broken reply kept
+    checked out was not in the pool the session closed, so it stayed open - the host saw
+    an idle connection outlive the run - until the garbage collector happened to run."""
+    def cut_create(number: int, data: bytes) -> Mutation | None:
+        head, sep, body = data.partition(b"\r\n\r\n")
+        if number != 3 or not sep:  # 401 to the bare POST, 401 to the login, then create
+            return None
+        return Mutation("http_body_truncated", "breaking",
+                        head + sep + body[:len(body) // 2], close=close)
+
+    left_open: list[int] = []
+
+    async def count(device) -> None:  # type: ignore[no-untyped-def]
+        left_open.append(await settled_connections(device, grace=3.0))
+
+    gc.disable()  # a collection would close the leaked socket and hide the finding
+    try:
+        obs, proxy = await _through("winrm", tmp_path, cut_create, after=count)
+    finally:
+        gc.enable()
+    assert proxy.stats.mutated == 1
+    assert obs.status is not ProbeStatus.OK
+    assert left_open == [0]
+
+
 async def test_finding_winrm_a_head_cut_short_offers_no_schemes(tmp_path: Path) -> None:
     """Finding: http.client takes the end of the connection for the end of the headers, so
     a 401 cut before its WWW-Authenticate header(s) made ``winrm.auth_offered`` empty."""
@@ -408,3 +445,18 @@ async def test_finding_opcua_an_endpoint_url_that_is_not_utf8_is_kept_as_an_esca
     summaries = [e.excerpt for e in obs.evidence if "GetEndpoints" in e.request]
     assert summaries and "opc\\udcfftcp://" in summaries[0]
     obs.model_validate_json(obs.model_dump_json())  # storable as it is
+
+
+async def test_a_connection_the_simulator_never_closes_is_counted_as_leaked() -> None:
+    """asyncua refuses every client once 1,000 connections are open: a campaign must see a
+    simulator that keeps dead connections (closes still in flight get the grace)."""
+    from types import SimpleNamespace
+
+    from otaudit.simulators.base import RequestLog
+
+    device = SimpleNamespace(log=RequestLog())
+    leaked, closing = device.log.open("a"), device.log.open("b")
+    asyncio.get_running_loop().call_later(0.05, device.log.close, closing)
+    assert await settled_connections(device, grace=1.0) == 1
+    device.log.close(leaked)
+    assert await settled_connections(device, grace=0.0) == 0

@@ -170,3 +170,29 @@ async def test_a_silent_server_times_out():
     async with raw_server(b"") as port:
         obs = await probe("127.0.0.1", port, deadline=3)
     assert obs.status in (ProbeStatus.TIMEOUT, ProbeStatus.ERROR)
+
+
+async def test_a_reply_racing_the_request_timeout_is_a_probe_timeout() -> None:
+    """asyncua's wait_for2 raises a CancelledError subclass when the reply comes as our
+    request timeout cancels it; asyncio.timeout let it through as a cancellation, and the
+    run ended without a status (fuzz campaign under load, 12 workers)."""
+    from otaudit.probes.base import ProbeTimeout
+    from otaudit.probes.opcua.client import OpcUaConnection
+
+    class CancelledWithResult(asyncio.CancelledError):
+        pass
+
+    async def racing() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            raise CancelledWithResult("reply", None) from None
+
+    conn = OpcUaConnection("127.0.0.1", 4840, "opc.tcp://127.0.0.1:4840/", timeout=0.1)
+    with pytest.raises(ProbeTimeout, match=r"GetEndpoints within 0\.1 s"):
+        await conn._call(racing(), "GetEndpoints")
+    task = asyncio.create_task(conn._call(racing(), "Read"))  # a cancel from outside stays one
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -18,7 +18,11 @@ from otaudit.probes.base import (
 from otaudit.secrets import SecretRef
 
 Behaviour = Literal["ok", "partial", "crash", "refused", "auth", "parse", "hang", "oserror",
-                    "slow", "leaky_crash"]
+                    "slow", "leaky_crash", "hang_racing"]
+
+
+class CancelledWithResult(asyncio.CancelledError):
+    """What asyncua's wait_for2 raises when a reply arrives as the time runs out."""
 
 
 class FakeOptions(ProbeOptions):
@@ -81,5 +85,10 @@ class FakeProbe(Probe):
                 raise ParseError("byte 3: expected 0x32")
             case "hang":
                 await asyncio.sleep(3600)
+            case "hang_racing":  # cancelled, the library answers with a CancelledError subclass
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    raise CancelledWithResult("the reply, as the time ran out") from None
             case "oserror":
                 raise ConnectionResetError(104, "Connection reset by peer")

@@ -413,6 +413,37 @@ async def test_the_deadline_ends_the_run_and_its_worker_sends_nothing_more(tmp_p
     assert "delete" not in [r.kind for r in device.log.records]
 
 
+async def test_a_run_never_waits_for_a_thread_another_run_holds(tmp_path: Path) -> None:
+    """A WinRM run holds a thread for its whole session. In the loop's default executor
+    (6 threads on two cores; 1 here) a run queued behind a hanging one and timed out
+    without sending a request; each run now has a thread of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def hang_first(spec: dict, folder: Path) -> None:
+        spec["commands"][WINDOWS[0]]["hang"] = True
+
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=1))
+    hanging = host_profile_copy("windows-weak", tmp_path, hang_first)
+    async with listener(hanging) as stuck, listener("windows-weak") as healthy:
+        first = asyncio.create_task(probe(stuck, deadline=3.0, op_timeout=8.0))
+        await asyncio.sleep(0.3)  # the first run is in its thread and holds it
+        second = await probe(healthy, deadline=3.0)
+        assert second.status is ProbeStatus.OK, second.reason
+        assert commands_seen(healthy) == list(WINDOWS)
+        assert (await first).status is ProbeStatus.TIMEOUT
+
+
+async def test_a_failure_in_the_run_thread_reaches_the_awaiting_task() -> None:
+    from otaudit.probes.winrm.probe import in_own_thread
+
+    def fail() -> None:
+        raise ValueError("in the thread")
+
+    with pytest.raises(ValueError, match="in the thread"):
+        await in_own_thread(fail)
+    assert await in_own_thread(sorted, [3, 1, 2]) == [1, 2, 3]
+
+
 async def test_a_reply_larger_than_the_bound_fails_the_run() -> None:
     from otaudit.probes.winrm.client import MAX_REPLY
 
