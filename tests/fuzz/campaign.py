@@ -248,16 +248,18 @@ async def campaign(protocol: str, replies: int, seed: int, workers: int, workdir
         clean: dict[tuple[int, int], dict[str, Any]] = {}
         variants = sorted({_variant(spec, run) for run in range(8)})
         fronts = proxies if spec.clean_per_proxy else proxies[:1]
-        for variant in variants:
-            for proxy in fronts:
-                target = probe_target(spec, cls, proxy.port, variant, device)
-                first = await probe_once(probe, target, spec.deadline, spec.min_interval)
-                second = await probe_once(probe, target, spec.deadline, spec.min_interval)
-                a, b = known(first), known(second)
-                clean[variant, proxy.port] = {p: v for p, v in a.items()
-                                              if b.get(p, object()) == v}
-                report.volatile += sorted(set(a) ^ set(b)
-                                          | {p for p in a if p in b and a[p] != b[p]})
+        async def clean_pair(variant: int, proxy: Any) -> None:
+            target = probe_target(spec, cls, proxy.port, variant, device)
+            first = await probe_once(probe, target, spec.deadline, spec.min_interval)
+            second = await probe_once(probe, target, spec.deadline, spec.min_interval)
+            a, b = known(first), known(second)
+            clean[variant, proxy.port] = {p: v for p, v in a.items()
+                                          if b.get(p, object()) == v}
+            report.volatile += sorted(set(a) ^ set(b)
+                                      | {p for p in a if p in b and a[p] != b[p]})
+
+        for variant in variants:  # the proxies at once (OPC UA: one pair per proxy)
+            await asyncio.gather(*(clean_pair(variant, proxy) for proxy in fronts))
         for proxy in proxies:
             proxy.rate = spec.rate if rate is None else rate
             proxy.take_applied()
