@@ -12,6 +12,8 @@ seeded slice.) It prints, per protocol:
 - **probe bugs**: runs that ended in the runner's catch-all (an unexpected exception type
   inside a probe: the run failed cleanly, but the probe did not classify the damage);
 - **without status**: runs that did not return an observation within deadline + 5 s;
+- **leaked connections**: the simulator's connections still open 10 s after the last run
+  (a device keeping dead connections runs out of them) — must be 0;
 - **invented facts**, defined precisely: two undamaged runs first give the *clean* facts
   (a path whose value differs between them is *volatile* and left out). A fuzzed run's
   fact is *divergent* when it is reported known and its value differs from the clean one
