@@ -10,9 +10,10 @@ collector.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
@@ -235,12 +236,21 @@ def failure_location(exc: BaseException) -> str:
     return f" at {last.filename}:{last.lineno} in {last.name}"
 
 
-def ran_out(window: asyncio.Timeout) -> bool:
-    """Whether a ``CancelledError`` that left ``async with window:`` is ``window`` running
-    out (and not the task being cancelled from outside). ``asyncio.timeout`` turns only an
-    exact ``CancelledError`` into ``TimeoutError`` (Python 3.11); a subclass passed through
-    as a cancellation — asyncua's ``wait_for2`` raises ``CancelledWithResultError`` when
-    the reply arrives as the time runs out. Found by the fuzz campaign under load: it ended
-    a run without a status and stopped the campaign."""
-    task = asyncio.current_task()
-    return window.expired() and not (task is not None and task.cancelling())
+
+@contextlib.asynccontextmanager
+async def time_limit(seconds: float) -> AsyncIterator[None]:
+    """``asyncio.timeout(seconds)`` that also raises ``TimeoutError`` when a
+    ``CancelledError`` *subclass* ends the block as the time runs out. ``asyncio.timeout``
+    converts only the exact class (Python 3.11); asyncua's ``wait_for2`` raises
+    ``CancelledWithResultError`` when the reply arrives just then, which passed through as
+    a cancellation: the run ended without a status (fuzz campaign, under load). A
+    cancellation from outside the block stays one."""
+    window = asyncio.timeout(seconds)
+    try:
+        async with window:
+            yield
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if not window.expired() or (task is not None and task.cancelling()):
+            raise
+        raise TimeoutError from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from otaudit.observation import Observation, ProbeStatus, utcnow
@@ -13,7 +12,7 @@ from otaudit.probes.base import (
     ProbeError,
     ProbeTarget,
     failure_location,
-    ran_out,
+    time_limit,
 )
 from otaudit.settings import DEFAULT_MIN_REQUEST_INTERVAL
 from otaudit.text import device_text
@@ -40,17 +39,12 @@ async def run_probe(
     rec = ctx.recorder
     started = utcnow()
     status, reason = ProbeStatus.OK, None
-    window = asyncio.timeout(deadline)
     try:
-        async with window:
+        async with time_limit(deadline):
             await probe.collect(target, ctx)
     except ProbeError as exc:
         status, reason = exc.status, str(exc)
     except TimeoutError:
-        status, reason = ProbeStatus.TIMEOUT, f"no complete answer within {deadline:g} s"
-    except asyncio.CancelledError:
-        if not ran_out(window):
-            raise  # the run itself was cancelled (the collector stops): not a status
         status, reason = ProbeStatus.TIMEOUT, f"no complete answer within {deadline:g} s"
     except ConnectionRefusedError:
         status, reason = ProbeStatus.REFUSED, f"connection refused by {target.endpoint}"

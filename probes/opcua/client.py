@@ -10,7 +10,6 @@ asyncua's high-level ``Client`` is not used: it starts keep-alive reads of its o
 
 from __future__ import annotations
 
-import asyncio
 import os
 import struct
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 from asyncua import ua
 from asyncua.client.ua_client import UaClient, UASocketProtocol
 
-from otaudit.probes.base import ProbeError, ProbeTimeout, ran_out
+from otaudit.probes.base import ProbeError, ProbeTimeout, time_limit
 from otaudit.probes.opcua.guard import check_frame, check_request
 from otaudit.probes.opcua.parse import BUILD_INFO, decode_get_endpoints
 
@@ -185,15 +184,10 @@ class OpcUaConnection:
         return bytes(data)
 
     async def _call(self, call: Any, what: str) -> Any:
-        window = asyncio.timeout(self.timeout)
         try:
-            async with window:
+            async with time_limit(self.timeout):  # (asyncua's wait_for2: see time_limit)
                 return await call
         except TimeoutError:
-            raise ProbeTimeout(f"no answer to {what} within {self.timeout:g} s") from None
-        except asyncio.CancelledError:  # asyncua's CancelledWithResultError: see ran_out
-            if not ran_out(window):
-                raise
             raise ProbeTimeout(f"no answer to {what} within {self.timeout:g} s") from None
         except ua.UaStatusCodeError as exc:
             raise OpcUaServiceFault(f"{what}: {type(exc).__name__} {exc}") from None

@@ -99,9 +99,6 @@ class Target:
     min_interval: float = DEFAULT_MIN_REQUEST_INTERVAL  # the probe's pacing of requests
 
 
-# WinRM: a run is ~50 WS-Man requests, so the default pacing alone took 2.5 s of each; the
-# campaign judges what damaged replies do to the probe (pacing has tests of its own, and
-# ctx.pace still runs before each request), so its WinRM runs go unpaced.
 def _winrm_options(run: int) -> dict[str, Any]:
     return {"user": "auditor", "password": {"env": PASSWORD_VAR}, "auth": "basic"}
 
@@ -143,6 +140,9 @@ def targets(workdir: Path) -> dict[str, Target]:
         "opcua": Target("opcua", "opcua-weak", AssetKind.HMI,
                         lambda _: {"read_build_info": True}, 0.2,
                         device_options=lambda d: d.endpoint_options, clean_per_proxy=True),
+        # a WinRM run is ~50 WS-Man requests: the default pacing alone took 2.5 s of each;
+        # the campaign judges what damaged replies do (pacing has tests of its own, and
+        # ctx.pace still runs before each request), so its WinRM runs go unpaced
         "winrm": Target("winrm", "windows-weak", AssetKind.HMI, _winrm_options, 0.08,
                         device_options=lambda d: {"cert_sha256": d.cert_sha256},
                         proxy_options=_winrm_tls, deadline=20.0, min_interval=0.0),
