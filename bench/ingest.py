@@ -241,14 +241,16 @@ def scratch_postgres(stack: ExitStack) -> str:
 
 
 def _profile(pid: int, label: str) -> subprocess.Popen | None:
-    """With OTAUDIT_BENCH_PYSPY=PREFIX, py-spy records the server (PREFIX.<label>.txt, raw
-    collapsed stacks) until it stops; py-spy must be installed (`pip install py-spy`)."""
+    """With OTAUDIT_BENCH_PYSPY=PREFIX, py-spy records the server and its store worker
+    (PREFIX.<label>.txt, raw collapsed stacks) until it stops; py-spy must be installed
+    (`pip install py-spy`)."""
     prefix = os.environ.get("OTAUDIT_BENCH_PYSPY")
     if not prefix:
         return None
     spy = Path(sys.executable).parent / "py-spy"
-    return subprocess.Popen([str(spy), "record", "--format", "raw", "-r", "250", "--pid",
-                             str(pid), "-o", f"{prefix}.{label}.txt"],
+    return subprocess.Popen([str(spy), "record", "--format", "raw", "-r", "250",
+                             "--subprocesses", "--pid", str(pid), "-o",
+                             f"{prefix}.{label}.txt"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

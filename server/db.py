@@ -49,8 +49,9 @@ class ObservationRow(Base):
     payload: Mapped[dict[str, Any]]
     values_digest: Mapped[str | None] = mapped_column(String(32))  # drift.compare.digest
 
-    __table_args__ = (Index("ix_obs_site_asset_probe_time", "site", "asset_id", "probe",
-                            "observed_at"),)
+    # "the newest observation of an endpoint" orders by all three: one index entry reads it
+    __table_args__ = (Index("ix_obs_endpoint_newest", "site", "asset_id", "probe",
+                            "observed_at", "received_at", "observation_id"),)
 
 
 class RejectedMessage(Base):

@@ -22,12 +22,13 @@ commit, alerts (drift; new fails and newly open advisories of an evaluation) go 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -336,6 +337,9 @@ class Ingestor:
         self.alerts = alerts  # None: no alert is computed nor sent
         self.observers: list[Callable[[IngestResult], None]] = []  # after each commit (metrics)
         self._lock = threading.Lock()  # one batch or one evaluation at a time
+        self._batches_holding = 0  # ``store_with`` batches in flight under ``_lock``
+        self._others_waiting = 0  # evaluations (and ``store``) waiting for ``_lock``
+        self._waiting_count = threading.Lock()
         self._pending: set[store.AssetKey] = set()
         self._closing = threading.Event()
         if verifier is not None:
@@ -392,7 +396,7 @@ class Ingestor:
         stored in halves down to the message that fails alone, which is rejected; while the
         database is unreachable this waits and retries (``close`` ends the wait)."""
         inline = self.evaluate_inline if evaluate is None else evaluate
-        with self._lock:
+        with self._exclusive():
             result = self.commit(batch, inline=inline)
             if not inline:
                 self._pending |= result.assets
@@ -405,16 +409,47 @@ class Ingestor:
         """``ingest`` (evaluation left pending) with check and transaction done by ``commit``
         (a ``StoreWorker``'s, in a process of its own): storage and evaluation still never
         overlap (the lock is taken without blocking the event loop), and the rejections,
-        alerts and observers are this Ingestor's."""
-        while not self._lock.acquire(blocking=False):  # an evaluation chunk is running
-            await asyncio.sleep(self.LOCK_POLL)
+        alerts and observers are this Ingestor's.
+
+        Calls may overlap (the listener keeps a second batch queued in the worker while it
+        stores the first): the batches in flight share one hold of the lock, and an
+        evaluation that waits for it stops further batches from joining, so it gets its turn
+        once those in flight are done. Call it from one event loop only."""
+        await self._hold_for_storing()
         try:
             result = await commit(messages)
             self._pending |= result.assets
         finally:
-            self._lock.release()
+            self._batches_holding -= 1
+            if not self._batches_holding:
+                self._lock.release()
         self.settle(result)
         return result
+
+    async def _hold_for_storing(self) -> None:
+        """Join the batches in flight, or take the lock, once nothing else waits for it."""
+        while True:
+            if not self._others_waiting and (self._batches_holding
+                                             or self._lock.acquire(blocking=False)):
+                self._batches_holding += 1
+                return
+            await asyncio.sleep(self.LOCK_POLL)
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The lock for anything but ``store_with`` (an evaluation chunk, ``store``); while
+        it waits, no ``store_with`` batch joins those in flight."""
+        with self._waiting_count:
+            self._others_waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._waiting_count:
+                self._others_waiting -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def commit(self, batch: CheckedBatch, *, inline: bool = False) -> IngestResult:
         """The transaction of ``store``, without its lock and its ``settle``: what a store
@@ -640,7 +675,7 @@ class Ingestor:
         in between); at most ``limit`` assets (all when None). Returns how many."""
         done = 0
         while limit is None or done < limit:
-            with self._lock:
+            with self._exclusive():
                 size = self.EVALUATION_CHUNK if limit is None else min(self.EVALUATION_CHUNK,
                                                                        limit - done)
                 ids = set(sorted(self._pending)[:size])
@@ -665,14 +700,14 @@ class Ingestor:
     def mark_stale_pending(self) -> int:
         """Queue the assets whose newest observation is newer than their findings (a server
         stopped between storage and evaluation); returns how many."""
-        with self._lock, self.sessions() as session:
+        with self._exclusive(), self.sessions() as session:
             stale = store.stale_assets(session)
             self._pending |= stale
         return len(stale)
 
     def reevaluate_all(self) -> None:
         now = utcnow()
-        with self._lock, self.sessions.begin() as session:
+        with self._exclusive(), self.sessions.begin() as session:
             keys = {(site, asset) for site, asset in session.execute(
                 sa.select(store.AssetRow.site, store.AssetRow.asset_id))}
             if keys:

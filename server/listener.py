@@ -32,6 +32,7 @@ import functools
 import gc
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -57,6 +58,7 @@ from otaudit.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 200
+WORKER_BATCHES = 2  # batches in a store worker at once: one stored, the next one queued
 RECEIVE_MAXIMUM = 4 * MAX_BATCH  # unacknowledged messages the broker may send (MQTT 5)
 READ_AHEAD = 256 * 1024  # bytes ``ReadAhead`` asks the socket for at a time
 GC_THRESHOLDS = (200_000, 20, 10)  # while serving; Python's defaults are (700, 10, 10)
@@ -364,7 +366,8 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
     """One broker connection. Batches go through a two-stage pipeline: a batch is received
     and (without a ``worker``) checked (``Ingestor.check``: validation, signatures) while the
     one before it is stored, and each is receipted and acknowledged, in order, once its
-    transaction has committed."""
+    transaction has committed. A ``worker`` holds up to ``WORKER_BATCHES`` batches: the next
+    one waits in it while one is stored, so it never waits for this process in between."""
     client = aiomqtt.Client(identifier=settings.server_client_id,
                             **client_kwargs(settings, broker_url), **session_kwargs(settings))
     client._client.manual_ack_set(True)  # ack after commit (paho feature aiomqtt does not wrap)
@@ -377,26 +380,26 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
         if ready:
             ready.set()
         stopper = asyncio.create_task(stop.wait())
-        storing: asyncio.Task[None] | None = None  # the previous batch: stored, then acked
+        storing: deque[asyncio.Task[None]] = deque()  # batches stored, then acked, in order
+        depth = WORKER_BATCHES if worker is not None else 1
         getter: asyncio.Future[aiomqtt.Message] | None = None
         try:
             messages = aiter(client.messages)
             while not stop.is_set():
                 getter = getter or asyncio.ensure_future(anext(messages))
-                waiting = {getter, stopper, *([storing] if storing else [])}
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if storing is not None and storing in done:  # its failure ends the session
-                    finished, storing = storing, None  # now, not when a message comes
-                    finished.result()
+                done, _ = await asyncio.wait({getter, stopper, *storing},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for finished in [task for task in storing if task in done]:
+                    storing.remove(finished)  # its failure ends the session now, not
+                    finished.result()  # when a message comes
                 if getter not in done:
                     if stopper in done:
                         break
                     continue
                 batch = [getter.result()]
                 getter = None
-                if worker is not None and storing:  # the batch grows while the worker works
-                    previous, storing = storing, None
-                    await previous
+                while worker is not None and len(storing) >= depth:  # the batch grows
+                    await storing.popleft()  # while the worker works
                 while len(batch) < MAX_BATCH and not client._queue.empty():
                     batch.append(client._queue.get_nowait())
                 if presence is not None and not (batch := _take_status(client, presence,
@@ -410,24 +413,32 @@ async def _session(ingestor: Ingestor, evaluator: Evaluator, settings: Settings,
                         checked = await asyncio.to_thread(ingestor.check, items)
                     commit = functools.partial(asyncio.to_thread, ingestor.store, checked,
                                                evaluate=False)
-                if storing:
-                    previous, storing = storing, None
-                    await previous
-                storing = asyncio.create_task(
-                    _store(client, commit, evaluator, batch, stats, receipts))
+                while len(storing) >= depth:
+                    await storing.popleft()
+                storing.append(asyncio.create_task(
+                    _store(client, commit, evaluator, batch, stats, receipts,
+                           after=storing[-1] if storing else None)))
         finally:
             stopper.cancel()
             if getter is not None:
                 getter.cancel()
-            if storing:  # its messages are acknowledged before the connection closes
-                await storing
+            # their messages are acknowledged before the connection closes
+            ended = await asyncio.gather(*storing, return_exceptions=True)
+            storing.clear()
+            if failure := next((e for e in ended if isinstance(e, BaseException)), None):
+                raise failure
 
 
 async def _store(client: aiomqtt.Client, commit: Callable[[], Awaitable[IngestResult]],
                  evaluator: Evaluator, batch: list[aiomqtt.Message], stats: ServerStats,
-                 receipts: ReceiptSender | None = None) -> None:
+                 receipts: ReceiptSender | None = None,
+                 after: asyncio.Task[None] | None = None) -> None:
+    """Store ``batch``, then receipt and acknowledge it, after the batch before it
+    (``after``): MQTT wants acknowledgements in the order the messages came."""
     with evaluator.handling():
         result = await commit()
+    if after is not None:
+        await after
     stats.add(result)
     evaluator.stored()
     if receipts is not None:

@@ -15,9 +15,15 @@ evaluate. The server's Ingestor stays the one the rest of the server sees
 (``Ingestor.store_with``): it holds its lock while a batch is in the worker, so storage and
 evaluation still never overlap, and it counts the rejections and sends the alerts.
 
+Batches overlap: the server sends the next batch while the worker stores one (``commit``
+calls may overlap; answers come in sending order), and a thread of the worker reads it
+meanwhile (a batch is larger than the socket's buffer), so the worker does not wait for the
+busy server between two batches.
+
 Nothing is lost when the worker dies (killed, out of memory): the batch in it was not
 acknowledged, a fresh worker gets it again (ingest is idempotent), and should the fresh one
 die on the same batch too, ``WorkerDied`` stops the server with the batch unacknowledged.
+The batches that were in a worker when it died go to its successor in their order.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ import logging
 import multiprocessing
 import os
 import pickle
+import queue
 import signal
 import socket
 import struct
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -66,6 +74,9 @@ class StoreWorker:
         self._conn: Connection | None = None
         self._closer: Connection | None = None  # a byte written here: give up waiting
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._replies: deque[asyncio.Future[tuple[str, Any]]] = deque()  # in sending order
+        self._reader: asyncio.Task[None] | None = None  # reads them while any is awaited
+        self._sending: asyncio.Lock | None = None  # batches go out (and again) in order
         self.restarts = 0  # workers started again after one died
 
     @property
@@ -98,18 +109,27 @@ class StoreWorker:
 
     async def commit(self, messages: Sequence[tuple[str, bytes]]) -> IngestResult:
         """Check and store ``messages`` in the worker; a worker that dies meanwhile is
-        replaced and given the batch again, once."""
+        replaced and given the batch again, once.
+
+        Calls may overlap: each batch is sent at once (the worker takes them in turn, so it
+        does not wait for the server between two batches) and answered in sending order.
+        The batches that were in a worker when it died are sent again in their order."""
+        restarts = self.restarts
         try:
-            return await self._round_trip(messages)
+            return _answer(await self._round_trip(messages))
         except _Died as died:
             if self._closing:
                 raise StoreUnavailable("the store worker was closed") from None
-            log.error("the store worker died (%s); starting another one and storing the "
-                      "batch again", died)
-        self.leave_loop()  # here, in the loop's thread: the next one may reuse its fd
-        await asyncio.to_thread(self._restart)
+            why = died
+        async with self._sending_lock():  # the next batch in flight waits for the restart
+            if self.restarts == restarts:  # no other batch has replaced the worker yet
+                log.error("the store worker died (%s); starting another one and storing "
+                          "the batch again", why)
+                self.leave_loop()  # here, in the loop's thread: the next one may reuse its fd
+                await asyncio.to_thread(self._restart)
+            reply = await self._send(messages)
         try:
-            return await self._round_trip(messages)
+            return _answer(await reply)
         except _Died as died:
             raise WorkerDied(f"the store worker died twice on one batch of "
                              f"{len(messages)} messages ({died}): they stay unacknowledged"
@@ -127,36 +147,77 @@ class StoreWorker:
         """Close the event loop's duplicate of the worker's socket; call it in the loop's
         thread before the loop ends (``serve`` does), or the next loop may reuse its fd."""
         streams, self._streams = self._streams, None
-        if streams is not None:
-            with contextlib.suppress(RuntimeError):  # its loop has ended: closed when freed
+        reader, self._reader = self._reader, None
+        replies, self._replies = self._replies, deque()
+        with contextlib.suppress(RuntimeError):  # its loop has ended: closed when freed
+            if reader is not None:
+                reader.cancel()
+            for reply in replies:  # sent to a connection now gone: sent again if awaited
+                if not reply.done():
+                    reply.set_exception(_Died("its connection was closed"))
+            if streams is not None:
                 streams[1].transport.abort()
+        if self._sending is not None and not self._sending.locked():
+            self._sending = None  # the next loop makes its own (unless a restart holds it)
 
     def _restart(self) -> None:
         self._stop(kill=True)
         self.start()
         self.restarts += 1
 
-    async def _round_trip(self, messages: Sequence[tuple[str, bytes]]) -> IngestResult:
-        """Send the batch and read the answer in the event loop's thread: a thread of its
-        own would wait for the interpreter lock after every write of a large batch."""
+    def _sending_lock(self) -> asyncio.Lock:
+        if self._sending is None:  # made in the loop that uses it
+            self._sending = asyncio.Lock()
+        return self._sending
+
+    async def _round_trip(self, messages: Sequence[tuple[str, bytes]]) -> tuple[str, Any]:
+        async with self._sending_lock():
+            reply = await self._send(messages)
+        return await reply
+
+    async def _send(self, messages: Sequence[tuple[str, bytes]]
+                    ) -> asyncio.Future[tuple[str, Any]]:
+        """Write the batch (hold ``_sending``); return the future of its answer. Written and
+        read in the event loop's thread: a thread of its own would wait for the interpreter
+        lock after every write of a large batch."""
         if self._conn is None:
             raise WorkerFailed("the store worker is not running")
         if self._streams is None:
             sock = socket.socket(fileno=os.dup(self._conn.fileno()))
             self._streams = await asyncio.open_unix_connection(sock=sock)
-        reader, writer = self._streams
-        try:
-            _write_frame(writer, pickle.dumps(list(messages), pickle.HIGHEST_PROTOCOL))
+        writer = self._streams[1]
+        reply: asyncio.Future[tuple[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies.append(reply)  # before any await: answers come in this order
+        _write_frame(writer, pickle.dumps(list(messages), pickle.HIGHEST_PROTOCOL))
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_replies(self._streams[0]))
+        with contextlib.suppress(ConnectionError):  # a dead worker: the reader says why
             await writer.drain()
-            status, value = pickle.loads(await _read_frame(reader))
+        return reply
+
+    async def _read_replies(self, reader: asyncio.StreamReader) -> None:
+        """Answer the batches sent, in order, while any waits; when the worker dies, every
+        batch still in it gets ``_Died``."""
+        replies = self._replies
+        try:
+            while replies:
+                answer = pickle.loads(await _read_frame(reader))
+                reply = replies.popleft()
+                if not reply.done():  # not cancelled meanwhile
+                    reply.set_result(answer)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            why = await asyncio.to_thread(self._why_dead, exc)  # not on the loop: a join
-            raise _Died(why) from None
-        if status == "ok":
-            return value
-        if status == "unavailable":
-            raise StoreUnavailable(value)
-        raise WorkerFailed(f"the store worker failed: {value}")
+            failure: Exception = _Died(await asyncio.to_thread(self._why_dead, exc))  # a join
+        except Exception as exc:  # an answer that cannot be read: the server stops
+            failure = WorkerFailed(f"the store worker's answer cannot be read: {exc!r}")
+        else:
+            return
+        finally:
+            if self._reader is asyncio.current_task():
+                self._reader = None
+        while replies:
+            reply = replies.popleft()
+            if not reply.done():
+                reply.set_exception(failure)
 
     def _wait(self, conn: Connection, timeout: float) -> bool:
         """Whether ``conn`` has something to read within ``timeout`` (False: the worker died
@@ -165,8 +226,11 @@ class StoreWorker:
                     ) and conn.poll()
 
     def _why_dead(self, exc: BaseException) -> str:
-        self._process.join(timeout=5)
-        code = self._process.exitcode
+        process = self._process
+        if process is None:
+            return "it was stopped"
+        process.join(timeout=5)
+        code = process.exitcode
         return f"exit code {code}" if code is not None else type(exc).__name__
 
     def _stop(self, *, kill: bool) -> None:
@@ -187,6 +251,15 @@ class StoreWorker:
         if process.is_alive():
             process.kill()
             process.join(timeout=10)
+
+
+def _answer(reply: tuple[str, Any]) -> IngestResult:
+    status, value = reply
+    if status == "ok":
+        return value
+    if status == "unavailable":
+        raise StoreUnavailable(value)
+    raise WorkerFailed(f"the store worker failed: {value}")
 
 
 def _write_frame(writer: asyncio.StreamWriter, data: bytes) -> None:
@@ -233,11 +306,21 @@ def _work(factory: Callable[[], Ingestor], conn: Connection, closing: Connection
 
 
 def _serve_batches(ingestor: Ingestor, conn: Connection) -> None:
-    while True:
+    """Check and store each batch, in order. A thread reads the next batch from the server
+    while this one is stored: a batch is larger than the socket's buffer, and read only
+    when its turn came it would arrive at the pace the busy server refills that buffer."""
+    frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def receive() -> None:
         try:
-            messages = conn.recv()
+            while True:
+                frames.put(conn.recv_bytes())
         except (EOFError, OSError):
-            break
+            frames.put(None)
+
+    threading.Thread(target=receive, name="otaudit-store-receive", daemon=True).start()
+    while (frame := frames.get()) is not None:
+        messages = pickle.loads(frame)
         if messages is None:
             break
         try:

@@ -127,7 +127,7 @@ class _Side:
 @functools.lru_cache(maxsize=4 * KEYS_PER_QUERY)
 def _newest_statement(count: int) -> sa.TextClause:
     """The newest ``ok`` observation of ``count`` endpoints: one ``LIMIT 1`` scalar subquery
-    per endpoint on the index ``(site, asset_id, probe, observed_at)``, so the cost does not
+    per endpoint on the index ``ix_obs_endpoint_newest`` (its order), so the cost does not
     grow with an endpoint's history; text built once per size (a hundred SQLAlchemy
     subqueries cost more to build than to run)."""
     table = ObservationRow.__table__
